@@ -1,0 +1,61 @@
+// TopKPooler: the paper's trainable representation pooling layer (arXiv 2009.05169, Section 3):
+// a scorer Linear(d, 1) with scores sigmoid(logit) + epsilon, then the successive-halving soft
+// top-k down to a target length fixed at construction.
+//
+// Shape legend: b batch, n input tokens, k kept tokens (target_length), d model size.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <torch/arg.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+#include <cstdint>
+
+namespace pyramidion {
+
+struct TopKPoolerOptions {
+  TopKPoolerOptions(int64_t d_model, int64_t target_length) : d_model_(d_model), target_length_(target_length) {}
+  /// Size d of the representations.
+  TORCH_ARG(int64_t, d_model);
+  /// Number k of representations kept; an input with n <= k passes through unchanged.
+  TORCH_ARG(int64_t, target_length);
+  /// Base of the pair weights' double exponential (TopKOptions::base).
+  TORCH_ARG(double, base) = 20.0;
+  /// Order the kept representations by input position (the authors' `sort_back`).
+  TORCH_ARG(bool, keep_order) = true;
+  /// In eval mode, select the exact top-k instead of blending (TopKOptions::hard).
+  TORCH_ARG(bool, hard_at_inference) = false;
+  /// Added to the sigmoid scores so that none is exactly 0 (the authors' code: 1e-5).
+  TORCH_ARG(double, score_epsilon) = 1e-5;
+};
+
+struct PoolerOutput {
+  at::Tensor values;   // (b, k, d) pooled representations (zero where mask is false)
+  at::Tensor mask;     // (b, k) bool, true where the output holds a real input
+  at::Tensor indices;  // (b, k) int64 input position of each output's winner (for visualisation)
+  at::Tensor scores;   // (b, k) pooled scores
+};
+
+class TopKPoolerImpl : public torch::nn::Module {
+ public:
+  explicit TopKPoolerImpl(const TopKPoolerOptions& options);
+
+  /// x: (b, n, d); mask: (b, n) bool or undefined (all real). Throws std::invalid_argument on
+  /// shapes that do not match the options.
+  PoolerOutput forward(const at::Tensor& x, const at::Tensor& mask = {});
+
+  /// The scores the pooler ranks by: sigmoid(Linear(x)) + score_epsilon, (b, n, d) -> (b, n).
+  at::Tensor score(const at::Tensor& x);
+
+  void reset();
+  void pretty_print(std::ostream& stream) const override;
+
+  TopKPoolerOptions options;
+  torch::nn::Linear scorer{nullptr};
+};
+
+TORCH_MODULE(TopKPooler);
+
+}  // namespace pyramidion

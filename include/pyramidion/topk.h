@@ -1,0 +1,76 @@
+// The successive-halving soft top-k operator and the two baselines it is compared with.
+//
+// Paper: Pietruszka, Borchmann, Garncarek, "Successive Halving Top-k Operator" (arXiv 2010.15552),
+// used for representation pooling in "Sparsifying Transformer Models with Trainable
+// Representation Pooling" (arXiv 2009.05169).
+//
+// Shape legend: b batch, n input tokens, k kept tokens, d representation size.
+//
+// The tournament (one round, m candidates -> m' = max(k, ceil(m / 2)) candidates):
+//   1. Candidates are sorted by score, descending; padding (mask == false) sorts after every real
+//      candidate; ties keep their current order (a stable sort).
+//   2. Byes: the best c = 2m' - m candidates pass through unchanged. When n/k is a power of two
+//      c is always 0; otherwise byes appear only where fewer than two candidates per output slot
+//      remain, so the output has exactly k rows for any 1 <= k <= n.
+//   3. The remaining 2p = 2(m - m') candidates are paired best with worst: the (c+j)-th best with
+//      the (m-1-j)-th best, j = 0..p-1. A pair (a, b) becomes one candidate with weights
+//      w_a = softmax([base^s_a, base^s_b])_0 = sigmoid(base^s_a - base^s_b), w_b = 1 - w_a
+//      (the double exponential of the authors' code), score w_a s_a + w_b s_b and representation
+//      w_a x_a + w_b x_b. A real candidate paired with padding gets weight 1; a padding-only pair
+//      stays padding.
+//   4. The next round's candidates are the byes (best first) followed by the pairs in order j.
+// Rounds repeat until k candidates remain (ceil(log2(n / k)) rounds). The output row order is that
+// final candidate order, or, with keep_order, the order of the winners' input positions.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <torch/arg.h>
+
+#include <cstdint>
+
+namespace pyramidion {
+
+/// Options of successive_halving_topk(). Defaults are the paper's.
+struct TopKOptions {
+  /// Base of the double exponential in the pair weights softmax([base^s_a, base^s_b]); > 1.
+  TORCH_ARG(double, base) = 20.0;
+  /// (b, n) bool, true for real tokens. Undefined: every token is real.
+  TORCH_ARG(at::Tensor, mask) = at::Tensor();
+  /// Order the outputs by their winners' input positions (the authors' `sort_back`); outputs with
+  /// no real input come last.
+  TORCH_ARG(bool, keep_order) = false;
+  /// Exact top-k selection (the same winners without blending): values = x[indices]. For inference.
+  TORCH_ARG(bool, hard) = false;
+};
+
+/// What successive_halving_topk(), hard_topk() and iterative_softmax_topk() return.
+struct TopKResult {
+  at::Tensor values;   // (b, k, d) pooled representations; zero where mask is false
+  at::Tensor scores;   // (b, k)    pooled scores; zero where mask is false
+  at::Tensor mask;     // (b, k)    bool, true where the output holds at least one real input
+  at::Tensor indices;  // (b, k)    int64, input position of each output's winner: the better-scored
+                       //           side of every pair it came through, followed down to one input
+};
+
+/// Differentiable successive-halving top-k of `x` by `scores` (see the file comment).
+///
+/// x: (b, n, d) float or double; scores: (b, n), same dtype and device; 1 <= k <= n.
+/// Gradients flow to x and scores (not through the discrete ranking). Memory O(b * n * d).
+/// Throws std::invalid_argument on bad shapes, dtypes, devices, k, base or non-finite real scores.
+TopKResult successive_halving_topk(const at::Tensor& x, const at::Tensor& scores, int64_t k,
+                                   const TopKOptions& options = {});
+
+/// Exact top-k selection: the k best-scored real tokens, best first (or in input order with
+/// keep_order), values = x[indices], scores = scores[indices]. Gradients flow through the gather.
+/// Accepts the same arguments as successive_halving_topk(); options.base and options.hard are unused.
+TopKResult hard_topk(const at::Tensor& x, const at::Tensor& scores, int64_t k,
+                     const TopKOptions& options = {});
+
+/// The iterative-softmax relaxation the operator paper compares against (Goyal et al. 2017):
+/// k steps, step i takes the weights p = softmax(-(s - max s)^2 / temperature) over the scores not
+/// yet chosen, outputs p @ x and p @ s, and masks out the argmax. O(k * n * d). `options.mask`
+/// excludes padding; options.base, keep_order and hard are unused.
+TopKResult iterative_softmax_topk(const at::Tensor& x, const at::Tensor& scores, int64_t k,
+                                  const TopKOptions& options = {}, double temperature = 1.0);
+
+}  // namespace pyramidion

@@ -1,0 +1,63 @@
+// Schemas of the private top-k operators and their typed C++ entry points (see topk_ops.h).
+// Kernels register per backend: CPU in topk_cpu.cpp, CUDA in cuda/topk_binding.cpp.
+#include "topk_ops.h"
+
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/library.h>
+
+TORCH_LIBRARY(pyramidion, m) {
+  m.def("sh_combine(Tensor x, Tensor index, Tensor coef) -> Tensor");
+  m.def("sh_leaf_dot(Tensor grad_y, Tensor x, Tensor index) -> Tensor");
+  m.def("sh_expand(Tensor grad_y, Tensor row, Tensor coef) -> Tensor");
+  m.def("sh_pair_blend(Tensor s, Tensor valid, float log_base) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "sh_node_backward(Tensor rho, Tensor sigma, Tensor w, Tensor s_child, Tensor q_child, "
+      "float log_base) -> Tensor");
+}
+
+namespace pyramidion {
+namespace detail {
+namespace {
+template <typename Signature>
+c10::TypedOperatorHandle<Signature> op(const char* name) {
+  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Signature>();
+}
+}  // namespace
+
+at::Tensor sh_combine(const at::Tensor& x, const at::Tensor& index, const at::Tensor& coef) {
+  static const auto handle = op<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&)>(
+      "pyramidion::sh_combine");
+  return handle.call(x, index, coef);
+}
+
+at::Tensor sh_leaf_dot(const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& index) {
+  static const auto handle = op<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&)>(
+      "pyramidion::sh_leaf_dot");
+  return handle.call(grad_y, x, index);
+}
+
+at::Tensor sh_expand(const at::Tensor& grad_y, const at::Tensor& row, const at::Tensor& coef) {
+  static const auto handle = op<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&)>(
+      "pyramidion::sh_expand");
+  return handle.call(grad_y, row, coef);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> sh_pair_blend(const at::Tensor& s,
+                                                             const at::Tensor& valid,
+                                                             double log_base) {
+  static const auto handle =
+      op<std::tuple<at::Tensor, at::Tensor, at::Tensor>(const at::Tensor&, const at::Tensor&, double)>(
+          "pyramidion::sh_pair_blend");
+  return handle.call(s, valid, log_base);
+}
+
+at::Tensor sh_node_backward(const at::Tensor& rho, const at::Tensor& sigma, const at::Tensor& w,
+                            const at::Tensor& s_child, const at::Tensor& q_child, double log_base) {
+  static const auto handle =
+      op<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                    const at::Tensor&, double)>("pyramidion::sh_node_backward");
+  return handle.call(rho, sigma, w, s_child, q_child, log_base);
+}
+
+}  // namespace detail
+}  // namespace pyramidion

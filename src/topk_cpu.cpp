@@ -1,0 +1,174 @@
+// CPU kernels of the successive-halving top-k operators (see topk_ops.h), parallel over rows with
+// at::parallel_for. The per-element math lives in cuda/topk_math.h, shared with the CUDA kernels.
+//
+// Legend: b batch, n inputs, k outputs, L leaves per output tree, d representation size.
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/zeros.h>
+#include <torch/library.h>
+
+#include "kernel_checks.h"
+#include "topk_math.h"
+
+namespace pyramidion {
+namespace detail {
+namespace {
+
+// Rows of d elements are at least this many elements of work per parallel task.
+constexpr int64_t kGrainElements = 32768;
+
+int64_t grain_rows(int64_t d) { return std::max<int64_t>(1, kGrainElements / std::max<int64_t>(d, 1)); }
+
+at::Tensor combine_cpu(const at::Tensor& x_in, const at::Tensor& index_in, const at::Tensor& coef_in) {
+  const auto x = x_in.contiguous();          // (b, n, d)
+  const auto index = index_in.contiguous();  // (b, k, L)
+  const auto coef = coef_in.contiguous();    // (b, k, L)
+  const int64_t b = x.size(0), n = x.size(1), d = x.size(2), k = index.size(1), L = index.size(2);
+  PYR_CHECK_SHAPE(coef, b, k, L);
+  PYR_CHECK_DTYPE(index, at::kLong);
+  auto y = at::empty({b, k, d}, x.options());  // (b, k, d)
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sh_combine_cpu", [&] {
+    const scalar_t* xp = x.data_ptr<scalar_t>();
+    const int64_t* ip = index.data_ptr<int64_t>();
+    const scalar_t* cp = coef.data_ptr<scalar_t>();
+    scalar_t* yp = y.data_ptr<scalar_t>();
+    at::parallel_for(0, b * k, grain_rows(d * L), [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; ++row) {
+        const int64_t batch = row / k;
+        scalar_t* __restrict__ out = yp + row * d;
+        std::fill(out, out + d, scalar_t(0));
+        for (int64_t l = 0; l < L; ++l) {
+          const int64_t src = ip[row * L + l];
+          if (src < 0) continue;
+          const scalar_t c = cp[row * L + l];
+          const scalar_t* __restrict__ in = xp + (batch * n + src) * d;
+          for (int64_t j = 0; j < d; ++j) out[j] += c * in[j];
+        }
+      }
+    });
+  });
+  return y;
+}
+
+at::Tensor leaf_dot_cpu(const at::Tensor& grad_y_in, const at::Tensor& x_in, const at::Tensor& index_in) {
+  const auto gy = grad_y_in.contiguous();    // (b, k, d)
+  const auto x = x_in.contiguous();          // (b, n, d)
+  const auto index = index_in.contiguous();  // (b, k, L)
+  const int64_t b = x.size(0), n = x.size(1), d = x.size(2), k = index.size(1), L = index.size(2);
+  PYR_CHECK_SHAPE(gy, b, k, d);
+  PYR_CHECK_DTYPE(index, at::kLong);
+  auto q = at::empty({b, k, L}, x.options());  // (b, k, L)
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sh_leaf_dot_cpu", [&] {
+    const scalar_t* xp = x.data_ptr<scalar_t>();
+    const scalar_t* gp = gy.data_ptr<scalar_t>();
+    const int64_t* ip = index.data_ptr<int64_t>();
+    scalar_t* qp = q.data_ptr<scalar_t>();
+    at::parallel_for(0, b * k, grain_rows(d * L), [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; ++row) {
+        const int64_t batch = row / k;
+        const scalar_t* __restrict__ g = gp + row * d;
+        for (int64_t l = 0; l < L; ++l) {
+          const int64_t src = ip[row * L + l];
+          scalar_t acc = 0;
+          if (src >= 0) {
+            const scalar_t* __restrict__ in = xp + (batch * n + src) * d;
+            for (int64_t j = 0; j < d; ++j) acc += g[j] * in[j];
+          }
+          qp[row * L + l] = acc;
+        }
+      }
+    });
+  });
+  return q;
+}
+
+at::Tensor expand_cpu(const at::Tensor& grad_y_in, const at::Tensor& row_in, const at::Tensor& coef_in) {
+  const auto gy = grad_y_in.contiguous();  // (b, k, d)
+  const auto row = row_in.contiguous();    // (b, n)
+  const auto coef = coef_in.contiguous();  // (b, n)
+  const int64_t b = gy.size(0), k = gy.size(1), d = gy.size(2), n = row.size(1);
+  PYR_CHECK_SHAPE(coef, b, n);
+  PYR_CHECK_DTYPE(row, at::kLong);
+  auto gx = at::empty({b, n, d}, gy.options());  // (b, n, d)
+  AT_DISPATCH_FLOATING_TYPES(gy.scalar_type(), "sh_expand_cpu", [&] {
+    const scalar_t* gp = gy.data_ptr<scalar_t>();
+    const int64_t* rp = row.data_ptr<int64_t>();
+    const scalar_t* cp = coef.data_ptr<scalar_t>();
+    scalar_t* op = gx.data_ptr<scalar_t>();
+    at::parallel_for(0, b * n, grain_rows(d), [&](int64_t begin, int64_t end) {
+      for (int64_t p = begin; p < end; ++p) {
+        const int64_t batch = p / n;
+        const scalar_t c = cp[p];
+        scalar_t* __restrict__ out = op + p * d;
+        const scalar_t* __restrict__ g = gp + (batch * k + rp[p]) * d;
+        for (int64_t j = 0; j < d; ++j) out[j] = c * g[j];
+      }
+    });
+  });
+  return gx;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> pair_blend_cpu(const at::Tensor& s_in,
+                                                              const at::Tensor& valid_in,
+                                                              double log_base) {
+  const auto s = s_in.contiguous();          // (N, 2)
+  const auto valid = valid_in.contiguous();  // (N, 2)
+  const int64_t N = s.size(0);
+  PYR_CHECK_SHAPE(s, N, 2);
+  PYR_CHECK_SHAPE(valid, N, 2);
+  PYR_CHECK_DTYPE(valid, at::kBool);
+  auto w = at::empty({N}, s.options());
+  auto out = at::empty({N}, s.options());
+  auto out_valid = at::empty({N}, valid.options());
+  AT_DISPATCH_FLOATING_TYPES(s.scalar_type(), "sh_pair_blend_cpu", [&] {
+    const scalar_t* sp = s.data_ptr<scalar_t>();
+    const bool* vp = valid.data_ptr<bool>();
+    scalar_t* wp = w.data_ptr<scalar_t>();
+    scalar_t* op = out.data_ptr<scalar_t>();
+    bool* ovp = out_valid.data_ptr<bool>();
+    const auto lb = static_cast<scalar_t>(log_base);
+    at::parallel_for(0, N, kGrainElements, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i)
+        kernels::pair_blend(sp[2 * i], sp[2 * i + 1], vp[2 * i], vp[2 * i + 1], lb, wp + i, op + i, ovp + i);
+    });
+  });
+  return {w, out, out_valid};
+}
+
+at::Tensor node_backward_cpu(const at::Tensor& rho_in, const at::Tensor& sigma_in, const at::Tensor& w_in,
+                             const at::Tensor& s_child_in, const at::Tensor& q_child_in, double log_base) {
+  const auto rho = rho_in.contiguous(), sigma = sigma_in.contiguous(), w = w_in.contiguous();  // (N)
+  const auto s_child = s_child_in.contiguous(), q_child = q_child_in.contiguous();            // (N, 2)
+  const int64_t N = rho.numel();
+  PYR_CHECK_SHAPE(sigma, N);
+  PYR_CHECK_SHAPE(w, N);
+  PYR_CHECK_SHAPE(s_child, N, 2);
+  PYR_CHECK_SHAPE(q_child, N, 2);
+  auto out = at::empty({N, 2}, rho.options());  // (N, 2)
+  AT_DISPATCH_FLOATING_TYPES(rho.scalar_type(), "sh_node_backward_cpu", [&] {
+    const scalar_t *rp = rho.data_ptr<scalar_t>(), *gp = sigma.data_ptr<scalar_t>(), *wp = w.data_ptr<scalar_t>();
+    const scalar_t *sp = s_child.data_ptr<scalar_t>(), *qp = q_child.data_ptr<scalar_t>();
+    scalar_t* op = out.data_ptr<scalar_t>();
+    const auto lb = static_cast<scalar_t>(log_base);
+    at::parallel_for(0, N, kGrainElements, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i)
+        kernels::node_backward(rp[i], gp[i], wp[i], sp[2 * i], sp[2 * i + 1], qp[2 * i], qp[2 * i + 1], lb,
+                               op + 2 * i, op + 2 * i + 1);
+    });
+  });
+  return out;
+}
+
+}  // namespace
+}  // namespace detail
+}  // namespace pyramidion
+
+TORCH_LIBRARY_IMPL(pyramidion, CPU, m) {
+  using namespace pyramidion::detail;
+  m.impl("sh_combine", &combine_cpu);
+  m.impl("sh_leaf_dot", &leaf_dot_cpu);
+  m.impl("sh_expand", &expand_cpu);
+  m.impl("sh_pair_blend", &pair_blend_cpu);
+  m.impl("sh_node_backward", &node_backward_cpu);
+}

@@ -1,0 +1,123 @@
+// The successive-halving tournament on the scores (see tournament.h). Everything is batched:
+// one sort and a few gathers per round, then one gather per tree level; no loop over examples.
+//
+// Legend: b batch, n inputs, m candidates this round, m2 next round, k outputs, c byes, p pairs,
+// t nodes per output tree at a level.
+#include "tournament.h"
+
+#include <ATen/ATen.h>
+
+#include <limits>
+
+#include "topk_ops.h"
+
+namespace pyramidion {
+namespace detail {
+namespace {
+
+// One round's record: for each new candidate, where its two sides stood in the previous list.
+struct Round {
+  at::Tensor side_a;  // (b, m2) int64 better-ranked side (or the bye itself)
+  at::Tensor side_b;  // (b, m2) int64 worse-ranked side; -1 for a bye
+  at::Tensor weight;  // (b, m2) w_a
+  at::Tensor score;   // (b, m2) blended score; 0 where no real input
+  at::Tensor valid;   // (b, m2) bool
+};
+
+// Gathers src (b, m) at pos (b, k, t), -1 in pos giving `fill`.
+at::Tensor gather_nodes(const at::Tensor& src, const at::Tensor& pos, const at::Scalar& fill) {
+  const auto b = pos.size(0);
+  const auto flat = pos.reshape({b, -1});                    // (b, k*t)
+  auto out = src.gather(1, flat.clamp_min(0)).view_as(pos);  // (b, k, t)
+  return out.masked_fill(pos < 0, fill);
+}
+
+// Interleaves the a and b children of each node: (b, k, t) x 2 -> (b, k, 2t).
+at::Tensor interleave(const at::Tensor& a, const at::Tensor& b) {
+  return at::stack({a, b}, -1).flatten(-2);
+}
+
+Round play_round(const at::Tensor& score, const at::Tensor& valid, int64_t m2, double log_base) {
+  const int64_t b = score.size(0), m = score.size(1);
+  const int64_t c = 2 * m2 - m, p = m - m2;
+  const auto key = score.masked_fill(valid.logical_not(), -std::numeric_limits<double>::infinity());
+  // Stable: equal scores (and all padding) keep their current order, so the result is deterministic.
+  const auto perm = std::get<1>(key.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true));  // (b, m)
+  Round r;
+  r.side_a = perm.narrow(1, 0, m2);                                                 // (b, m2)
+  const auto tails = perm.narrow(1, c + p, p).flip(1);                              // (b, p) worst first
+  r.side_b = at::cat({at::full({b, c}, -1, perm.options()), tails}, 1);             // (b, m2)
+  const auto b_idx = r.side_b.clamp_min(0);
+  const auto s_pair = at::stack({score.gather(1, r.side_a), score.gather(1, b_idx)}, -1);  // (b, m2, 2)
+  const auto v_pair = at::stack({valid.gather(1, r.side_a),
+                                 valid.gather(1, b_idx).logical_and(r.side_b >= 0)}, -1);  // (b, m2, 2)
+  auto [w, s, v] = sh_pair_blend(s_pair.view({-1, 2}), v_pair.view({-1, 2}), log_base);
+  r.weight = w.view({b, m2});
+  r.score = s.view({b, m2});
+  r.valid = v.view({b, m2});
+  return r;
+}
+
+}  // namespace
+
+at::Tensor keep_order_permutation(const at::Tensor& position, const at::Tensor& mask, int64_t n) {
+  const auto key = position + mask.logical_not().to(at::kLong) * n;  // (b, k) invalid after valid
+  return std::get<1>(key.sort(/*stable=*/true, /*dim=*/1, /*descending=*/false));
+}
+
+Tournament run_tournament(const at::Tensor& scores, const at::Tensor& mask, int64_t k, double log_base,
+                          bool keep_order) {
+  const int64_t b = scores.size(0), n = scores.size(1);
+  std::vector<Round> rounds;
+  at::Tensor score = scores, valid = mask;  // (b, m)
+  for (int64_t m = n; m > k;) {
+    const int64_t m2 = std::max(k, (m + 1) / 2);
+    rounds.push_back(play_round(score, valid, m2, log_base));
+    score = rounds.back().score;
+    valid = rounds.back().valid;
+    m = m2;
+  }
+  const auto R = static_cast<int64_t>(rounds.size());
+  const auto long_opts = scores.options().dtype(at::kLong);
+
+  Tournament t;
+  t.rounds = R;
+  // The winner follows side a, the better-ranked side, down every round.
+  auto winner = at::arange(k, long_opts).expand({b, k});  // (b, k)
+  for (int64_t h = R; h >= 1; --h) winner = rounds[h - 1].side_a.gather(1, winner);
+  const auto order = keep_order ? keep_order_permutation(winner, valid, n)
+                                : at::arange(k, long_opts).expand({b, k}).contiguous();  // (b, k)
+  t.winner = winner.gather(1, order);
+  t.out_mask = valid.gather(1, order);
+
+  // Top-down: expand each output into its tree, level by level.
+  t.weight.resize(R);
+  t.score.resize(R + 1);
+  auto pos = order.unsqueeze(-1);                          // (b, k, 1) positions in round R's list
+  auto coef = at::ones({b, k, 1}, scores.options());       // (b, k, 1) path products
+  for (int64_t h = R; h >= 1; --h) {
+    const Round& r = rounds[h - 1];
+    const auto w = gather_nodes(r.weight, pos, 1);          // (b, k, t)
+    t.weight[h - 1] = w;
+    t.score[h] = gather_nodes(r.score, pos, 0);             // (b, k, t)
+    pos = interleave(gather_nodes(r.side_a, pos, -1), gather_nodes(r.side_b, pos, -1));  // (b, k, 2t)
+    coef = interleave(coef * w, coef * (1 - w));            // (b, k, 2t)
+  }
+  const auto leaf_valid = gather_nodes(mask, pos, false);   // (b, k, L)
+  t.score[0] = gather_nodes(scores, pos, 0).masked_fill(leaf_valid.logical_not(), 0);  // (b, k, L)
+  t.leaf_index = pos.masked_fill(leaf_valid.logical_not(), -1);                        // (b, k, L)
+  t.leaf_coef = coef.masked_fill(leaf_valid.logical_not(), 0);                         // (b, k, L)
+
+  // Inverse map: every real input sits in exactly one leaf. Empty leaves scatter to a spare
+  // column n that is dropped.
+  const int64_t L = pos.size(2);
+  const auto flat_index = t.leaf_index.view({b, k * L});                               // (b, k*L)
+  const auto target = flat_index.masked_fill(flat_index < 0, n);
+  const auto leaf_ids = at::arange(k * L, long_opts).expand({b, k * L});
+  t.input_leaf = at::full({b, n + 1}, -1, long_opts).scatter_(1, target, leaf_ids).narrow(1, 0, n);  // (b, n)
+  t.input_row = at::floor_divide(t.input_leaf.clamp_min(0), L);                        // (b, n)
+  return t;
+}
+
+}  // namespace detail
+}  // namespace pyramidion

@@ -1,0 +1,41 @@
+// Private: the successive-halving tournament on the scores alone (the representations are read
+// later, once, by the kernels). See include/pyramidion/topk.h for the rules.
+//
+// The result is laid out as one complete binary tree per output ("tree layout"): the output is the
+// root (level R), level h holds L >> h nodes, node j of level h has children 2j (the better-ranked
+// side a) and 2j+1 (side b) at level h-1, and level 0 holds the L = 2^R leaves, each one input
+// position or empty (a bye's missing side, or padding).
+//
+// Legend: b batch, n inputs, k outputs, R rounds, L = 2^R leaves per output.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <vector>
+
+namespace pyramidion {
+namespace detail {
+
+struct Tournament {
+  int64_t rounds = 0;                // R = ceil(log2(n / k))
+  at::Tensor leaf_index;             // (b, k, L) int64 input position; -1 for empty and padding leaves
+  at::Tensor leaf_coef;              // (b, k, L) product of the weights from root to leaf; 0 where empty
+  std::vector<at::Tensor> weight;    // weight[h-1], h = 1..R: (b, k, L >> h) pair weight w_a of each node
+  std::vector<at::Tensor> score;     // score[h], h = 0..R: (b, k, L >> h) node score; 0 where no real input
+  at::Tensor out_mask;               // (b, k) bool, true where the output holds a real input
+  at::Tensor winner;                 // (b, k) int64 input position of each output's winner
+  at::Tensor input_row;              // (b, n) int64 output row each input went to (0 for padding)
+  at::Tensor input_leaf;             // (b, n) int64 flat leaf position in [0, k*L); -1 for padding
+};
+
+/// Runs the tournament. scores (b, n) float/double with padding scores already zeroed; mask (b, n)
+/// bool; 1 <= k <= n. Arguments are trusted (validated by the public front).
+Tournament run_tournament(const at::Tensor& scores, const at::Tensor& mask, int64_t k, double log_base,
+                          bool keep_order);
+
+/// Orders the k outputs of each example by input position (b, k) int64, outputs whose mask is false
+/// last: the permutation (b, k) to apply along dim 1.
+at::Tensor keep_order_permutation(const at::Tensor& position, const at::Tensor& mask, int64_t n);
+
+}  // namespace detail
+}  // namespace pyramidion
