@@ -1,6 +1,6 @@
 # Installs the built library into a scratch prefix, builds tests/outside_app against it with
 # find_package(pyramidion), and runs the application. Called by ctest (see tests/CMakeLists.txt).
-foreach(v SOURCE_DIR BUILD_DIR WORK_DIR TORCH_PREFIX EXAMPLE_SOURCE CMAKE_GENERATOR)
+foreach(v SOURCE_DIR BUILD_DIR WORK_DIR TORCH_DIR EXAMPLE_SOURCE CMAKE_GENERATOR)
   if(NOT DEFINED ${v})
     message(FATAL_ERROR "run.cmake needs -D${v}=...")
   endif()
@@ -14,7 +14,7 @@ endfunction()
 file(REMOVE_RECURSE ${WORK_DIR})
 run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${WORK_DIR}/prefix)
 run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/outside_app -B ${WORK_DIR}/build -G ${CMAKE_GENERATOR}
-    "-DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix;${TORCH_PREFIX}" -DEXAMPLE_SOURCE=${EXAMPLE_SOURCE}
+    -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DTorch_DIR=${TORCH_DIR} -DEXAMPLE_SOURCE=${EXAMPLE_SOURCE}
     -DCMAKE_BUILD_TYPE=Release)
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 run(${WORK_DIR}/build/app)
