@@ -20,6 +20,47 @@ constexpr int64_t kGrainElements = 32768;
 
 int64_t grain_rows(int64_t d) { return std::max<int64_t>(1, kGrainElements / std::max<int64_t>(d, 1)); }
 
+// combine and leaf_dot read L rows of x per output, scattered over the example: the hardware
+// prefetcher follows a row once it has started but not the jump to the next one, and waiting for
+// memory at every jump cost half the time (measured: 16 x 8192 x 512 fp32, one thread, 52 -> 23 ms
+// for combine). So each task requests the row it will read kPrefetchLeaves leaves ahead.
+constexpr int64_t kPrefetchLeaves = 2;
+
+template <typename T>
+inline void prefetch_row(const T* row, int64_t d) {
+#if defined(__GNUC__)
+  constexpr int64_t kLine = 64 / sizeof(T);  // elements per cache line
+  for (int64_t j = 0; j < d; j += kLine) __builtin_prefetch(row + j);
+#endif
+}
+
+// <a, b> over d elements with kLanes independent partial sums. One running sum is a chain of
+// dependent additions that the compiler may not reorder (no -ffast-math), which made leaf_dot
+// compute-bound; the partial sums vectorise. Rounding differs from a sequential sum by O(d eps).
+template <typename T>
+inline T dot(const T* __restrict__ a, const T* __restrict__ b, int64_t d) {
+  constexpr int kLanes = 16;
+  T acc[kLanes] = {};
+  int64_t j = 0;
+  for (; j + kLanes <= d; j += kLanes)
+    for (int u = 0; u < kLanes; ++u) acc[u] += a[j + u] * b[j + u];
+  T tail = 0;
+  for (; j < d; ++j) tail += a[j] * b[j];
+  for (int width = kLanes / 2; width > 0; width /= 2)
+    for (int u = 0; u < width; ++u) acc[u] += acc[u + width];
+  return acc[0] + tail;
+}
+
+// Prefetches the x row of flat leaf `leaf` (of index (b, k, L), leaves_per_example = k * L) when it
+// lies before `end` (this task's last leaf) and holds an input.
+template <typename T>
+inline void prefetch_leaf(const T* x, const int64_t* index, int64_t leaf, int64_t end,
+                          int64_t leaves_per_example, int64_t n, int64_t d) {
+  if (leaf >= end) return;
+  const int64_t src = index[leaf];
+  if (src >= 0) prefetch_row(x + (leaf / leaves_per_example * n + src) * d, d);
+}
+
 at::Tensor combine_cpu(const at::Tensor& x_in, const at::Tensor& index_in, const at::Tensor& coef_in) {
   const auto x = x_in.contiguous();          // (b, n, d)
   const auto index = index_in.contiguous();  // (b, k, L)
@@ -39,6 +80,7 @@ at::Tensor combine_cpu(const at::Tensor& x_in, const at::Tensor& index_in, const
         scalar_t* __restrict__ out = yp + row * d;
         std::fill(out, out + d, scalar_t(0));
         for (int64_t l = 0; l < L; ++l) {
+          prefetch_leaf(xp, ip, row * L + l + kPrefetchLeaves, end * L, k * L, n, d);
           const int64_t src = ip[row * L + l];
           if (src < 0) continue;
           const scalar_t c = cp[row * L + l];
@@ -69,13 +111,9 @@ at::Tensor leaf_dot_cpu(const at::Tensor& grad_y_in, const at::Tensor& x_in, con
         const int64_t batch = row / k;
         const scalar_t* __restrict__ g = gp + row * d;
         for (int64_t l = 0; l < L; ++l) {
+          prefetch_leaf(xp, ip, row * L + l + kPrefetchLeaves, end * L, k * L, n, d);
           const int64_t src = ip[row * L + l];
-          scalar_t acc = 0;
-          if (src >= 0) {
-            const scalar_t* __restrict__ in = xp + (batch * n + src) * d;
-            for (int64_t j = 0; j < d; ++j) acc += g[j] * in[j];
-          }
-          qp[row * L + l] = acc;
+          qp[row * L + l] = src < 0 ? scalar_t(0) : dot(g, xp + (batch * n + src) * d, d);
         }
       }
     });

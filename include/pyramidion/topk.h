@@ -39,7 +39,10 @@ struct TopKOptions {
   /// Order the outputs by their winners' input positions (the authors' `sort_back`); outputs with
   /// no real input come last.
   TORCH_ARG(bool, keep_order) = false;
-  /// Exact top-k selection (the same winners without blending): values = x[indices]. For inference.
+  /// Exact top-k selection, for inference: the same tournament without blending (a pair's winner
+  /// carries its own score), whose winners are exactly the k best-scored real tokens; values =
+  /// x[indices], ordered best first (or by position with keep_order). The soft tournament's winners
+  /// are the same except where blending reorders candidates of nearly equal scores.
   TORCH_ARG(bool, hard) = false;
 };
 
