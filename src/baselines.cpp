@@ -24,17 +24,21 @@ TopKResult iterative_softmax_topk(const at::Tensor& x, const at::Tensor& scores,
                                 std::to_string(temperature));
   const double neg_inf = -std::numeric_limits<double>::infinity();
   const auto s = scores.masked_fill(mask.logical_not(), 0);  // (b, n) padding scores never read
+  // Padding rows never read either: p is 0 there, but 0 * NaN would still be NaN.
+  const auto xs = x.masked_fill(mask.logical_not().unsqueeze(-1), 0);  // (b, n, d)
   auto available = mask.clone();                              // (b, n)
   std::vector<at::Tensor> values, out_scores, valid, indices;
   for (int64_t i = 0; i < k; ++i) {
     const auto key = s.detach().masked_fill(available.logical_not(), neg_inf);  // (b, n)
-    const auto [top, arg] = key.max(1, /*keepdim=*/true);                       // (b, 1)
+    const auto arg = std::get<1>(key.max(1, /*keepdim=*/true));                 // (b, 1)
+    // The maximum itself is differentiable (only the argmax is discrete).
+    const auto top = s.gather(1, arg);                                          // (b, 1)
     const auto any = available.any(1, /*keepdim=*/true);                        // (b, 1)
     // A peaked softmax around the current maximum, over the scores not chosen yet.
     const auto logits = (-(s - top.masked_fill(any.logical_not(), 0)).pow(2) / temperature)
                             .masked_fill(available.logical_not(), neg_inf);     // (b, n)
     const auto p = at::softmax(logits, 1).masked_fill(any.logical_not(), 0);    // (b, n)
-    values.push_back(at::bmm(p.unsqueeze(1), x));                               // (b, 1, d)
+    values.push_back(at::bmm(p.unsqueeze(1), xs));                              // (b, 1, d)
     out_scores.push_back((p * s).sum(1, /*keepdim=*/true));                     // (b, 1)
     valid.push_back(any);
     indices.push_back(arg);

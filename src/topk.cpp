@@ -49,11 +49,11 @@ at::Tensor scores_grad(const detail::Tournament& t, const at::Tensor& leaf_dots,
     const auto sigma_child = detail::sh_node_backward(
         rho.reshape(-1), sigma.reshape(-1), w.reshape(-1), t.score[h - 1].reshape({-1, 2}),
         dots[h - 1].reshape({-1, 2}), log_base);  // (b*k*t, 2)
-    sigma = sigma_child.view({b, k, -1});      // (b, k, 2t)
+    sigma = sigma_child.view({b, k, 2 * w.size(2)});  // (b, k, 2t); no -1: b may be 0
     rho = at::stack({rho * w, rho * (1 - w)}, -1).flatten(-2);
   }
   // Leaves to inputs: padding inputs get 0.
-  const auto flat = sigma.reshape({b, -1});                                            // (b, k*L)
+  const auto flat = sigma.reshape({b, k * sigma.size(2)});                             // (b, k*L)
   const auto g = flat.gather(1, t.input_leaf.clamp_min(0));                            // (b, n)
   return g.masked_fill(t.input_leaf < 0, 0);
 }

@@ -27,7 +27,7 @@ struct Round {
 // Gathers src (b, m) at pos (b, k, t), -1 in pos giving `fill`.
 at::Tensor gather_nodes(const at::Tensor& src, const at::Tensor& pos, const at::Scalar& fill) {
   const auto b = pos.size(0);
-  const auto flat = pos.reshape({b, -1});                    // (b, k*t)
+  const auto flat = pos.reshape({b, pos.size(1) * pos.size(2)});  // (b, k*t); no -1: b may be 0
   auto out = src.gather(1, flat.clamp_min(0)).view_as(pos);  // (b, k, t)
   return out.masked_fill(pos < 0, fill);
 }
