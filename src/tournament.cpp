@@ -22,6 +22,7 @@ struct Round {
   at::Tensor weight;  // (b, m2) w_a
   at::Tensor score;   // (b, m2) blended score; 0 where no real input
   at::Tensor valid;   // (b, m2) bool
+  at::Tensor real;    // (b, 1) int64 real candidates of each example in the new list
 };
 
 // Gathers src (b, m) at pos (b, k, t), -1 in pos giving `fill`.
@@ -37,20 +38,35 @@ at::Tensor interleave(const at::Tensor& a, const at::Tensor& b) {
   return at::stack({a, b}, -1).flatten(-2);
 }
 
-Round play_round(const at::Tensor& score, const at::Tensor& valid, int64_t m2, double log_base) {
-  const int64_t b = score.size(0), m = score.size(1);
-  const int64_t c = 2 * m2 - m, p = m - m2;
-  const auto key = score.masked_fill(valid.logical_not(), -std::numeric_limits<double>::infinity());
-  // Stable: equal scores (and all padding) keep their current order, so the result is deterministic.
-  const auto perm = std::get<1>(key.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true));  // (b, m)
+// One round for the whole batch. Each example plays only while it has more than k real
+// candidates, so its result does not depend on how far the batch was padded: examples with
+// `real` <= k candidates pass them through as byes in their current order, real before padding.
+// Slots of the new list after an example's real candidates take its first padding candidates.
+Round play_round(const at::Tensor& score, const at::Tensor& valid, const at::Tensor& real, int64_t k, int64_t m2,
+                 double log_base) {
+  const int64_t b = score.size(0);
+  const auto plays = real > k;                                                     // (b, 1)
+  // Players rank by score; the others only move real candidates ahead of padding. Stable: equal
+  // keys (and all padding) keep their current order, so the result is deterministic.
+  const auto key = at::where(plays, score, at::zeros_like(score))
+                       .masked_fill(valid.logical_not(), -std::numeric_limits<double>::infinity());  // (b, m)
+  const auto perm = std::get<1>(key.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true));        // (b, m)
   Round r;
-  r.side_a = perm.narrow(1, 0, m2);                                                 // (b, m2)
-  const auto tails = perm.narrow(1, c + p, p).flip(1);                              // (b, p) worst first
-  r.side_b = at::cat({at::full({b, c}, -1, perm.options()), tails}, 1);             // (b, m2)
+  r.real = at::where(plays, at::floor_divide(real + 1, 2).clamp_min(k), real);    // (b, 1) m2 of each example
+  const auto byes = 2 * r.real - real;                                             // (b, 1) c
+  const auto slot = at::arange(m2, real.options()).unsqueeze(0);                   // (1, m2)
+  const auto paired = (slot >= byes).logical_and(slot < r.real);                   // (b, m2)
+  const auto padding = slot >= r.real;                                             // (b, m2)
+  // Sorted positions: byes and pair heads stand where they are (slot i), the pair of head c+j
+  // is the (real-1-j)-th, padding slots take the padding that follows the real candidates.
+  const auto a_sorted = at::where(padding, real + slot - r.real, slot);            // (b, m2)
+  const auto b_sorted = at::where(paired, real - 1 - slot + byes, 0);              // (b, m2)
+  r.side_a = perm.gather(1, a_sorted);                                             // (b, m2)
+  r.side_b = perm.gather(1, b_sorted).masked_fill(paired.logical_not(), -1);       // (b, m2), -1: no pair
   const auto b_idx = r.side_b.clamp_min(0);
   const auto s_pair = at::stack({score.gather(1, r.side_a), score.gather(1, b_idx)}, -1);  // (b, m2, 2)
-  const auto v_pair = at::stack({valid.gather(1, r.side_a),
-                                 valid.gather(1, b_idx).logical_and(r.side_b >= 0)}, -1);  // (b, m2, 2)
+  const auto v_pair = at::stack({valid.gather(1, r.side_a), valid.gather(1, b_idx).logical_and(paired)},
+                                -1);                                                        // (b, m2, 2)
   auto [w, s, v] = sh_pair_blend(s_pair.view({-1, 2}), v_pair.view({-1, 2}), log_base);
   r.weight = w.view({b, m2});
   r.score = s.view({b, m2});
@@ -69,14 +85,18 @@ Tournament run_tournament(const at::Tensor& scores, const at::Tensor& mask, int6
                           bool keep_order) {
   const int64_t b = scores.size(0), n = scores.size(1);
   std::vector<Round> rounds;
-  at::Tensor score = scores, valid = mask;  // (b, m)
-  for (int64_t m = n; m > k;) {
+  at::Tensor score = scores, valid = mask;         // (b, m)
+  at::Tensor real = mask.sum(1, /*keepdim=*/true);  // (b, 1) int64
+  // At least one round, so that with k == n too real outputs come first, padding last.
+  int64_t m = n;
+  do {
     const int64_t m2 = std::max(k, (m + 1) / 2);
-    rounds.push_back(play_round(score, valid, m2, log_base));
+    rounds.push_back(play_round(score, valid, real, k, m2, log_base));
     score = rounds.back().score;
     valid = rounds.back().valid;
+    real = rounds.back().real;
     m = m2;
-  }
+  } while (m > k);
   const auto R = static_cast<int64_t>(rounds.size());
   const auto long_opts = scores.options().dtype(at::kLong);
 

@@ -17,7 +17,7 @@ namespace pyramidion {
 namespace detail {
 
 struct Tournament {
-  int64_t rounds = 0;                // R = ceil(log2(n / k))
+  int64_t rounds = 0;                // R = max(1, ceil(log2(n / k)))
   at::Tensor leaf_index;             // (b, k, L) int64 input position; -1 for empty and padding leaves
   at::Tensor leaf_coef;              // (b, k, L) product of the weights from root to leaf; 0 where empty
   std::vector<at::Tensor> weight;    // weight[h-1], h = 1..R: (b, k, L >> h) pair weight w_a of each node

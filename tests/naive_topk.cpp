@@ -154,8 +154,13 @@ NaiveResult naive_successive_halving(const at::Tensor& x, const at::Tensor& scor
   const Inputs in = read_inputs(x, scores, mask);
   std::vector<std::vector<Candidate>> out;
   for (int64_t e = 0; e < in.b; ++e) {
-    auto list = tournament(leaves(in, e), k, base);
+    // Only the real tokens play; an example with at most k of them keeps its input order.
+    std::vector<Candidate> real, padding;
+    for (auto& c : leaves(in, e)) (c.valid ? real : padding).push_back(std::move(c));
+    auto list = static_cast<int64_t>(real.size()) > k ? tournament(std::move(real), k, base) : std::move(real);
     if (keep_order) keep_order_sort(list);
+    // Padding rows after the real ones, holding the first padding positions.
+    for (size_t i = 0; static_cast<int64_t>(list.size()) < k; ++i) list.push_back(padding[i]);
     out.push_back(std::move(list));
   }
   return to_result(out, k, in.d);
@@ -272,54 +277,41 @@ NaiveResult torch_reference_successive_halving(const at::Tensor& x, const at::Te
   const auto long_opts = x.options().dtype(at::kLong);
   std::vector<at::Tensor> values, out_scores, out_mask, indices;
   for (int64_t e = 0; e < b; ++e) {
-    at::Tensor V = mask[e];                                                      // (m) bool
-    at::Tensor X = at::where(V.unsqueeze(1), x[e], at::zeros({}, x.options()));  // (m, d) padding -> 0
-    at::Tensor S = at::where(V, scores[e], at::zeros({}, scores.options()));     // (m) padding -> 0
-    at::Tensor W = at::arange(n, long_opts);                                     // (m) winners
+    // Only the real tokens play; an example with at most k of them keeps its input order.
+    const auto real = mask[e].nonzero().squeeze(1);              // (r) positions of real tokens
+    const auto pads = mask[e].logical_not().nonzero().squeeze(1);  // (n - r) padding positions
+    at::Tensor X = x[e].index_select(0, real);                   // (m, d)
+    at::Tensor S = scores[e].index_select(0, real);              // (m)
+    at::Tensor W = real;                                         // (m) winners
     while (X.size(0) > k) {
       const int64_t m = X.size(0), m2 = std::max(k, (m + 1) / 2);
       const int64_t c = 2 * m2 - m, p = m - m2;
-      const auto key = S.detach().masked_fill(V.logical_not(), -std::numeric_limits<double>::infinity());
-      const auto perm = std::get<1>(key.sort(/*stable=*/true, /*dim=*/0, /*descending=*/true));  // (m)
+      const auto perm = std::get<1>(S.detach().sort(/*stable=*/true, /*dim=*/0, /*descending=*/true));  // (m)
       X = X.index_select(0, perm);
       S = S.index_select(0, perm);
-      V = V.index_select(0, perm);
       W = W.index_select(0, perm);
-      const auto ia = at::arange(c, c + p, long_opts);           // (p) better sides
+      const auto ia = at::arange(c, c + p, long_opts);              // (p) better sides
       const auto ib = at::arange(m - 1, m - 1 - p, -1, long_opts);  // (p) worse sides
       const auto Sa = S.index_select(0, ia), Sb = S.index_select(0, ib);
-      const auto Va = V.index_select(0, ia), Vb = V.index_select(0, ib);
-      // Padding on side b: weight 1 to side a (whose padding, if any, is zeros already).
-      const auto w = at::where(Vb, at::sigmoid(at::pow(base, Sa) - at::pow(base, Sb)),
-                               at::ones({}, S.options()));  // (p)
+      const auto w = at::sigmoid(at::pow(base, Sa) - at::pow(base, Sb));  // (p)
       const auto Xp = w.unsqueeze(1) * X.index_select(0, ia) + (1 - w).unsqueeze(1) * X.index_select(0, ib);
       const auto Sp = w * Sa + (1 - w) * Sb;
       X = at::cat({X.narrow(0, 0, c), Xp}, 0);
       S = at::cat({S.narrow(0, 0, c), Sp}, 0);
-      V = at::cat({V.narrow(0, 0, c), Va.logical_or(Vb)}, 0);
       W = at::cat({W.narrow(0, 0, c), W.index_select(0, ia)}, 0);
     }
     if (keep_order) {
-      const auto vc = V.contiguous();
-      const auto wc = W.contiguous();
-      std::vector<int64_t> order(k);
-      for (int64_t i = 0; i < k; ++i) order[i] = i;
-      const bool* vp = vc.data_ptr<bool>();
-      const int64_t* wp = wc.data_ptr<int64_t>();
-      std::stable_sort(order.begin(), order.end(), [&](int64_t i, int64_t j) {
-        if (vp[i] != vp[j]) return vp[i];
-        return wp[i] < wp[j];
-      });
-      const auto perm = at::tensor(order, long_opts);
+      const auto perm = std::get<1>(W.sort(/*stable=*/true, /*dim=*/0, /*descending=*/false));
       X = X.index_select(0, perm);
       S = S.index_select(0, perm);
-      V = V.index_select(0, perm);
       W = W.index_select(0, perm);
     }
-    values.push_back(X);
-    out_scores.push_back(S);
-    out_mask.push_back(V);
-    indices.push_back(W);
+    // Padding rows after the real ones, holding the first padding positions.
+    const int64_t r = X.size(0), extra = k - r;
+    values.push_back(at::cat({X, at::zeros({extra, d}, x.options())}, 0));
+    out_scores.push_back(at::cat({S, at::zeros({extra}, scores.options())}, 0));
+    out_mask.push_back(at::arange(k, long_opts) < r);
+    indices.push_back(at::cat({W, pads.narrow(0, 0, extra)}, 0));
   }
   if (b == 0) {
     return {at::zeros({0, k, d}, x.options()), at::zeros({0, k}, x.options()),

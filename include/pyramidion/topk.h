@@ -6,9 +6,10 @@
 //
 // Shape legend: b batch, n input tokens, k kept tokens, d representation size.
 //
-// The tournament (one round, m candidates -> m' = max(k, ceil(m / 2)) candidates):
-//   1. Candidates are sorted by score, descending; padding (mask == false) sorts after every real
-//      candidate; ties keep their current order (a stable sort).
+// The tournament, per example, over its real tokens only (mask == true), so that padding never
+// changes a real output however far the batch is padded. One round takes the example's m real
+// candidates to m' = max(k, ceil(m / 2)):
+//   1. Candidates are sorted by score, descending; ties keep their current order (a stable sort).
 //   2. Byes: the best c = 2m' - m candidates pass through unchanged. When n/k is a power of two
 //      c is always 0; otherwise byes appear only where fewer than two candidates per output slot
 //      remain, so the output has exactly k rows for any 1 <= k <= n.
@@ -16,11 +17,13 @@
 //      the (m-1-j)-th best, j = 0..p-1. A pair (a, b) becomes one candidate with weights
 //      w_a = softmax([base^s_a, base^s_b])_0 = sigmoid(base^s_a - base^s_b), w_b = 1 - w_a
 //      (the double exponential of the authors' code), score w_a s_a + w_b s_b and representation
-//      w_a x_a + w_b x_b. A real candidate paired with padding gets weight 1; a padding-only pair
-//      stays padding.
+//      w_a x_a + w_b x_b.
 //   4. The next round's candidates are the byes (best first) followed by the pairs in order j.
-// Rounds repeat until k candidates remain (ceil(log2(n / k)) rounds). The output row order is that
-// final candidate order, or, with keep_order, the order of the winners' input positions.
+// Rounds repeat while more than k real candidates remain (ceil(log2(m0 / k)) rounds for m0 real
+// tokens); an example with at most k real tokens plays none and keeps its input order. The output
+// rows are the example's final candidates in that order (or, with keep_order, ordered by their
+// winners' input positions), followed by padding rows (mask false, zero values and scores, indices
+// of the example's first padding positions).
 #pragma once
 
 #include <ATen/core/Tensor.h>
