@@ -26,8 +26,16 @@ int64_t grain_rows(int64_t d) { return std::max<int64_t>(1, kGrainElements / std
 // for combine). So each task requests the row it will read kPrefetchLeaves leaves ahead.
 constexpr int64_t kPrefetchLeaves = 2;
 
+// GCC sees a function that only prefetches as free of side effects and deletes calls to it unless
+// it was inlined first: force the inlining.
+#if defined(__GNUC__)
+#define PYR_PREFETCH_INLINE inline __attribute__((always_inline))
+#else
+#define PYR_PREFETCH_INLINE inline
+#endif
+
 template <typename T>
-inline void prefetch_row(const T* row, int64_t d) {
+PYR_PREFETCH_INLINE void prefetch_row(const T* row, int64_t d) {
 #if defined(__GNUC__)
   constexpr int64_t kLine = 64 / sizeof(T);  // elements per cache line
   for (int64_t j = 0; j < d; j += kLine) __builtin_prefetch(row + j);
@@ -54,7 +62,7 @@ inline T dot(const T* __restrict__ a, const T* __restrict__ b, int64_t d) {
 // Prefetches the x row of flat leaf `leaf` (of index (b, k, L), leaves_per_example = k * L) when it
 // lies before `end` (this task's last leaf) and holds an input.
 template <typename T>
-inline void prefetch_leaf(const T* x, const int64_t* index, int64_t leaf, int64_t end,
+PYR_PREFETCH_INLINE void prefetch_leaf(const T* x, const int64_t* index, int64_t leaf, int64_t end,
                           int64_t leaves_per_example, int64_t n, int64_t d) {
   if (leaf >= end) return;
   const int64_t src = index[leaf];
