@@ -110,25 +110,14 @@ class SuccessiveHalving : public torch::autograd::Function<SuccessiveHalving> {
   }
 };
 
-}  // namespace
-
-TopKResult successive_halving_topk(const at::Tensor& x, const at::Tensor& scores, int64_t k,
-                                   const TopKOptions& options) {
-  constexpr const char* fn = "pyramidion::successive_halving_topk";
-  const auto mask = detail::check_topk_args(fn, x, scores, k, options.mask());
-  check_base(fn, options.base());
-  if (options.hard()) return hard_topk(x, scores, k, options);
-  const auto out = SuccessiveHalving::apply(x, scores, mask, k, std::log(options.base()), options.keep_order());
-  return {out[0], out[1], out[2], out[3]};
-}
-
-TopKResult hard_topk(const at::Tensor& x, const at::Tensor& scores, int64_t k, const TopKOptions& options) {
-  const auto mask = detail::check_topk_args("pyramidion::hard_topk", x, scores, k, options.mask());
+// Exact top-k on validated arguments: stable descending sort with padding last, the first k.
+TopKResult select_top_k(const at::Tensor& x, const at::Tensor& scores, int64_t k, const at::Tensor& mask,
+                        bool keep_order) {
   const int64_t b = x.size(0), n = x.size(1), d = x.size(2);
   const auto key = scores.detach().masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
   auto idx = std::get<1>(key.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true)).narrow(1, 0, k);  // (b, k)
   auto valid = mask.gather(1, idx);                                                                    // (b, k)
-  if (options.keep_order()) {
+  if (keep_order) {
     const auto perm = detail::keep_order_permutation(idx, valid, n);
     idx = idx.gather(1, perm);
     valid = valid.gather(1, perm);
@@ -137,6 +126,23 @@ TopKResult hard_topk(const at::Tensor& x, const at::Tensor& scores, int64_t k, c
                           .masked_fill(valid.logical_not().unsqueeze(-1), 0);  // (b, k, d)
   const auto out_scores = scores.gather(1, idx).masked_fill(valid.logical_not(), 0);  // (b, k)
   return {values, out_scores, valid, idx.contiguous()};
+}
+
+}  // namespace
+
+TopKResult successive_halving_topk(const at::Tensor& x, const at::Tensor& scores, int64_t k,
+                                   const TopKOptions& options) {
+  constexpr const char* fn = "pyramidion::successive_halving_topk";
+  const auto mask = detail::check_topk_args(fn, x, scores, k, options.mask());
+  check_base(fn, options.base());
+  if (options.hard()) return select_top_k(x, scores, k, mask, options.keep_order());
+  const auto out = SuccessiveHalving::apply(x, scores, mask, k, std::log(options.base()), options.keep_order());
+  return {out[0], out[1], out[2], out[3]};
+}
+
+TopKResult hard_topk(const at::Tensor& x, const at::Tensor& scores, int64_t k, const TopKOptions& options) {
+  const auto mask = detail::check_topk_args("pyramidion::hard_topk", x, scores, k, options.mask());
+  return select_top_k(x, scores, k, mask, options.keep_order());
 }
 
 }  // namespace pyramidion
