@@ -1,0 +1,129 @@
+// pyramidion-bench: the project's benchmarks, one subcommand each (`topk`, ...). This file parses
+// the command line into each benchmark's options struct, sets the thread count once and dispatches;
+// the benchmarks themselves live in <name>_bench.cpp.
+//
+// Exit codes: 0 success; 1 an error while running (one line on stderr); CLI11's codes for bad flags.
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+
+#include <CLI/CLI.hpp>
+
+#include <exception>
+#include <iostream>
+#include <limits>
+#include <string>
+
+#include "machine.h"
+#include "topk_bench.h"
+
+namespace {
+
+using pyramidion::bench::TopKBenchOptions;
+
+const CLI::Range kPositive(int64_t{1}, std::numeric_limits<int64_t>::max());
+
+// Options every benchmark takes, applied once before it runs.
+struct CommonOptions {
+  int threads = 0;  // intra-op threads; 0 keeps LibTorch's default
+};
+
+void add_common_options(CLI::App* cmd, CommonOptions& c) {
+  cmd->add_option("--threads", c.threads,
+                  "intra-op threads (at::set_num_threads); 0 keeps LibTorch's default")
+      ->check(CLI::Range(0, 4096))
+      ->capture_default_str();
+}
+
+CLI::App* add_topk_command(CLI::App& app, TopKBenchOptions& o) {
+  auto* cmd = app.add_subcommand(
+      "topk",
+      "Time forward + backward of the successive-halving top-k (soft) on the CPU in fp32, side by side with "
+      "the authors' per-example formulation (naive), a copy of x (the memory floor), exact hard top-k and "
+      "iterative softmax. Each of -b/-n/-k/-d takes a comma list; every combination with k <= n runs.");
+  cmd->add_option("-b,--batch", o.batch, "batch size b (comma list to sweep)")
+      ->delimiter(',')
+      ->check(kPositive)
+      ->capture_default_str();
+  cmd->add_option("-n,--tokens", o.tokens, "input tokens n (comma list to sweep)")
+      ->delimiter(',')
+      ->check(kPositive)
+      ->capture_default_str();
+  cmd->add_option("-k,--keep", o.keep, "kept tokens k (comma list to sweep)")
+      ->delimiter(',')
+      ->check(kPositive)
+      ->capture_default_str();
+  cmd->add_option("-d,--dim", o.dim, "representation size d (comma list to sweep)")
+      ->delimiter(',')
+      ->check(kPositive)
+      ->capture_default_str();
+  cmd->add_option("--base", o.base, "base of the pair weights softmax([base^s_a, base^s_b])")
+      ->capture_default_str();
+  cmd->add_option("--warmup", o.warmup, "untimed runs per method before the repetitions")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  cmd->add_option("--reps", o.reps, "timed runs per method (medians are reported)")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  cmd->add_option("--seed", o.seed, "seed of the random inputs (drawn anew for every configuration)")
+      ->capture_default_str();
+  cmd->add_option(
+         "--methods", o.methods,
+         "methods to run, comma list of soft, naive, copy, hard, iterative. By default all run, but "
+         "iterative softmax (O(b k n d)) runs once without warm-up where b*k*n*d exceeds "
+         "--iterative-full-limit and is skipped above --iterative-once-limit; naming it here gives it "
+         "the full --warmup/--reps everywhere")
+      ->delimiter(',')
+      ->check(CLI::IsMember(pyramidion::bench::topk_methods()))
+      ->capture_default_str();
+  cmd->add_option("--iterative-full-limit", o.iterative_full_limit,
+                  "b*k*n*d up to which iterative softmax gets --warmup/--reps by default")
+      ->capture_default_str();
+  cmd->add_option("--iterative-once-limit", o.iterative_once_limit,
+                  "b*k*n*d up to which iterative softmax runs at all by default (once)")
+      ->capture_default_str();
+  cmd->add_option(
+         "--memory", o.memory,
+         "cold: every run pays for first touching the memory it allocates (page faults), as with "
+         "LibTorch's non-caching CPU allocator; warm: freed blocks are reused, as with a caching allocator")
+      ->check(CLI::IsMember({"cold", "warm"}))
+      ->capture_default_str();
+  cmd->add_option("--json", o.json_path, "also write the results as JSON to this file");
+  cmd->add_option("--markdown", o.markdown_path, "also write the markdown report to this file");
+  return cmd;
+}
+
+// One line, without LibTorch's backtrace.
+std::string one_line(const std::exception& e) {
+  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
+  std::string msg = c10_error ? c10_error->what_without_backtrace() : e.what();
+  for (auto& c : msg)
+    if (c == '\n' || c == '\r') c = ' ';
+  return msg;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"pyramidion-bench: benchmarks of the pyramidion library, with the machine recorded"};
+  app.require_subcommand(1);
+  CommonOptions common;
+  TopKBenchOptions topk;
+  CLI::App* topk_cmd = add_topk_command(app, topk);
+  add_common_options(topk_cmd, common);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  topk.methods_explicit = topk_cmd->count("--methods") > 0;
+
+  try {
+    if (common.threads > 0) at::set_num_threads(common.threads);
+    const std::string command = pyramidion::bench::command_line(argc, argv);
+    if (topk_cmd->parsed()) pyramidion::bench::run_topk_bench(topk, command);
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "pyramidion-bench: error: " << one_line(e) << std::endl;
+    return 1;
+  }
+}
