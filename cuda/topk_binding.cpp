@@ -23,6 +23,14 @@ namespace pyramidion {
 namespace detail {
 namespace {
 
+// LibTorch's CUDA sort is a radix sort already: the stable descending argsort is all we need.
+at::Tensor rank_cuda(const at::Tensor& key) {
+  PYR_CHECK_CUDA(key);
+  TORCH_CHECK(key.dim() == 2, "key must have shape (b, m), got ", key.sizes());
+  const c10::cuda::CUDAGuard guard(key.device());
+  return std::get<1>(key.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true));
+}
+
 at::Tensor combine_cuda(const at::Tensor& x_in, const at::Tensor& index_in, const at::Tensor& coef_in) {
   PYR_CHECK_CUDA(x_in);
   PYR_CHECK_SAME_DEVICE(index_in, x_in);
@@ -129,6 +137,7 @@ at::Tensor node_backward_cuda(const at::Tensor& rho_in, const at::Tensor& sigma_
 
 TORCH_LIBRARY_IMPL(pyramidion, CUDA, m) {
   using namespace pyramidion::detail;
+  m.impl("sh_rank", &rank_cuda);
   m.impl("sh_combine", &combine_cuda);
   m.impl("sh_leaf_dot", &leaf_dot_cuda);
   m.impl("sh_expand", &expand_cuda);

@@ -6,6 +6,8 @@
 #include <torch/library.h>
 
 TORCH_LIBRARY(pyramidion, m) {
+  m.def("sh_tournament(Tensor scores, Tensor mask, int k, float log_base, bool keep_order) -> Tensor[]");
+  m.def("sh_rank(Tensor key) -> Tensor");
   m.def("sh_combine(Tensor x, Tensor index, Tensor coef) -> Tensor");
   m.def("sh_leaf_dot(Tensor grad_y, Tensor x, Tensor index) -> Tensor");
   m.def("sh_expand(Tensor grad_y, Tensor row, Tensor coef) -> Tensor");
@@ -23,6 +25,19 @@ c10::TypedOperatorHandle<Signature> op(const char* name) {
   return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Signature>();
 }
 }  // namespace
+
+std::vector<at::Tensor> sh_tournament(const at::Tensor& scores, const at::Tensor& mask, int64_t k,
+                                      double log_base, bool keep_order) {
+  static const auto handle =
+      op<std::vector<at::Tensor>(const at::Tensor&, const at::Tensor&, int64_t, double, bool)>(
+          "pyramidion::sh_tournament");
+  return handle.call(scores, mask, k, log_base, keep_order);
+}
+
+at::Tensor sh_rank(const at::Tensor& key) {
+  static const auto handle = op<at::Tensor(const at::Tensor&)>("pyramidion::sh_rank");
+  return handle.call(key);
+}
 
 at::Tensor sh_combine(const at::Tensor& x, const at::Tensor& index, const at::Tensor& coef) {
   static const auto handle = op<at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&)>(

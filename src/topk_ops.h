@@ -10,9 +10,19 @@
 #include <ATen/core/Tensor.h>
 
 #include <tuple>
+#include <vector>
 
 namespace pyramidion {
 namespace detail {
+
+/// The tournament on the scores, packed as tournament.h's pack_tournament describes.
+/// scores (b, n) with padding zeroed, mask (b, n) bool, 1 <= k <= n.
+std::vector<at::Tensor> sh_tournament(const at::Tensor& scores, const at::Tensor& mask, int64_t k,
+                                      double log_base, bool keep_order);
+
+/// Per row, the positions ordered by key descending, ties in position order (a stable descending
+/// argsort). key (b, m) float/double, no NaN -> perm (b, m) int64
+at::Tensor sh_rank(const at::Tensor& key);
 
 /// y[b, i, :] = sum_l coef[b, i, l] * x[b, index[b, i, l], :]
 /// x (b, n, d), index (b, k, L) int64, coef (b, k, L) -> y (b, k, d)

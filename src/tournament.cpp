@@ -50,7 +50,7 @@ Round play_round(const at::Tensor& score, const at::Tensor& valid, const at::Ten
   // keys (and all padding) keep their current order, so the result is deterministic.
   const auto key = at::where(plays, score, at::zeros_like(score))
                        .masked_fill(valid.logical_not(), -std::numeric_limits<double>::infinity());  // (b, m)
-  const auto perm = std::get<1>(key.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true));        // (b, m)
+  const auto perm = sh_rank(key);                                                                   // (b, m)
   Round r;
   r.real = at::where(plays, at::floor_divide(real + 1, 2).clamp_min(k), real);    // (b, 1) m2 of each example
   const auto byes = 2 * r.real - real;                                             // (b, 1) c
@@ -81,22 +81,52 @@ at::Tensor keep_order_permutation(const at::Tensor& position, const at::Tensor& 
   return std::get<1>(key.sort(/*stable=*/true, /*dim=*/1, /*descending=*/false));
 }
 
+std::vector<int64_t> round_sizes(int64_t n, int64_t k) {
+  std::vector<int64_t> sizes{n};
+  do sizes.push_back(std::max(k, (sizes.back() + 1) / 2));
+  while (sizes.back() > k);
+  return sizes;
+}
+
+std::vector<at::Tensor> pack_tournament(const Tournament& t) {
+  std::vector<at::Tensor> packed{t.leaf_index, t.leaf_coef, t.out_mask, t.winner, t.input_leaf, t.input_row};
+  packed.insert(packed.end(), t.weight.begin(), t.weight.end());
+  packed.insert(packed.end(), t.score.begin(), t.score.end());
+  return packed;
+}
+
+Tournament unpack_tournament(const std::vector<at::Tensor>& packed) {
+  Tournament t;
+  t.rounds = (static_cast<int64_t>(packed.size()) - 7) / 2;
+  t.leaf_index = packed[0];
+  t.leaf_coef = packed[1];
+  t.out_mask = packed[2];
+  t.winner = packed[3];
+  t.input_leaf = packed[4];
+  t.input_row = packed[5];
+  t.weight.assign(packed.begin() + 6, packed.begin() + 6 + t.rounds);
+  t.score.assign(packed.begin() + 6 + t.rounds, packed.end());
+  return t;
+}
+
 Tournament run_tournament(const at::Tensor& scores, const at::Tensor& mask, int64_t k, double log_base,
                           bool keep_order) {
+  return unpack_tournament(sh_tournament(scores, mask, k, log_base, keep_order));
+}
+
+Tournament run_tournament_composite(const at::Tensor& scores, const at::Tensor& mask, int64_t k,
+                                    double log_base, bool keep_order) {
   const int64_t b = scores.size(0), n = scores.size(1);
   std::vector<Round> rounds;
   at::Tensor score = scores, valid = mask;         // (b, m)
   at::Tensor real = mask.sum(1, /*keepdim=*/true);  // (b, 1) int64
-  // At least one round, so that with k == n too real outputs come first, padding last.
-  int64_t m = n;
-  do {
-    const int64_t m2 = std::max(k, (m + 1) / 2);
-    rounds.push_back(play_round(score, valid, real, k, m2, log_base));
+  const auto sizes = round_sizes(n, k);
+  for (size_t r = 1; r < sizes.size(); ++r) {
+    rounds.push_back(play_round(score, valid, real, k, sizes[r], log_base));
     score = rounds.back().score;
     valid = rounds.back().valid;
     real = rounds.back().real;
-    m = m2;
-  } while (m > k);
+  }
   const auto R = static_cast<int64_t>(rounds.size());
   const auto long_opts = scores.options().dtype(at::kLong);
 
@@ -139,5 +169,20 @@ Tournament run_tournament(const at::Tensor& scores, const at::Tensor& mask, int6
   return t;
 }
 
+namespace {
+std::vector<at::Tensor> tournament_composite_op(const at::Tensor& scores, const at::Tensor& mask, int64_t k,
+                                                double log_base, bool keep_order) {
+  return pack_tournament(run_tournament_composite(scores, mask, k, log_base, keep_order));
+}
+}  // namespace
+
 }  // namespace detail
 }  // namespace pyramidion
+
+#ifdef PYRAMIDION_WITH_CUDA
+// On CUDA the batched composite is the implementation: its sorts and gathers are LibTorch's CUDA
+// kernels and its per-element math our pair_blend kernel.
+TORCH_LIBRARY_IMPL(pyramidion, CUDA, m) {
+  m.impl("sh_tournament", &pyramidion::detail::tournament_composite_op);
+}
+#endif

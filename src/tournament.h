@@ -28,10 +28,26 @@ struct Tournament {
   at::Tensor input_leaf;             // (b, n) int64 flat leaf position in [0, k*L); -1 for padding
 };
 
-/// Runs the tournament. scores (b, n) float/double with padding scores already zeroed; mask (b, n)
-/// bool; 1 <= k <= n. Arguments are trusted (validated by the public front).
+/// Runs the tournament through the dispatcher operator sh_tournament: on the CPU the fused kernel
+/// of tournament_cpu.cpp, elsewhere (CUDA) run_tournament_composite. scores (b, n) float/double with
+/// padding scores already zeroed; mask (b, n) bool; 1 <= k <= n. Arguments are trusted (validated
+/// by the public front).
 Tournament run_tournament(const at::Tensor& scores, const at::Tensor& mask, int64_t k, double log_base,
                           bool keep_order);
+
+/// The same tournament from batched ATen ops (a sort and a few gathers per round, one gather per
+/// tree level), on any device: the CUDA implementation, and the CPU kernel's reference.
+Tournament run_tournament_composite(const at::Tensor& scores, const at::Tensor& mask, int64_t k,
+                                    double log_base, bool keep_order);
+
+/// The padded list sizes of the rounds: n, then max(k, ceil(m / 2)) until k, with at least one
+/// round (so that with k == n, too, real outputs come first and padding last).
+std::vector<int64_t> round_sizes(int64_t n, int64_t k);
+
+/// The operator's Tensor[] form of a Tournament: leaf_index, leaf_coef, out_mask, winner,
+/// input_leaf, input_row, weight[0..R), score[0..R].
+std::vector<at::Tensor> pack_tournament(const Tournament& t);
+Tournament unpack_tournament(const std::vector<at::Tensor>& packed);
 
 /// Orders the k outputs of each example by input position (b, k) int64, outputs whose mask is false
 /// last: the permutation (b, k) to apply along dim 1.
