@@ -9,7 +9,11 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <vector>
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
 
 #include "kernel_checks.h"
 #include "topk_math.h"
@@ -152,6 +156,27 @@ void leaf_dot_stream(const T* g, const T* x, const int64_t* leaf_of, T* q, int64
   }
 }
 
+// Runs a kernel over the batch: per example, streaming its x in input order when its leaves
+// invert (each input in at most one leaf) and there are enough examples for the threads;
+// otherwise, or for an example whose leaves repeat an input, gathering rows [row_begin, row_end).
+template <typename Gather, typename Stream>
+void for_each_example(int64_t b, int64_t n, int64_t k, int64_t L, int64_t d, const int64_t* index,
+                      const Gather& gather, const Stream& stream) {
+  if (!stream_examples(b)) {
+    at::parallel_for(0, b * k, grain_rows(d * L), [&](int64_t begin, int64_t end) { gather(begin, end); });
+    return;
+  }
+  at::parallel_for(0, b, 1, [&](int64_t begin, int64_t end) {
+    std::vector<int64_t> leaf_of(n);
+    for (int64_t batch = begin; batch < end; ++batch) {
+      if (invert_leaves(index + batch * k * L, k * L, n, leaf_of.data()))
+        stream(batch, leaf_of.data());
+      else
+        gather(batch * k, (batch + 1) * k);
+    }
+  });
+}
+
 at::Tensor combine_cpu(const at::Tensor& x_in, const at::Tensor& index_in, const at::Tensor& coef_in) {
   const auto x = x_in.contiguous();          // (b, n, d)
   const auto index = index_in.contiguous();  // (b, k, L)
@@ -165,21 +190,12 @@ at::Tensor combine_cpu(const at::Tensor& x_in, const at::Tensor& index_in, const
     const int64_t* ip = index.data_ptr<int64_t>();
     const scalar_t* cp = coef.data_ptr<scalar_t>();
     scalar_t* yp = y.data_ptr<scalar_t>();
-    if (!stream_examples(b)) {
-      at::parallel_for(0, b * k, grain_rows(d * L), [&](int64_t begin, int64_t end) {
-        combine_gather(xp, ip, cp, yp, begin, end, n, k, L, d);
-      });
-      return;
-    }
-    at::parallel_for(0, b, 1, [&](int64_t begin, int64_t end) {
-      std::vector<int64_t> leaf_of(n);
-      for (int64_t batch = begin; batch < end; ++batch) {
-        if (invert_leaves(ip + batch * k * L, k * L, n, leaf_of.data()))
-          combine_stream(xp + batch * n * d, leaf_of.data(), cp + batch * k * L, yp + batch * k * d, n, k, L, d);
-        else
-          combine_gather(xp, ip, cp, yp, batch * k, (batch + 1) * k, n, k, L, d);
-      }
-    });
+    for_each_example(
+        b, n, k, L, d, ip,
+        [&](int64_t row_begin, int64_t row_end) { combine_gather(xp, ip, cp, yp, row_begin, row_end, n, k, L, d); },
+        [&](int64_t batch, const int64_t* leaf_of) {
+          combine_stream(xp + batch * n * d, leaf_of, cp + batch * k * L, yp + batch * k * d, n, k, L, d);
+        });
   });
   return y;
 }
@@ -197,24 +213,46 @@ at::Tensor leaf_dot_cpu(const at::Tensor& grad_y_in, const at::Tensor& x_in, con
     const scalar_t* gp = gy.data_ptr<scalar_t>();
     const int64_t* ip = index.data_ptr<int64_t>();
     scalar_t* qp = q.data_ptr<scalar_t>();
-    if (!stream_examples(b)) {
-      at::parallel_for(0, b * k, grain_rows(d * L), [&](int64_t begin, int64_t end) {
-        leaf_dot_gather(gp, xp, ip, qp, begin, end, n, k, L, d);
-      });
-      return;
-    }
-    at::parallel_for(0, b, 1, [&](int64_t begin, int64_t end) {
-      std::vector<int64_t> leaf_of(n);
-      for (int64_t batch = begin; batch < end; ++batch) {
-        if (invert_leaves(ip + batch * k * L, k * L, n, leaf_of.data()))
-          leaf_dot_stream(gp + batch * k * d, xp + batch * n * d, leaf_of.data(), qp + batch * k * L, n, k, L, d);
-        else
-          leaf_dot_gather(gp, xp, ip, qp, batch * k, (batch + 1) * k, n, k, L, d);
-      }
-    });
+    for_each_example(
+        b, n, k, L, d, ip,
+        [&](int64_t row_begin, int64_t row_end) { leaf_dot_gather(gp, xp, ip, qp, row_begin, row_end, n, k, L, d); },
+        [&](int64_t batch, const int64_t* leaf_of) {
+          leaf_dot_stream(gp + batch * k * d, xp + batch * n * d, leaf_of, qp + batch * k * L, n, k, L, d);
+        });
   });
   return q;
 }
+
+// out[0..d) = c * g[0..d). expand writes a gradient the size of x that nothing reads soon: on x86,
+// streaming (non-temporal) stores skip the read-for-ownership of every destination line and keep
+// the cache for g. Call stream_fence() after the last row.
+template <typename T>
+inline void scale_row(T* __restrict__ out, const T* __restrict__ g, T c, int64_t d) {
+  for (int64_t j = 0; j < d; ++j) out[j] = c * g[j];
+}
+#if defined(__SSE2__)
+template <>
+inline void scale_row<float>(float* __restrict__ out, const float* __restrict__ g, float c, int64_t d) {
+  if (reinterpret_cast<uintptr_t>(out) % 16 != 0 || d % 4 != 0) {
+    for (int64_t j = 0; j < d; ++j) out[j] = c * g[j];
+    return;
+  }
+  const __m128 cv = _mm_set1_ps(c);
+  for (int64_t j = 0; j < d; j += 4) _mm_stream_ps(out + j, _mm_mul_ps(cv, _mm_loadu_ps(g + j)));
+}
+template <>
+inline void scale_row<double>(double* __restrict__ out, const double* __restrict__ g, double c, int64_t d) {
+  if (reinterpret_cast<uintptr_t>(out) % 16 != 0 || d % 2 != 0) {
+    for (int64_t j = 0; j < d; ++j) out[j] = c * g[j];
+    return;
+  }
+  const __m128d cv = _mm_set1_pd(c);
+  for (int64_t j = 0; j < d; j += 2) _mm_stream_pd(out + j, _mm_mul_pd(cv, _mm_loadu_pd(g + j)));
+}
+inline void stream_fence() { _mm_sfence(); }
+#else
+inline void stream_fence() {}
+#endif
 
 at::Tensor expand_cpu(const at::Tensor& grad_y_in, const at::Tensor& row_in, const at::Tensor& coef_in) {
   const auto gy = grad_y_in.contiguous();  // (b, k, d)
@@ -232,11 +270,9 @@ at::Tensor expand_cpu(const at::Tensor& grad_y_in, const at::Tensor& row_in, con
     at::parallel_for(0, b * n, grain_rows(d), [&](int64_t begin, int64_t end) {
       for (int64_t p = begin; p < end; ++p) {
         const int64_t batch = p / n;
-        const scalar_t c = cp[p];
-        scalar_t* __restrict__ out = op + p * d;
-        const scalar_t* __restrict__ g = gp + (batch * k + rp[p]) * d;
-        for (int64_t j = 0; j < d; ++j) out[j] = c * g[j];
+        scale_row<scalar_t>(op + p * d, gp + (batch * k + rp[p]) * d, cp[p], d);
       }
+      stream_fence();
     });
   });
   return gx;

@@ -23,9 +23,14 @@ NaiveTopKResult naive_successive_halving_topk(const at::Tensor& x, const at::Ten
                                 std::to_string(n) + ", k = " + std::to_string(k));
   std::vector<at::Tensor> values, out_scores;
   // The Python loop over the batch of the authors' code, kept on purpose: it is what is measured.
+  // The examples come from unbind, not from indexing one at a time as the authors' code does
+  // (`embs[i]`): each indexing's backward writes a zero gradient the size of the whole batch,
+  // O(b^2 n d), which would flatter the comparison several times over.
+  const auto xs = x.unbind(0);       // b x (n, d)
+  const auto ss = scores.unbind(0);  // b x (n)
   for (int64_t i = 0; i < b; ++i) {
-    at::Tensor xi = x.select(0, i);       // (n, d)
-    at::Tensor si = scores.select(0, i);  // (n)
+    at::Tensor xi = xs[i];  // (n, d)
+    at::Tensor si = ss[i];  // (n)
     for (int64_t m = n; m > k; m /= 2) {
       const int64_t half = m / 2;
       // Stable, as the library's sort: equal scores pair up the same way in both.
