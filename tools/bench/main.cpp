@@ -40,22 +40,13 @@ CLI::App* add_topk_command(CLI::App& app, TopKBenchOptions& o) {
       "Time forward + backward of the successive-halving top-k (soft) on the CPU in fp32, side by side with "
       "the authors' per-example formulation (naive), a copy of x (the memory floor), exact hard top-k and "
       "iterative softmax. Each of -b/-n/-k/-d takes a comma list; every combination with k <= n runs.");
-  cmd->add_option("-b,--batch", o.batch, "batch size b (comma list to sweep)")
-      ->delimiter(',')
-      ->check(kPositive)
-      ->capture_default_str();
-  cmd->add_option("-n,--tokens", o.tokens, "input tokens n (comma list to sweep)")
-      ->delimiter(',')
-      ->check(kPositive)
-      ->capture_default_str();
-  cmd->add_option("-k,--keep", o.keep, "kept tokens k (comma list to sweep)")
-      ->delimiter(',')
-      ->check(kPositive)
-      ->capture_default_str();
-  cmd->add_option("-d,--dim", o.dim, "representation size d (comma list to sweep)")
-      ->delimiter(',')
-      ->check(kPositive)
-      ->capture_default_str();
+  auto add_sweep = [&](const char* flags, std::vector<int64_t>& values, const char* help) {
+    cmd->add_option(flags, values, help)->delimiter(',')->check(kPositive)->capture_default_str();
+  };
+  add_sweep("-b,--batch", o.batch, "batch size b (comma list to sweep)");
+  add_sweep("-n,--tokens", o.tokens, "input tokens n (comma list to sweep)");
+  add_sweep("-k,--keep", o.keep, "kept tokens k (comma list to sweep)");
+  add_sweep("-d,--dim", o.dim, "representation size d (comma list to sweep)");
   cmd->add_option("--base", o.base, "base of the pair weights softmax([base^s_a, base^s_b])")
       ->capture_default_str();
   cmd->add_option("--warmup", o.warmup, "untimed runs per method before the repetitions")
