@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <torch/autograd.h>
 #include <torch/optim/sgd.h>
+#include <c10/core/InferenceMode.h>
 
 #include <stdexcept>
 
@@ -102,6 +103,32 @@ TEST(TopKPooler, RejectsBadOptionsAndInputs) {
     EXPECT_NE(std::string(e.what()).find("[2, 10, 7]"), std::string::npos) << e.what();
   }
   EXPECT_THROW(pool->forward(at::randn({2, 10, 8}), at::ones({2, 9}, at::kBool)), std::invalid_argument);
+}
+
+}  // namespace
+
+namespace {
+
+// Inference code runs under InferenceMode or NoGradGuard: the autograd function must still work
+// and give the same result as with gradients.
+TEST(TopKPooler, WorksUnderInferenceModeAndNoGrad) {
+  at::manual_seed(9);
+  TopKPooler pool(TopKPoolerOptions(8, 5));
+  const auto x = at::randn({2, 30, 8});
+  const auto mask = at::arange(30).unsqueeze(0) < at::tensor(std::vector<int64_t>{30, 12}).unsqueeze(1);
+  const auto with_grad = pool->forward(x, mask);
+  {
+    c10::InferenceMode guard;
+    const auto out = pool->forward(x, mask);
+    EXPECT_TRUE(out.values.equal(with_grad.values.detach()));
+    EXPECT_TRUE(out.indices.equal(with_grad.indices));
+  }
+  {
+    at::NoGradGuard guard;
+    const auto out = pool->forward(x, mask);
+    EXPECT_TRUE(out.values.equal(with_grad.values.detach()));
+    EXPECT_FALSE(out.values.requires_grad());
+  }
 }
 
 }  // namespace
