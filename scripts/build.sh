@@ -7,8 +7,9 @@ bash scripts/setup.sh
 VENV="${PYRAMIDION_VENV:-$HOME/.cache/pyramidion/venv}"
 BUILD="${PYRAMIDION_BUILD_DIR:-build}"
 TORCH_PREFIX=$("$VENV/bin/python" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null)
-cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=$TORCH_PREFIX" "$@" >"$BUILD.configure.log" 2>&1 ||
-  { cat "$BUILD.configure.log"; exit 1; }
-grep -E "^-- pyramidion:" "$BUILD.configure.log" >&2 || true
+mkdir -p "$BUILD"
+cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=$TORCH_PREFIX" "$@" >"$BUILD/configure.log" 2>&1 ||
+  { cat "$BUILD/configure.log"; exit 1; }
+grep -E "^-- pyramidion:" "$BUILD/configure.log" >&2 || true
 # Two parallel jobs: a LibTorch translation unit takes about 1 GB and 20-60 s to compile.
 cmake --build "$BUILD" -j "${PYRAMIDION_JOBS:-2}"
