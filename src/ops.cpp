@@ -7,6 +7,7 @@
 
 TORCH_LIBRARY(pyramidion, m) {
   m.def("sh_tournament(Tensor scores, Tensor mask, int k, float log_base, bool keep_order) -> Tensor[]");
+  m.def("sh_tree_backward(Tensor[] tree, Tensor leaf_dots, Tensor grad_scores, float log_base) -> Tensor");
   m.def("sh_rank(Tensor key) -> Tensor");
   m.def("sh_combine(Tensor x, Tensor index, Tensor coef) -> Tensor");
   m.def("sh_leaf_dot(Tensor grad_y, Tensor x, Tensor index) -> Tensor");
@@ -32,6 +33,13 @@ std::vector<at::Tensor> sh_tournament(const at::Tensor& scores, const at::Tensor
       op<std::vector<at::Tensor>(const at::Tensor&, const at::Tensor&, int64_t, double, bool)>(
           "pyramidion::sh_tournament");
   return handle.call(scores, mask, k, log_base, keep_order);
+}
+
+at::Tensor sh_tree_backward(const std::vector<at::Tensor>& tree, const at::Tensor& leaf_dots,
+                            const at::Tensor& grad_scores, double log_base) {
+  static const auto handle =
+      op<at::Tensor(at::TensorList, const at::Tensor&, const at::Tensor&, double)>("pyramidion::sh_tree_backward");
+  return handle.call(tree, leaf_dots, grad_scores, log_base);
 }
 
 at::Tensor sh_rank(const at::Tensor& key) {

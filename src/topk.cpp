@@ -29,35 +29,6 @@ void check_base(const char* fn, double base) {
     throw std::invalid_argument(std::string(fn) + ": base must be finite and > 1, got " + std::to_string(base));
 }
 
-// The backward pass of the tree (see cuda/topk_math.h, node_backward, for one node):
-//   bottom-up, Q(node) = <dY, node representation> = w Q(a) + (1 - w) Q(b), from the leaf dots;
-//   top-down, rho (path product) and sigma (d loss / d node score) from the root to the leaves.
-at::Tensor scores_grad(const detail::Tournament& t, const at::Tensor& leaf_dots, const at::Tensor& grad_scores,
-                       double log_base) {
-  const int64_t b = leaf_dots.size(0), k = leaf_dots.size(1);
-  std::vector<at::Tensor> dots(t.rounds + 1);
-  dots[0] = leaf_dots;  // (b, k, L)
-  for (int64_t h = 1; h <= t.rounds; ++h) {
-    const auto child = dots[h - 1].unflatten(-1, {-1, 2});  // (b, k, t, 2)
-    const auto& w = t.weight[h - 1];                         // (b, k, t)
-    dots[h] = w * child.select(-1, 0) + (1 - w) * child.select(-1, 1);
-  }
-  auto rho = at::ones({b, k, 1}, leaf_dots.options());  // (b, k, 1)
-  auto sigma = grad_scores.unsqueeze(-1);               // (b, k, 1)
-  for (int64_t h = t.rounds; h >= 1; --h) {
-    const auto& w = t.weight[h - 1];  // (b, k, t)
-    const auto sigma_child = detail::sh_node_backward(
-        rho.reshape(-1), sigma.reshape(-1), w.reshape(-1), t.score[h - 1].reshape({-1, 2}),
-        dots[h - 1].reshape({-1, 2}), log_base);  // (b*k*t, 2)
-    sigma = sigma_child.view({b, k, 2 * w.size(2)});  // (b, k, 2t); no -1: b may be 0
-    rho = at::stack({rho * w, rho * (1 - w)}, -1).flatten(-2);
-  }
-  // Leaves to inputs: padding inputs get 0.
-  const auto flat = sigma.reshape({b, k * sigma.size(2)});                             // (b, k*L)
-  const auto g = flat.gather(1, t.input_leaf.clamp_min(0));                            // (b, n)
-  return g.masked_fill(t.input_leaf < 0, 0);
-}
-
 class SuccessiveHalving : public torch::autograd::Function<SuccessiveHalving> {
  public:
   // Returns values (b, k, d), scores (b, k), mask (b, k), indices (b, k).
@@ -104,7 +75,7 @@ class SuccessiveHalving : public torch::autograd::Function<SuccessiveHalving> {
     }
     if (ctx->needs_input_grad(1)) {
       const auto dots = detail::sh_leaf_dot(grad_values, x, t.leaf_index);  // (b, k, L)
-      grad_s = scores_grad(t, dots, grad_scores, log_base);                 // (b, n)
+      grad_s = detail::scores_grad(t, dots, grad_scores, log_base);                 // (b, n)
     }
     return {grad_x, grad_s, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }

@@ -20,6 +20,11 @@ namespace detail {
 std::vector<at::Tensor> sh_tournament(const at::Tensor& scores, const at::Tensor& mask, int64_t k,
                                       double log_base, bool keep_order);
 
+/// The gradient with respect to the input scores (tournament.h, scores_grad); tree is the packed
+/// tournament, leaf_dots (b, k, L), grad_scores (b, k) -> (b, n).
+at::Tensor sh_tree_backward(const std::vector<at::Tensor>& tree, const at::Tensor& leaf_dots,
+                            const at::Tensor& grad_scores, double log_base);
+
 /// Per row, the positions ordered by key descending, ties in position order (a stable descending
 /// argsort). key (b, m) float/double, no NaN -> perm (b, m) int64
 at::Tensor sh_rank(const at::Tensor& key);

@@ -49,6 +49,19 @@ std::vector<int64_t> round_sizes(int64_t n, int64_t k);
 std::vector<at::Tensor> pack_tournament(const Tournament& t);
 Tournament unpack_tournament(const std::vector<at::Tensor>& packed);
 
+/// The gradient with respect to the input scores (b, n) of a loss whose gradients with respect to
+/// the outputs are known: leaf_dots (b, k, L) = <dL/d values[i], x[leaf]> and grad_scores (b, k) =
+/// dL/d scores. Padding inputs get 0. Through the dispatcher operator sh_tree_backward: on the CPU
+/// the fused kernel of tree_backward_cpu.cpp, elsewhere scores_grad_composite.
+at::Tensor scores_grad(const Tournament& t, const at::Tensor& leaf_dots, const at::Tensor& grad_scores,
+                       double log_base);
+
+/// The same from batched ATen ops, level by level (see cuda/topk_math.h, node_backward, for one
+/// node): bottom-up Q(node) = <dY, node representation> = w Q(a) + (1 - w) Q(b) from the leaf dots;
+/// top-down rho (path product) and sigma (d loss / d node score) from the root to the leaves.
+at::Tensor scores_grad_composite(const Tournament& t, const at::Tensor& leaf_dots, const at::Tensor& grad_scores,
+                                 double log_base);
+
 /// Orders the k outputs of each example by input position (b, k) int64, outputs whose mask is false
 /// last: the permutation (b, k) to apply along dim 1.
 at::Tensor keep_order_permutation(const at::Tensor& position, const at::Tensor& mask, int64_t n);

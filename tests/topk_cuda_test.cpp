@@ -11,7 +11,7 @@
 
 namespace {
 
-const char* const kOperators[] = {"pyramidion::sh_tournament", "pyramidion::sh_rank", "pyramidion::sh_combine", "pyramidion::sh_leaf_dot", "pyramidion::sh_expand",
+const char* const kOperators[] = {"pyramidion::sh_tournament", "pyramidion::sh_tree_backward", "pyramidion::sh_rank", "pyramidion::sh_combine", "pyramidion::sh_leaf_dot", "pyramidion::sh_expand",
                                   "pyramidion::sh_pair_blend", "pyramidion::sh_node_backward"};
 
 TEST(TopKCuda, EveryOperatorHasACpuKernelAndACudaKernelWhenBuiltWithCuda) {

@@ -50,6 +50,28 @@ TEST(Tournament, FusedCpuKernelEqualsBatchedCompositeBitForBit) {
   }
 }
 
+TEST(Tournament, FusedCpuScoreGradientEqualsBatchedCompositeBitForBit) {
+  at::manual_seed(13);
+  for (const auto dtype : {at::kFloat, at::kDouble}) {
+    for (int64_t n : {1, 6, 37, 128}) {
+      for (int64_t k : {int64_t{1}, n / 3, n / 2, n}) {
+        if (k < 1) continue;
+        for (bool masked : {false, true}) {
+          const int64_t b = 3;
+          const auto mask = masked ? at::rand({b, n}) < 0.7 : at::ones({b, n}, at::kBool);
+          const auto scores = at::rand({b, n}, at::kDouble).to(dtype).masked_fill(mask.logical_not(), 0);
+          const auto t = pyramidion::detail::run_tournament(scores, mask, k, std::log(20.0), masked);
+          const auto dots = at::randn(t.leaf_index.sizes(), scores.options()) * (t.leaf_index >= 0);
+          const auto grad_scores = at::randn({b, k}, scores.options());
+          SCOPED_TRACE(std::string(c10::toString(dtype)) + " n=" + std::to_string(n) + " k=" + std::to_string(k));
+          EXPECT_TRUE(pyramidion::detail::scores_grad(t, dots, grad_scores, std::log(20.0))
+                          .equal(pyramidion::detail::scores_grad_composite(t, dots, grad_scores, std::log(20.0))));
+        }
+      }
+    }
+  }
+}
+
 TEST(Tournament, RoundSizesHalveDownToKWithAtLeastOneRound) {
   EXPECT_EQ(pyramidion::detail::round_sizes(8192, 512), (std::vector<int64_t>{8192, 4096, 2048, 1024, 512}));
   EXPECT_EQ(pyramidion::detail::round_sizes(10, 3), (std::vector<int64_t>{10, 5, 3}));
