@@ -227,25 +227,23 @@ at::Tensor leaf_dot_cpu(const at::Tensor& grad_y_in, const at::Tensor& x_in, con
 // streaming (non-temporal) stores skip the read-for-ownership of every destination line and keep
 // the cache for g. Call stream_fence() after the last row.
 template <typename T>
-inline void scale_row(T* __restrict__ out, const T* __restrict__ g, T c, int64_t d) {
+inline void scale_row_plain(T* __restrict__ out, const T* __restrict__ g, T c, int64_t d) {
   for (int64_t j = 0; j < d; ++j) out[j] = c * g[j];
+}
+template <typename T>
+inline void scale_row(T* __restrict__ out, const T* __restrict__ g, T c, int64_t d) {
+  scale_row_plain(out, g, c, d);
 }
 #if defined(__SSE2__)
 template <>
 inline void scale_row<float>(float* __restrict__ out, const float* __restrict__ g, float c, int64_t d) {
-  if (reinterpret_cast<uintptr_t>(out) % 16 != 0 || d % 4 != 0) {
-    for (int64_t j = 0; j < d; ++j) out[j] = c * g[j];
-    return;
-  }
+  if (reinterpret_cast<uintptr_t>(out) % 16 != 0 || d % 4 != 0) return scale_row_plain(out, g, c, d);
   const __m128 cv = _mm_set1_ps(c);
   for (int64_t j = 0; j < d; j += 4) _mm_stream_ps(out + j, _mm_mul_ps(cv, _mm_loadu_ps(g + j)));
 }
 template <>
 inline void scale_row<double>(double* __restrict__ out, const double* __restrict__ g, double c, int64_t d) {
-  if (reinterpret_cast<uintptr_t>(out) % 16 != 0 || d % 2 != 0) {
-    for (int64_t j = 0; j < d; ++j) out[j] = c * g[j];
-    return;
-  }
+  if (reinterpret_cast<uintptr_t>(out) % 16 != 0 || d % 2 != 0) return scale_row_plain(out, g, c, d);
   const __m128d cv = _mm_set1_pd(c);
   for (int64_t j = 0; j < d; j += 2) _mm_stream_pd(out + j, _mm_mul_pd(cv, _mm_loadu_pd(g + j)));
 }
