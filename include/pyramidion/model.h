@@ -1,0 +1,191 @@
+// Seq2Seq: the paper's encoder-decoder (arXiv 2009.05169, Figure 1) built from one ModelConfig:
+// vanilla (full attention), blockwise, pooler and (Deep)Pyramidion are settings of the same blocks.
+//
+//   embeddings * sqrt(d) + sinusoidal positions of the whole document, dropout
+//   encoder layer i: self-attention (full or blockwise, config.block_size) and FFN, pre- or
+//                    post-norm; then, when config.pooled_lengths[i] > 0, a TopKPooler to that
+//                    length, whose mask every later layer and the decoder's cross-attention use
+//   decoder layer:   causal self-attention (KV cache when decoding step by step), cross-attention
+//                    over the encoder's (pooled) memory with its keys/values projected once per
+//                    source, FFN; final LayerNorm when pre-norm; output projection to the vocabulary
+//                    (the embedding matrix when config.shared_embeddings)
+//
+// Inputs are checked at the boundary: ids must be int64 in [0, vocab_size), masks (b, n) bool,
+// sources no longer than config.max_source_length and targets no longer than
+// config.max_target_length. Longer inputs raise std::invalid_argument naming the lengths: the model
+// never truncates; truncation is the caller's job.
+//
+// Shape legend: b batch, n source tokens, k memory rows (after pooling), t target positions,
+// d model size, h heads, v vocabulary size.
+#pragma once
+
+#include <pyramidion/attention.h>
+#include <pyramidion/config.h>
+#include <pyramidion/pooling.h>
+
+#include <ATen/core/Tensor.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/nn/pimpl.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pyramidion {
+
+/// One encoder layer: self-attention (full or blockwise) and a feed-forward sublayer, each with a
+/// residual connection, dropout and a LayerNorm placed as config.norm says.
+class EncoderLayerImpl : public torch::nn::Module {
+ public:
+  explicit EncoderLayerImpl(const ModelConfig& config);
+  /// x: (b, n, d); mask: (b, n) bool. Returns (b, n, d).
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& mask);
+
+  MultiHeadAttention self_attn{nullptr};
+  torch::nn::LayerNorm self_attn_norm{nullptr};
+  torch::nn::Linear fc1{nullptr};
+  torch::nn::Linear fc2{nullptr};
+  torch::nn::LayerNorm ffn_norm{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+
+ private:
+  bool pre_norm_;
+  Activation activation_;
+};
+TORCH_MODULE(EncoderLayer);
+
+/// One decoder layer: causal self-attention, cross-attention over the encoder's memory and a
+/// feed-forward sublayer, each with a residual connection, dropout and a LayerNorm.
+class DecoderLayerImpl : public torch::nn::Module {
+ public:
+  explicit DecoderLayerImpl(const ModelConfig& config);
+  /// Teacher forcing. x: (b, t, d); cross: the memory's projected K/V (b, h, k, dh);
+  /// memory_mask: (b, k) bool. Returns (b, t, d).
+  at::Tensor forward(const at::Tensor& x, const KV& cross, const at::Tensor& memory_mask);
+  /// One step: x_t (b, 1, d) appended to `cache`. Returns (b, 1, d); equal to forward() at that
+  /// position.
+  at::Tensor step(const at::Tensor& x_t, KVCache& cache, const KV& cross, const at::Tensor& memory_mask);
+
+  MultiHeadAttention self_attn{nullptr};
+  torch::nn::LayerNorm self_attn_norm{nullptr};
+  MultiHeadAttention cross_attn{nullptr};
+  torch::nn::LayerNorm cross_attn_norm{nullptr};
+  torch::nn::Linear fc1{nullptr};
+  torch::nn::Linear fc2{nullptr};
+  torch::nn::LayerNorm ffn_norm{nullptr};
+  torch::nn::Dropout dropout{nullptr};
+
+ private:
+  at::Tensor cross_and_ffn(at::Tensor x, const KV& cross, const at::Tensor& memory_mask);
+  bool pre_norm_;
+  Activation activation_;
+};
+TORCH_MODULE(DecoderLayer);
+
+/// What the encoder leaves for the decoder.
+struct EncoderOutput {
+  at::Tensor memory;       // (b, k, d) the last layer's (pooled) representations, zero at padding
+  at::Tensor memory_mask;  // (b, k) bool, true at real rows
+  /// One entry per pooling layer (each i with config.pooled_lengths[i] > 0), in layer order:
+  /// (b, k_i) int64, the ORIGINAL source position of each kept row's winner (indices of indices,
+  /// for highlighting), -1 at padding rows.
+  std::vector<at::Tensor> kept_positions;
+};
+
+/// The decoder's state while generating step by step.
+struct DecoderState {
+  std::vector<KVCache> self_attn;  // per decoder layer: past keys/values, (b, h, t, dh) each
+  std::vector<KV> cross_attn;      // per decoder layer: the memory's keys/values, (b, h, k, dh) each
+  at::Tensor memory_mask;          // (b, k) bool
+
+  /// Number t of target positions decoded so far.
+  int64_t length() const { return self_attn.empty() ? 0 : self_attn.front().length(); }
+  /// Keeps the batch rows `index` (int64, (b')), in that order (beam search: expand and reorder).
+  void reorder(const at::Tensor& index);
+};
+
+class Seq2SeqImpl : public torch::nn::Module {
+ public:
+  /// Validates the config (ModelConfig::validate, std::invalid_argument) and builds the modules.
+  explicit Seq2SeqImpl(const ModelConfig& config);
+
+  /// Teacher forcing. src_ids (b, n) int64; src_mask (b, n) bool (true = real token); tgt_in_ids
+  /// (b, t) int64 (bos followed by the target, shifted right). Returns logits (b, t, v); position i
+  /// sees the target positions <= i only; padding at the end of a target needs no mask. Checks as
+  /// encode(), and 1 <= t <= max_target_length with the batch size of src_ids.
+  at::Tensor forward(const at::Tensor& src_ids, const at::Tensor& src_mask, const at::Tensor& tgt_in_ids);
+
+  /// Runs the encoder (and its pooling schedule). src_mask may be undefined (every token real).
+  /// Throws std::invalid_argument for ids that are not int64 (b, n) with 1 <= n <=
+  /// max_source_length and values in [0, vocab_size), and for a mask that is not bool (b, n).
+  EncoderOutput encode(const at::Tensor& src_ids, const at::Tensor& src_mask);
+
+  /// A decoding state over `encoded`: empty self-attention caches and every layer's cross-attention
+  /// keys/values, projected once here.
+  DecoderState start_decoding(const EncoderOutput& encoded);
+
+  /// Feeds one target position: tgt_ids (b, 1) int64 (the first step feeds bos). Returns the
+  /// next-token logits (b, v), equal to forward()'s at that position.
+  at::Tensor decode_step(const at::Tensor& tgt_ids, DecoderState& state);
+
+  /// Writes dir/config.json and dir/weights.pt atomically: into a temporary directory next to
+  /// `dir` (".<name>.tmp-XXXXXX", flushed to disk), then renamed over it; an existing `dir` is
+  /// first moved aside (".<name>.old-XXXXXX") and removed afterwards. A crash leaves either the old
+  /// or the new complete checkpoint at `dir`, or none (with the old one aside), never a partial
+  /// one. weights.pt is a pickled dict of every named parameter and buffer (name -> CPU tensor);
+  /// Python reads it with torch.load(path, weights_only=False) (the dict carries a TorchScript type
+  /// tag that the weights-only unpickler refuses). Throws std::runtime_error naming the path when writing
+  /// fails.
+  void save(const std::string& dir) const;
+
+  const ModelConfig& config() const { return config_; }
+
+  // Token embeddings: `embed_tokens` when shared (encoder input, decoder input and output
+  // projection); otherwise `encoder_embed`, `decoder_embed` and `output_projection`.
+  torch::nn::Embedding embed_tokens{nullptr};
+  torch::nn::Embedding encoder_embed{nullptr};
+  torch::nn::Embedding decoder_embed{nullptr};
+  torch::nn::Linear output_projection{nullptr};
+  torch::nn::ModuleList encoder_layers{nullptr};
+  /// One TopKPooler per entry of config.pooled_lengths that is > 0, in layer order.
+  torch::nn::ModuleList encoder_poolers{nullptr};
+  torch::nn::LayerNorm encoder_norm{nullptr};  // pre-norm only
+  torch::nn::ModuleList decoder_layers{nullptr};
+  torch::nn::LayerNorm decoder_norm{nullptr};  // pre-norm only
+  torch::nn::Dropout dropout{nullptr};
+
+ private:
+  // (b, n) ids -> (b, n, d): scaled embedding plus sinusoidal positions from `offset`, dropout.
+  at::Tensor embed(torch::nn::Embedding table, const at::Tensor& ids, int64_t offset);
+  // (b, t, d) -> (b, t, v)
+  at::Tensor project_out(const at::Tensor& x);
+  void check_ids(const char* fn, const char* name, const at::Tensor& ids, int64_t max_length,
+                 const char* max_name) const;
+
+  ModelConfig config_;
+};
+
+/// The module holder (TORCH_MODULE's, plus load()).
+class Seq2Seq : public torch::nn::ModuleHolder<Seq2SeqImpl> {
+ public:
+  using torch::nn::ModuleHolder<Seq2SeqImpl>::ModuleHolder;
+  using Impl = Seq2SeqImpl;
+
+  /// Reads dir/config.json, builds the model and loads dir/weights.pt (on the CPU; the model is
+  /// in training mode, as a new one). Throws std::runtime_error naming the path when a file is
+  /// missing or unreadable, and naming the first missing, unexpected or mismatching tensor (name
+  /// and shapes) when the weights do not match the config; std::invalid_argument for an invalid
+  /// config.
+  static Seq2Seq load(const std::string& dir);
+};
+
+/// Sinusoidal positions (fairseq's layout: sines in the first half of d, cosines in the second) of
+/// positions offset .. offset + n - 1: (n, d) float32 on `device`.
+at::Tensor sinusoidal_positions(int64_t n, int64_t d, int64_t offset = 0, at::Device device = at::kCPU);
+
+}  // namespace pyramidion
