@@ -14,10 +14,12 @@
 #include <string>
 
 #include "machine.h"
+#include "model_bench.h"
 #include "topk_bench.h"
 
 namespace {
 
+using pyramidion::bench::ModelBenchOptions;
 using pyramidion::bench::TopKBenchOptions;
 
 const CLI::Range kPositive(int64_t{1}, std::numeric_limits<int64_t>::max());
@@ -83,6 +85,37 @@ CLI::App* add_topk_command(CLI::App& app, TopKBenchOptions& o) {
   return cmd;
 }
 
+CLI::App* add_model_command(CLI::App& app, ModelBenchOptions& o) {
+  auto* cmd = app.add_subcommand(
+      "model",
+      "Time model variants (config presets) side by side on the CPU in fp32 on the same random inputs: a "
+      "training step (teacher forcing + cross-entropy, backward, Adam), greedy and beam-4 generation of exactly "
+      "--target-length tokens, peak training memory, and the encoder and cross-attention sizes; ratios against "
+      "the first config.");
+  cmd->add_option("--configs", o.configs, "config presets (JSON), comma list; the first is the baseline")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--source-length", o.source_length, "source tokens n")->check(kPositive)->capture_default_str();
+  cmd->add_option("--target-length", o.target_length, "target tokens t (teacher forcing and generated)")
+      ->check(CLI::Range(int64_t{2}, std::numeric_limits<int64_t>::max()))
+      ->capture_default_str();
+  cmd->add_option("-b,--batch", o.batch, "batch size b")->check(kPositive)->capture_default_str();
+  cmd->add_option("--warmup", o.warmup, "untimed runs per measurement before the repetitions")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  cmd->add_option("--reps", o.reps, "timed runs per measurement (medians are reported)")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  cmd->add_option("--seed", o.seed, "seed of the random inputs and initial weights")->capture_default_str();
+  auto* steps_only = cmd->add_flag_callback("--steps-only", [&o] { o.generate = false; },
+                                            "time the training step only");
+  cmd->add_flag_callback("--generate-only", [&o] { o.train = false; }, "time generation only")
+      ->excludes(steps_only);
+  cmd->add_option("--json", o.json_path, "also write the results as JSON to this file");
+  cmd->add_option("--markdown", o.markdown_path, "also write the markdown report to this file");
+  return cmd;
+}
+
 // One line, without LibTorch's backtrace.
 std::string one_line(const std::exception& e) {
   const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
@@ -101,6 +134,9 @@ int main(int argc, char** argv) {
   TopKBenchOptions topk;
   CLI::App* topk_cmd = add_topk_command(app, topk);
   add_common_options(topk_cmd, common);
+  ModelBenchOptions model;
+  CLI::App* model_cmd = add_model_command(app, model);
+  add_common_options(model_cmd, common);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -112,6 +148,7 @@ int main(int argc, char** argv) {
     if (common.threads > 0) at::set_num_threads(common.threads);
     const std::string command = pyramidion::bench::command_line(argc, argv);
     if (topk_cmd->parsed()) pyramidion::bench::run_topk_bench(topk, command);
+    if (model_cmd->parsed()) pyramidion::bench::run_model_bench(model, command);
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "pyramidion-bench: error: " << one_line(e) << std::endl;

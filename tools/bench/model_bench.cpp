@@ -1,0 +1,410 @@
+// `pyramidion-bench model` (see model_bench.h). Variants run one after another, each with a model
+// built fresh from the same seed; all see the same source and target ids. Per variant:
+//   training step: zero_grad, forward (teacher forcing, dropout as configured), cross-entropy over
+//                  the vocabulary, backward, Adam step; fwd+loss / bwd / Adam are timed separately
+//   encoder fwd:   encode() alone in training mode with autograd on (the encoder's share of fwd)
+//   encode (eval): encode() + start_decoding() under eval/no-grad, the part of generation before
+//                  the first token
+//   greedy, beam 4: pyramidion::generate with max_length = min_length = t, so eos is masked out and
+//                  every variant generates exactly t tokens per example
+// Peak memory is LibTorch's CPU allocations (AllocationTracker) during the training step, counted
+// from zero: weights, Adam state, gradients and activations; freed memory goes back to the system
+// before every run ("cold", as LibTorch's non-caching CPU allocator behaves).
+//
+// Legend: b batch, n source tokens, t target tokens, k cross-attention memory rows, v vocabulary.
+#include "model_bench.h"
+
+#include <pyramidion/config.h>
+#include <pyramidion/generate.h>
+#include <pyramidion/model.h>
+
+#include <ATen/ATen.h>
+#include <torch/autograd.h>
+#include <torch/optim/adam.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <stdexcept>
+
+#include "machine.h"
+#include "measure.h"
+
+namespace pyramidion {
+namespace bench {
+namespace {
+
+constexpr int64_t kBeam = 4;
+constexpr double kMiB = 1024.0 * 1024.0;
+
+// Medians (ms) and sizes of one variant.
+struct Result {
+  std::string name;  // the preset's file stem
+  std::string path;
+  ModelConfig config;
+  std::vector<int64_t> rows;  // encoder rows entering each layer's self-attention, then what the
+                              // last layer leaves: rows[i] for layer i, rows.back() = k
+  int64_t k = 0;              // cross-attention memory rows (checked against encode())
+  int64_t params = 0;
+  double train = 0, fwd = 0, bwd = 0, adam = 0, enc_train = 0;  // training step and its parts
+  double peak_bytes = 0;        // highest LibTorch CPU allocation total during a step
+  double peak_extra_bytes = 0;  // the same above what was live before the step (weights, Adam state)
+  double encode_eval = 0, greedy = 0, beam = 0;
+  double loss = 0;  // of the last step, a sanity value (about log v for a new model)
+};
+
+std::string stem(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  const auto dot = name.rfind('.');
+  return dot == std::string::npos || dot == 0 ? name : name.substr(0, dot);
+}
+
+std::string fixed(double v, int digits) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(digits) << v;
+  return out.str();
+}
+
+// "-" for what did not run (--steps-only, --generate-only).
+std::string format_ms(double ms) { return ms > 0 ? fixed(ms, ms < 10 ? 2 : 1) : "-"; }
+std::string format_mib(double bytes) { return bytes > 0 ? fixed(bytes / kMiB, 0) : "-"; }
+
+std::string ratio(double base, double x) { return x > 0 && base > 0 ? fixed(base / x, 2) + "x" : "-"; }
+
+// Rows entering each encoder layer, then the memory length k; the pooling schedule of config.h.
+std::vector<int64_t> encoder_rows(const ModelConfig& c, int64_t n) {
+  std::vector<int64_t> rows{n};
+  for (int64_t i = 0; i < c.encoder_layers; ++i) {
+    const int64_t keep = c.pooled_lengths.empty() ? 0 : c.pooled_lengths[i];
+    rows.push_back(keep > 0 ? std::min(rows.back(), keep) : rows.back());
+  }
+  return rows;
+}
+
+// Encoder self-attention per layer: "n/block" (blocks of block_size) or "n full".
+std::string attention_sizes(const ModelConfig& c, const std::vector<int64_t>& rows) {
+  std::string s;
+  for (int64_t i = 0; i < c.encoder_layers; ++i) {
+    if (i) s += ", ";
+    s += std::to_string(rows[i]);
+  }
+  s += c.block_size > 0 ? " (blocks of " + std::to_string(c.block_size) + ")" : " (full)";
+  return s;
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw std::runtime_error("cannot open '" + tmp + "' for writing; does its directory exist?");
+    out << text;
+    if (!out.flush()) throw std::runtime_error("cannot write '" + tmp + "'");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error("cannot rename '" + tmp + "' to '" + path + "'");
+}
+
+void check_writable(const std::string& path) {
+  if (path.empty()) return;
+  const std::string tmp = path + ".tmp";
+  if (!std::ofstream(tmp, std::ios::binary | std::ios::trunc))
+    throw std::runtime_error("cannot write '" + tmp + "'; does its directory exist?");
+  std::remove(tmp.c_str());
+}
+
+void check_options(const ModelBenchOptions& o) {
+  if (o.configs.empty()) throw std::invalid_argument("model: --configs needs at least one preset");
+  if (o.source_length < 1)
+    throw std::invalid_argument("model: source length must be >= 1, got " + std::to_string(o.source_length));
+  if (o.target_length < 2)
+    throw std::invalid_argument("model: target length must be >= 2, got " + std::to_string(o.target_length));
+  if (o.batch < 1) throw std::invalid_argument("model: batch must be >= 1, got " + std::to_string(o.batch));
+  if (o.warmup < 0) throw std::invalid_argument("model: warmup must be >= 0, got " + std::to_string(o.warmup));
+  if (o.reps < 1) throw std::invalid_argument("model: reps must be >= 1, got " + std::to_string(o.reps));
+  if (!o.train && !o.generate)
+    throw std::invalid_argument("model: --steps-only and --generate-only exclude each other");
+}
+
+// The same ids for every variant: sources (b, n) and targets (b, t) uniform over the ids
+// [3, vocab) shared by all the presets (0-2 are pad/bos/eos in every preset).
+struct Inputs {
+  at::Tensor src;     // (b, n) int64
+  at::Tensor mask;    // (b, n) bool, all real
+  at::Tensor tgt_in;  // (b, t) int64: bos, then the target shifted right
+  at::Tensor tgt;     // (b, t) int64: what the decoder is trained to predict
+};
+
+Inputs make_inputs(const ModelBenchOptions& o, int64_t vocab, int64_t bos) {
+  at::manual_seed(o.seed);
+  Inputs in;
+  in.src = at::randint(3, vocab, {o.batch, o.source_length}, at::kLong);
+  in.mask = at::ones({o.batch, o.source_length}, at::kBool);
+  in.tgt = at::randint(3, vocab, {o.batch, o.target_length}, at::kLong);
+  in.tgt_in = at::cat({at::full({o.batch, 1}, bos, at::kLong), in.tgt.narrow(1, 0, o.target_length - 1)}, 1);
+  return in;
+}
+
+// Runs f warmup + reps times, returning the medians of what each call reports (ms per part).
+template <typename F>
+std::vector<double> measure(int warmup, int reps, size_t parts, F f, const std::string& what) {
+  std::vector<std::vector<double>> samples(parts);
+  for (int r = 0; r < warmup + reps; ++r) {
+    AllocationTracker::release_free_memory();
+    const std::vector<double> ms = f();
+    std::fprintf(stderr, "[model] %s %s %d/%d: %.1f ms\n", what.c_str(), r < warmup ? "warm-up" : "rep",
+                 r < warmup ? r + 1 : r - warmup + 1, r < warmup ? warmup : reps, ms[0]);
+    if (r < warmup) continue;
+    for (size_t p = 0; p < parts; ++p) samples[p].push_back(ms[p]);
+  }
+  std::vector<double> medians;
+  for (auto& s : samples) medians.push_back(median(s));
+  return medians;
+}
+
+Result run_variant(const ModelBenchOptions& o, const std::string& path, const ModelConfig& config,
+                   const Inputs& in) {
+  Result r;
+  r.path = path;
+  r.name = stem(path);
+  r.config = config;
+  r.rows = encoder_rows(config, o.source_length);
+
+  at::manual_seed(o.seed + 1);  // the same initial weights for variants of the same shapes
+  Seq2Seq model(config);
+  for (const auto& p : model->parameters()) r.params += p.numel();
+  {
+    torch::NoGradGuard no_grad;
+    model->eval();
+    r.k = model->encode(in.src, in.mask).memory.size(1);
+  }
+  if (r.k != r.rows.back())
+    throw std::runtime_error("model: " + r.name + ": encode() left " + std::to_string(r.k) +
+                             " memory rows, the pooling schedule says " + std::to_string(r.rows.back()));
+
+  if (o.train) {
+    model->train();
+    torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(1e-4));
+    const int64_t v = config.vocab_size;
+    auto step = [&]() -> std::vector<double> {
+      const int64_t live_before = AllocationTracker::live_bytes();
+      AllocationTracker::reset_peak();
+      Stopwatch total;
+      adam.zero_grad();
+      Stopwatch t_fwd;
+      const at::Tensor logits = model->forward(in.src, in.mask, in.tgt_in);  // (b, t, v)
+      at::Tensor loss = at::cross_entropy_loss(logits.reshape({-1, v}), in.tgt.reshape({-1}));
+      const double fwd = t_fwd.ms();
+      Stopwatch t_bwd;
+      loss.backward();
+      const double bwd = t_bwd.ms();
+      Stopwatch t_adam;
+      adam.step();
+      const double ms_adam = t_adam.ms();
+      const double ms_total = total.ms();
+      r.loss = loss.item<double>();
+      r.peak_bytes = std::max(r.peak_bytes, static_cast<double>(AllocationTracker::peak_bytes()));
+      r.peak_extra_bytes =
+          std::max(r.peak_extra_bytes, static_cast<double>(AllocationTracker::peak_bytes() - live_before));
+      return {ms_total, fwd, bwd, ms_adam};
+    };
+    const auto m = measure(o.warmup, o.reps, 4, step, r.name + " training step");
+    r.train = m[0], r.fwd = m[1], r.bwd = m[2], r.adam = m[3];
+    adam.zero_grad();
+    auto encoder_forward = [&]() -> std::vector<double> {
+      Stopwatch t;
+      const EncoderOutput out = model->encode(in.src, in.mask);  // (b, k, d), with autograd graph
+      return {t.ms()};
+    };
+    r.enc_train = measure(o.warmup, o.reps, 1, encoder_forward, r.name + " encoder fwd (train)")[0];
+  }
+
+  if (o.generate) {
+    model->eval();
+    torch::NoGradGuard no_grad;
+    auto encode_eval = [&]() -> std::vector<double> {
+      Stopwatch t;
+      const EncoderOutput out = model->encode(in.src, in.mask);
+      const DecoderState state = model->start_decoding(out);
+      return {t.ms()};
+    };
+    r.encode_eval = measure(o.warmup, o.reps, 1, encode_eval, r.name + " encode (eval)")[0];
+    auto generation = [&](int64_t beam) {
+      return [&, beam]() -> std::vector<double> {
+        Stopwatch t;
+        const Generation g = generate(model, in.src, in.mask,
+                                      GenerateOptions()
+                                          .beam_size(beam)
+                                          .max_length(o.target_length)
+                                          .min_length(o.target_length));
+        const double ms = t.ms();
+        if (g.tokens.size(1) != o.target_length)
+          throw std::runtime_error("model: " + r.name + ": beam " + std::to_string(beam) + " generated " +
+                                   std::to_string(g.tokens.size(1)) + " tokens, expected " +
+                                   std::to_string(o.target_length));
+        return std::vector<double>{ms};
+      };
+    };
+    r.greedy = measure(o.warmup, o.reps, 1, generation(1), r.name + " greedy")[0];
+    r.beam = measure(o.warmup, o.reps, 1, generation(kBeam), r.name + " beam 4")[0];
+  }
+  return r;
+}
+
+struct Report {
+  const ModelBenchOptions* options = nullptr;
+  std::string command;
+  Machine machine;
+  double load_start = -1, load_end = -1;
+  std::vector<Result> results;
+};
+
+std::string markdown_report(const Report& rep) {
+  const ModelBenchOptions& o = *rep.options;
+  const Result& base = rep.results.front();
+  std::ostringstream out;
+  out << "## Model variants side by side (pyramidion-bench model)\n\n"
+      << "Command: `" << rep.command << "`\n\n"
+      << to_markdown(rep.machine) << "- Load average (1 min, whole machine): " << fixed(rep.load_start, 2)
+      << " at start, " << fixed(rep.load_end, 2) << " at end\n"
+      << "- fp32 on the CPU; source n = " << o.source_length << ", target t = " << o.target_length
+      << ", batch b = " << o.batch << ", seed " << o.seed << "; the same random ids for every variant\n"
+      << "- " << o.warmup << " warm-up + " << o.reps << (o.reps == 1 ? " timed run" : " timed runs")
+      << " per measurement, variants one after another; medians\n"
+      << "- Training step: forward with teacher forcing (dropout as configured) + cross-entropy, backward, "
+         "Adam step. Encoder fwd: encode() alone in training mode with autograd\n"
+      << "- Generation: eval(), no grad; max_length = min_length = t, so eos is masked and every variant "
+         "generates exactly "
+      << o.target_length << " tokens per example. Encode (eval): encode() + start_decoding(), the part "
+      << "before the first token\n"
+      << "- Peak memory: LibTorch CPU allocations during the training step (weights, Adam state, gradients, "
+         "activations), freed memory returned to the system before every run; \"extra\" = above what was "
+         "live before the step. Allocations outside LibTorch's allocator (oneDNN/MKL scratch) are not "
+         "counted\n\n";
+  out << "### Sizes\n\n"
+      << "| variant | params | encoder self-attention rows per layer | cross-attention memory k |\n"
+      << "|:---|---:|:---|---:|\n";
+  for (const auto& r : rep.results)
+    out << "| " << r.name << " | " << fixed(r.params / 1e6, r.params < 1000000 ? 3 : 1) << " M | " << attention_sizes(r.config, r.rows)
+        << " | " << r.k << " |\n";
+  out << "\n### Times (ms, medians) and memory\n\n"
+      << "| variant | train step | fwd+loss | bwd | Adam | encoder fwd | peak MiB | peak extra MiB | encode "
+         "(eval) | greedy | beam 4 |\n"
+      << "|:---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  for (const auto& r : rep.results)
+    out << "| " << r.name << " | " << format_ms(r.train) << " | " << format_ms(r.fwd) << " | "
+        << format_ms(r.bwd) << " | " << format_ms(r.adam) << " | " << format_ms(r.enc_train) << " | "
+        << format_mib(r.peak_bytes) << " | " << format_mib(r.peak_extra_bytes) << " | "
+        << format_ms(r.encode_eval) << " | " << format_ms(r.greedy) << " | " << format_ms(r.beam) << " |\n";
+  out << "\n### Against " << base.name << " (baseline / variant: > 1 is better)\n\n"
+      << "| variant | training speed-up | greedy speed-up | beam-4 speed-up | peak training memory | peak extra "
+         "memory | cross-attention size |\n"
+      << "|:---|---:|---:|---:|---:|---:|---:|\n";
+  for (const auto& r : rep.results)
+    out << "| " << r.name << " | " << ratio(base.train, r.train) << " | " << ratio(base.greedy, r.greedy)
+        << " | " << ratio(base.beam, r.beam) << " | " << ratio(base.peak_bytes, r.peak_bytes) << " | "
+        << ratio(base.peak_extra_bytes, r.peak_extra_bytes) << " | "
+        << ratio(static_cast<double>(base.k), static_cast<double>(r.k)) << " |\n";
+  out << "\nIssue 3 targets (vs " << base.name
+      << "): training >= 2x, beam-4 generation >= 4.5x, peak training memory >= 2x lower. The paper "
+         "reports 1.8x training, 4.5x inference, 13x cheaper decoder.\n";
+  return out.str();
+}
+
+nlohmann::json json_report(const Report& rep) {
+  const ModelBenchOptions& o = *rep.options;
+  const Result& base = rep.results.front();
+  const auto r_or_null = [](double b, double x) { return x > 0 && b > 0 ? nlohmann::json(b / x) : nlohmann::json(); };
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& r : rep.results) {
+    rows.push_back({{"variant", r.name},
+                    {"config", r.path},
+                    {"params", r.params},
+                    {"block_size", r.config.block_size},
+                    {"encoder_rows", r.rows},
+                    {"memory_k", r.k},
+                    {"train_step_ms", r.train},
+                    {"fwd_loss_ms", r.fwd},
+                    {"bwd_ms", r.bwd},
+                    {"adam_ms", r.adam},
+                    {"encoder_fwd_train_ms", r.enc_train},
+                    {"peak_train_bytes", r.peak_bytes},
+                    {"peak_train_extra_bytes", r.peak_extra_bytes},
+                    {"encode_eval_ms", r.encode_eval},
+                    {"greedy_ms", r.greedy},
+                    {"beam4_ms", r.beam},
+                    {"last_loss", r.loss},
+                    {"vs_baseline",
+                     {{"training_speedup", r_or_null(base.train, r.train)},
+                      {"greedy_speedup", r_or_null(base.greedy, r.greedy)},
+                      {"beam4_speedup", r_or_null(base.beam, r.beam)},
+                      {"peak_memory_ratio", r_or_null(base.peak_bytes, r.peak_bytes)},
+                      {"cross_attention_ratio", r_or_null(static_cast<double>(base.k), static_cast<double>(r.k))}}}});
+  }
+  return {{"benchmark", "model"},
+          {"command", rep.command},
+          {"machine", to_json(rep.machine)},
+          {"load_average", {{"start", rep.load_start}, {"end", rep.load_end}}},
+          {"source_length", o.source_length},
+          {"target_length", o.target_length},
+          {"generated_tokens", o.target_length},
+          {"batch", o.batch},
+          {"warmup", o.warmup},
+          {"reps", o.reps},
+          {"seed", o.seed},
+          {"baseline", base.name},
+          {"results", rows}};
+}
+
+}  // namespace
+
+void run_model_bench(const ModelBenchOptions& o, const std::string& command) {
+  check_options(o);
+  check_writable(o.json_path);
+  check_writable(o.markdown_path);
+  std::vector<ModelConfig> configs;
+  int64_t vocab = 0;
+  for (const auto& path : o.configs) {
+    configs.push_back(ModelConfig::from_json_file(path));
+    const ModelConfig& c = configs.back();
+    if (o.source_length > c.max_source_length)
+      throw std::invalid_argument("model: source length " + std::to_string(o.source_length) + " exceeds " +
+                                  path + "'s max_source_length " + std::to_string(c.max_source_length));
+    if (o.target_length > c.max_target_length)
+      throw std::invalid_argument("model: target length " + std::to_string(o.target_length) + " exceeds " +
+                                  path + "'s max_target_length " + std::to_string(c.max_target_length));
+    if (c.vocab_size <= 3 || c.pad_id > 2 || c.bos_id > 2 || c.eos_id > 2)
+      throw std::invalid_argument("model: " + path +
+                                  " needs vocab_size > 3 and pad/bos/eos ids among 0-2 (the random ids are 3..)");
+    if (c.bos_id != configs.front().bos_id)
+      throw std::invalid_argument("model: " + path + " has another bos_id than " + o.configs.front());
+    vocab = vocab == 0 ? c.vocab_size : std::min(vocab, c.vocab_size);
+  }
+
+  AllocationTracker::install();
+  AllocationTracker::set_reuse(false);
+  Report rep;
+  rep.options = &o;
+  rep.command = command;
+  rep.load_start = load_average();
+  const Inputs in = make_inputs(o, vocab, configs.front().bos_id);
+  for (size_t i = 0; i < configs.size(); ++i) {
+    std::fprintf(stderr, "[model] variant %zu/%zu: %s\n", i + 1, configs.size(), o.configs[i].c_str());
+    rep.results.push_back(run_variant(o, o.configs[i], configs[i], in));
+    AllocationTracker::release_free_memory();
+  }
+  rep.load_end = load_average();
+  rep.machine = describe_machine();
+  const std::string markdown = markdown_report(rep);
+  std::cout << markdown << std::flush;
+  if (!o.markdown_path.empty()) write_file(o.markdown_path, markdown);
+  if (!o.json_path.empty()) write_file(o.json_path, json_report(rep).dump(2) + "\n");
+}
+
+}  // namespace bench
+}  // namespace pyramidion
