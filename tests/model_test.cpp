@@ -5,6 +5,7 @@
 // Legend: b batch, n source tokens, k memory rows, t target positions, v vocabulary size.
 #include <pyramidion/model.h>
 
+#include "model_fixtures.h"
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 #include <torch/autograd.h>
@@ -25,26 +26,10 @@ namespace fs = std::filesystem;
 using pyramidion::ModelConfig;
 using pyramidion::Seq2Seq;
 
-ModelConfig preset(const std::string& name) {
-  return ModelConfig::from_json_file(std::string(PYRAMIDION_SOURCE_DIR) + "/configs/" + name + ".json");
-}
-
-Seq2Seq make_model(const ModelConfig& config, uint64_t seed = 0) {
-  at::manual_seed(seed);
-  Seq2Seq model(config);
-  model->eval();
-  return model;
-}
-
-// (b, n) bool: position < length.
-at::Tensor lengths_mask(const std::vector<int64_t>& lengths, int64_t n) {
-  return at::arange(n).unsqueeze(0) < at::tensor(lengths).unsqueeze(1);
-}
-
-// (b, n) ids in [3, 64) (no pad, bos, eos), pad_id (0) where the mask is false.
-at::Tensor random_ids(const at::Tensor& mask) {
-  return at::randint(3, 64, mask.sizes(), at::kLong).masked_fill(mask.logical_not(), 0);
-}
+using pyramidion_test::lengths_mask;
+using pyramidion_test::make_model;
+using pyramidion_test::preset;
+using pyramidion_test::random_ids;
 
 // Copies every parameter of `from` whose name `to` has too (shapes must agree).
 void copy_weights(Seq2Seq& from, Seq2Seq& to) {

@@ -5,6 +5,12 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iomanip>
+#include <sstream>
+#include <stdexcept>
+#include <string>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -152,6 +158,32 @@ void AllocationTracker::release_free_memory() {
 #if defined(__GLIBC__)
   malloc_trim(0);
 #endif
+}
+
+std::string fixed(double v, int digits) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(digits) << v;
+  return out.str();
+}
+
+void write_file(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw std::runtime_error("cannot open '" + tmp + "' for writing; does its directory exist?");
+    out << text;
+    if (!out.flush()) throw std::runtime_error("cannot write '" + tmp + "'");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0)
+    throw std::runtime_error("cannot rename '" + tmp + "' to '" + path + "'");
+}
+
+void check_writable(const std::string& path) {
+  if (path.empty()) return;
+  const std::string tmp = path + ".tmp";
+  if (!std::ofstream(tmp, std::ios::binary | std::ios::trunc))
+    throw std::runtime_error("cannot write '" + tmp + "'; does its directory exist?");
+  std::remove(tmp.c_str());
 }
 
 }  // namespace bench

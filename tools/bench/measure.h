@@ -2,6 +2,8 @@
 // LibTorch allocates on the CPU (for the peak memory a method needs beyond its inputs).
 #pragma once
 
+#include <string>
+
 #include <chrono>
 #include <cstdint>
 #include <vector>
@@ -50,6 +52,17 @@ class AllocationTracker {
   /// Frees the kept blocks and returns the C library's free memory to the system (glibc malloc_trim).
   static void release_free_memory();
 };
+
+/// v with `digits` digits after the point.
+std::string fixed(double v, int digits);
+
+/// Writes `text` to `path` atomically (a temporary file, then a rename); throws std::runtime_error
+/// naming the path.
+void write_file(const std::string& path, const std::string& text);
+
+/// Throws std::runtime_error naming `path` when a file cannot be created there (checked before a
+/// long run rather than after it); an empty path passes.
+void check_writable(const std::string& path);
 
 }  // namespace bench
 }  // namespace pyramidion

@@ -65,11 +65,6 @@ std::string stem(const std::string& path) {
   return dot == std::string::npos || dot == 0 ? name : name.substr(0, dot);
 }
 
-std::string fixed(double v, int digits) {
-  std::ostringstream out;
-  out << std::fixed << std::setprecision(digits) << v;
-  return out.str();
-}
 
 // "-" for what did not run (--steps-only, --generate-only).
 std::string format_ms(double ms) { return ms > 0 ? fixed(ms, ms < 10 ? 2 : 1) : "-"; }
@@ -98,25 +93,7 @@ std::string attention_sizes(const ModelConfig& c, const std::vector<int64_t>& ro
   return s;
 }
 
-void write_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error("cannot open '" + tmp + "' for writing; does its directory exist?");
-    out << text;
-    if (!out.flush()) throw std::runtime_error("cannot write '" + tmp + "'");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error("cannot rename '" + tmp + "' to '" + path + "'");
-}
 
-void check_writable(const std::string& path) {
-  if (path.empty()) return;
-  const std::string tmp = path + ".tmp";
-  if (!std::ofstream(tmp, std::ios::binary | std::ios::trunc))
-    throw std::runtime_error("cannot write '" + tmp + "'; does its directory exist?");
-  std::remove(tmp.c_str());
-}
 
 void check_options(const ModelBenchOptions& o) {
   if (o.configs.empty()) throw std::invalid_argument("model: --configs needs at least one preset");

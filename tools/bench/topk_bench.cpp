@@ -189,11 +189,6 @@ double verify_soft_against_naive(double base, uint64_t seed) {
   return worst;
 }
 
-std::string fixed(double v, int digits) {
-  std::ostringstream out;
-  out << std::fixed << std::setprecision(digits) << v;
-  return out.str();
-}
 
 std::string format_ms(double ms) { return fixed(ms, ms < 10 ? 2 : 1); }
 
@@ -326,26 +321,8 @@ nlohmann::json json_report(const Report& rep) {
 }
 
 // Writes `text` to `path` through a temporary file and a rename, so a reader never sees half a file.
-void write_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error("cannot open '" + tmp + "' for writing; does its directory exist?");
-    out << text;
-    if (!out.flush()) throw std::runtime_error("cannot write '" + tmp + "'");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error("cannot rename '" + tmp + "' to '" + path + "'");
-}
 
 // Fails before a long run rather than after it when an output file cannot be written.
-void check_writable(const std::string& path) {
-  if (path.empty()) return;
-  const std::string tmp = path + ".tmp";
-  if (!std::ofstream(tmp, std::ios::binary | std::ios::trunc))
-    throw std::runtime_error("cannot write '" + tmp + "'; does its directory exist?");
-  std::remove(tmp.c_str());
-}
 
 void check_options(const TopKBenchOptions& o) {
   const auto positive = [](const char* what, const std::vector<int64_t>& values) {
