@@ -28,6 +28,7 @@ using pyramidion::Generation;
 using pyramidion::ModelConfig;
 using pyramidion::Seq2Seq;
 
+using pyramidion_test::error_of;
 using pyramidion_test::lengths_mask;
 using pyramidion_test::make_model;
 using pyramidion_test::preset;
@@ -84,17 +85,6 @@ bool has_repeated_ngram(const std::vector<int64_t>& tokens, size_t n) {
   return false;
 }
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::invalid_argument& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    return std::string("(another exception) ") + e.what();
-  }
-  return "(no exception)";
-}
 
 // A tiny vanilla model trained by heart on three examples whose targets end at different steps
 // (4, 7 and 10 tokens, eos included). Trained once for the suite.
@@ -281,7 +271,7 @@ TEST(GenerateOptionsCheck, InvalidOptionsAreRejected) {
   auto model = make_model(preset("tiny-vanilla"));  // max_target_length 32
   const auto src = at::full({1, 6}, 5, at::kLong);
   const auto mask = at::ones({1, 6}, at::kBool);
-  const auto run = [&](const GenerateOptions& o) { return error_of([&] { pyramidion::generate(model, src, mask, o); }); };
+  const auto run = [&](const GenerateOptions& o) { return error_of<std::invalid_argument>([&] { pyramidion::generate(model, src, mask, o); }); };
   const auto expect = [&](const GenerateOptions& o, const std::vector<std::string>& parts) {
     const auto message = run(o);
     for (const auto& part : parts) EXPECT_NE(message.find(part), std::string::npos) << message;

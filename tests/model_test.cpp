@@ -26,6 +26,7 @@ namespace fs = std::filesystem;
 using pyramidion::ModelConfig;
 using pyramidion::Seq2Seq;
 
+using pyramidion_test::error_of;
 using pyramidion_test::lengths_mask;
 using pyramidion_test::make_model;
 using pyramidion_test::preset;
@@ -49,15 +50,6 @@ fs::path scratch_dir(const std::string& tag) {
   return dir;
 }
 
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
 
 TEST(Seq2SeqModel, PaddingDoesNotChangeLogits) {
   torch::NoGradGuard no_grad;

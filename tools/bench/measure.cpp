@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <iostream>
 #include <iomanip>
 #include <sstream>
 #include <stdexcept>
@@ -184,6 +185,13 @@ void check_writable(const std::string& path) {
   if (!std::ofstream(tmp, std::ios::binary | std::ios::trunc))
     throw std::runtime_error("cannot write '" + tmp + "'; does its directory exist?");
   std::remove(tmp.c_str());
+}
+
+void emit_report(const std::string& markdown, const std::string& json, const std::string& markdown_path,
+                 const std::string& json_path) {
+  std::cout << markdown << std::flush;
+  if (!markdown_path.empty()) write_file(markdown_path, markdown);
+  if (!json_path.empty()) write_file(json_path, json);
 }
 
 }  // namespace bench

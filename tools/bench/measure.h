@@ -60,6 +60,11 @@ std::string fixed(double v, int digits);
 /// naming the path.
 void write_file(const std::string& path, const std::string& text);
 
+/// Prints the markdown report to stdout and writes it, and the JSON one, to the given paths
+/// (an empty path writes nothing).
+void emit_report(const std::string& markdown, const std::string& json, const std::string& markdown_path,
+                 const std::string& json_path);
+
 /// Throws std::runtime_error naming `path` when a file cannot be created there (checked before a
 /// long run rather than after it); an empty path passes.
 void check_writable(const std::string& path);

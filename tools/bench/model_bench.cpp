@@ -377,10 +377,7 @@ void run_model_bench(const ModelBenchOptions& o, const std::string& command) {
   }
   rep.load_end = load_average();
   rep.machine = describe_machine();
-  const std::string markdown = markdown_report(rep);
-  std::cout << markdown << std::flush;
-  if (!o.markdown_path.empty()) write_file(o.markdown_path, markdown);
-  if (!o.json_path.empty()) write_file(o.json_path, json_report(rep).dump(2) + "\n");
+  emit_report(markdown_report(rep), json_report(rep).dump(2) + "\n", o.markdown_path, o.json_path);
 }
 
 }  // namespace bench
