@@ -95,7 +95,7 @@ Generation generate(Seq2Seq& model, const at::Tensor& src_ids, const at::Tensor&
   // example leaves the batch (its rows are dropped from every active tensor and the state) as
   // soon as it is done; `alive` maps the a remaining examples to their index in the batch.
   auto state = model->start_decoding(encoded);
-  state.reorder(at::arange(b, long_opts).repeat_interleave(K));  // (b, ...) -> (b*K, ...)
+  state.expand(K);  // b sources -> b*K decoder rows (the memory is not copied)
   auto alive = at::arange(b, long_opts);                          // (a)
   int64_t a = b;
 
@@ -188,7 +188,7 @@ Generation generate(Seq2Seq& model, const at::Tensor& src_ids, const at::Tensor&
       pool_lengths = pool_lengths.index_select(0, remaining);
       tokens = tokens.index_select(0, remaining_rows);  // (a'*K, L)
       input = input.index_select(0, remaining_rows);    // (a'*K, 1)
-      state.reorder(rows.index_select(0, remaining_rows));
+      state.reorder(rows.index_select(0, remaining_rows), remaining);
       a = open;
     } else {
       state.reorder(rows);

@@ -136,9 +136,15 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& config)
   dropout = register_module("dropout", torch::nn::Dropout(config.dropout));
 }
 
-at::Tensor DecoderLayerImpl::cross_and_ffn(at::Tensor x, const KV& cross, const at::Tensor& memory_mask) {
-  x = residual(x, pre_norm_, cross_attn_norm, dropout,
-               [&](const at::Tensor& h) { return cross_attn->attend(h, cross, memory_mask); });  // (b, t, d)
+at::Tensor DecoderLayerImpl::cross_and_ffn(at::Tensor x, const KV& cross, const at::Tensor& memory_mask,
+                                           int64_t beams) {
+  x = residual(x, pre_norm_, cross_attn_norm, dropout, [&](const at::Tensor& h) {
+    if (beams == 1) return cross_attn->attend(h, cross, memory_mask);  // (b, t, d)
+    // The beams of a source are extra query positions of one attention over its memory.
+    const int64_t t = h.size(1), d = h.size(2);
+    return cross_attn->attend(h.reshape({-1, beams * t, d}), cross, memory_mask)  // (b, beams*t, d)
+        .view({-1, t, d});                                                        // (b*beams, t, d)
+  });
   return residual(x, pre_norm_, ffn_norm, dropout, [&](const at::Tensor& h) {
     return fc2->forward(activate(activation_, fc1->forward(h)));  // (b, t, d) -> (b, t, f) -> (b, t, d)
   });
@@ -149,25 +155,49 @@ at::Tensor DecoderLayerImpl::forward(const at::Tensor& x, const KV& cross, const
   // position's view.
   auto y = residual(x, pre_norm_, self_attn_norm, dropout,
                     [&](const at::Tensor& h) { return self_attn->forward_causal(h); });  // (b, t, d)
-  return cross_and_ffn(y, cross, memory_mask);
+  return cross_and_ffn(y, cross, memory_mask, 1);
 }
 
 at::Tensor DecoderLayerImpl::step(const at::Tensor& x_t, KVCache& cache, const KV& cross,
-                                  const at::Tensor& memory_mask) {
+                                  const at::Tensor& memory_mask, int64_t beams) {
   auto y = residual(x_t, pre_norm_, self_attn_norm, dropout,
-                    [&](const at::Tensor& h) { return self_attn->forward_step(h, cache); });  // (b, 1, d)
-  return cross_and_ffn(y, cross, memory_mask);
+                    [&](const at::Tensor& h) { return self_attn->forward_step(h, cache); });  // (b*beams, 1, d)
+  return cross_and_ffn(y, cross, memory_mask, beams);
 }
 
-void DecoderState::reorder(const at::Tensor& index) {
+void DecoderState::expand(int64_t new_beams) {
+  if (new_beams < 1 || beams != 1)
+    throw std::invalid_argument("DecoderState::expand: beams = " + std::to_string(new_beams) +
+                                " must be >= 1 and the state not expanded yet (it has beams = " +
+                                std::to_string(beams) + ")");
+  if (new_beams == 1) return;
+  if (length() > 0) {
+    const auto index = at::arange(rows(), memory_mask.options().dtype(at::kLong)).repeat_interleave(new_beams);
+    for (auto& cache : self_attn) cache.reorder(index);  // (b, h, t, dh) -> (b*beams, h, t, dh)
+  }
+  beams = new_beams;
+}
+
+void DecoderState::reorder(const at::Tensor& index, const at::Tensor& memory_index) {
   if (!index.defined() || index.dim() != 1 || index.scalar_type() != at::kLong)
     throw std::invalid_argument("DecoderState::reorder: index must be a 1-d int64 tensor, got " + describe(index));
-  for (auto& cache : self_attn) cache.reorder(index);
+  if (memory_index.defined() && (memory_index.dim() != 1 || memory_index.scalar_type() != at::kLong))
+    throw std::invalid_argument("DecoderState::reorder: memory_index must be a 1-d int64 tensor, got " +
+                                describe(memory_index));
+  const int64_t memory_rows = memory_index.defined() ? memory_index.size(0) : memory_mask.size(0);
+  if (beams > 1 && index.size(0) != memory_rows * beams)
+    throw std::invalid_argument("DecoderState::reorder: index " + describe(index) + " must have " +
+                                std::to_string(memory_rows) + " memory rows x " + std::to_string(beams) +
+                                " beams entries");
+  for (auto& cache : self_attn) cache.reorder(index);  // (b*beams, h, t, dh) -> (b'*beams, h, t, dh)
+  // Without beams, decoder rows are memory rows: they move together.
+  const auto& rows_index = memory_index.defined() ? memory_index : (beams == 1 ? index : at::Tensor());
+  if (!rows_index.defined()) return;
   for (auto& kv : cross_attn) {
-    kv.k = kv.k.index_select(0, index);  // (b, h, k, dh) -> (b', h, k, dh)
-    kv.v = kv.v.index_select(0, index);  // (b, h, k, dh) -> (b', h, k, dh)
+    kv.k = kv.k.index_select(0, rows_index);  // (b, h, k, dh) -> (b', h, k, dh)
+    kv.v = kv.v.index_select(0, rows_index);  // (b, h, k, dh) -> (b', h, k, dh)
   }
-  if (memory_mask.defined()) memory_mask = memory_mask.index_select(0, index);  // (b, k) -> (b', k)
+  if (memory_mask.defined()) memory_mask = memory_mask.index_select(0, rows_index);  // (b, k) -> (b', k)
 }
 
 // ---- the model -------------------------------------------------------------------------------------
@@ -322,10 +352,10 @@ at::Tensor Seq2SeqImpl::decode_step(const at::Tensor& tgt_ids, DecoderState& sta
     throw std::invalid_argument("Seq2Seq::decode_step: the state has " + std::to_string(state.self_attn.size()) +
                                 " caches for " + std::to_string(decoder_layers->size()) +
                                 " decoder layers; make it with start_decoding()");
-  if (tgt_ids.size(0) != state.memory_mask.size(0))
-    throw std::invalid_argument("Seq2Seq::decode_step: tgt_ids " + describe(tgt_ids) +
-                                " and the state's memory (batch " + std::to_string(state.memory_mask.size(0)) +
-                                ") must have the same batch size");
+  if (tgt_ids.size(0) != state.rows())
+    throw std::invalid_argument("Seq2Seq::decode_step: tgt_ids " + describe(tgt_ids) + " must have one row per " +
+                                "decoder row of the state (" + std::to_string(state.memory_mask.size(0)) +
+                                " sources x " + std::to_string(state.beams) + " beams)");
   if (t >= config_.max_target_length)
     throw std::invalid_argument("Seq2Seq::decode_step: position " + std::to_string(t) +
                                 " is past max_target_length = " + std::to_string(config_.max_target_length));
@@ -333,7 +363,7 @@ at::Tensor Seq2SeqImpl::decode_step(const at::Tensor& tgt_ids, DecoderState& sta
   auto y = embed(table, tgt_ids, t);  // (b, 1, d), position t
   for (size_t i = 0; i < decoder_layers->size(); ++i)
     y = decoder_layers->ptr<DecoderLayerImpl>(i)->step(y, state.self_attn[i], state.cross_attn[i],
-                                                         state.memory_mask);  // (b, 1, d)
+                                                         state.memory_mask, state.beams);  // (b*beams, 1, d)
   if (config_.norm == Norm::pre) y = decoder_norm->forward(y);  // (b, 1, d)
   return project_out(y).squeeze(1);                             // (b, 1, v) -> (b, v)
 }

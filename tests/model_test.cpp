@@ -193,6 +193,44 @@ TEST(Seq2SeqModel, CachedDecodingEqualsTeacherForcing) {
   }
 }
 
+TEST(Seq2SeqModel, BeamRowsShareTheMemoryAndEqualTeacherForcing) {
+  torch::NoGradGuard no_grad;
+  auto model = make_model(preset("tiny-deep-pyramidion"));
+  at::manual_seed(7);
+  const auto mask = lengths_mask({44, 29}, 44);
+  const auto src = random_ids(mask);
+  // 3 beams per source, each with its own target; beam j of source e is row e*3 + j.
+  const auto tgt = at::randint(3, 64, {6, 8}, at::kLong);                                 // (b*3, t)
+  const auto rows_source = at::tensor(std::vector<int64_t>{0, 0, 0, 1, 1, 1});             // (b*3)
+  const auto logits = model->forward(src.index_select(0, rows_source), mask.index_select(0, rows_source),
+                                     tgt);                                                  // (b*3, t, v)
+  auto state = model->start_decoding(model->encode(src, mask));
+  state.expand(3);
+  EXPECT_EQ(state.rows(), 6);
+  EXPECT_EQ(state.cross_attn.front().k.size(0), 2) << "the memory is kept once per source";
+  for (int64_t i = 0; i < 5; ++i) {
+    const auto step = model->decode_step(tgt.narrow(1, i, 1), state);  // (b*3, v)
+    EXPECT_LT(max_diff(step, logits.select(1, i)), 1e-5) << "position " << i;
+  }
+  // Beams reordered within their source: row r now continues the hypothesis of row perm[r].
+  const auto perm = at::tensor(std::vector<int64_t>{2, 2, 0, 4, 5, 3});
+  state.reorder(perm);
+  auto step = model->decode_step(tgt.index_select(0, perm).narrow(1, 5, 1), state);  // (b*3, v)
+  EXPECT_LT(max_diff(step, logits.index_select(0, perm).select(1, 5)), 1e-5);
+  // Source 0 leaves: keep rows 3..5 (already permuted) and memory row 1.
+  const auto kept = at::tensor(std::vector<int64_t>{3, 4, 5});
+  state.reorder(kept, at::tensor(std::vector<int64_t>{1}));
+  EXPECT_EQ(state.rows(), 3);
+  EXPECT_EQ(state.cross_attn.front().k.size(0), 1);
+  const auto rows = perm.index_select(0, kept);                                  // original rows
+  step = model->decode_step(tgt.index_select(0, rows).narrow(1, 6, 1), state);  // (3, v)
+  EXPECT_LT(max_diff(step, logits.index_select(0, rows).select(1, 6)), 1e-5);
+
+  EXPECT_THROW(state.expand(2), std::invalid_argument);                       // already expanded
+  EXPECT_THROW(state.reorder(at::tensor(std::vector<int64_t>{0, 1})), std::invalid_argument);  // 2 != 1 x 3
+  EXPECT_THROW(model->decode_step(tgt.narrow(1, 7, 1), state), std::invalid_argument);         // 6 rows != 3
+}
+
 TEST(Seq2SeqCheckpoint, SaveLoadRoundTripIsExact) {
   torch::NoGradGuard no_grad;
   auto model = make_model(preset("tiny-deep-pyramidion"));

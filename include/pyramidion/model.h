@@ -67,9 +67,11 @@ class DecoderLayerImpl : public torch::nn::Module {
   /// Teacher forcing. x: (b, t, d); cross: the memory's projected K/V (b, h, k, dh);
   /// memory_mask: (b, k) bool. Returns (b, t, d).
   at::Tensor forward(const at::Tensor& x, const KV& cross, const at::Tensor& memory_mask);
-  /// One step: x_t (b, 1, d) appended to `cache`. Returns (b, 1, d); equal to forward() at that
-  /// position.
-  at::Tensor step(const at::Tensor& x_t, KVCache& cache, const KV& cross, const at::Tensor& memory_mask);
+  /// One step: x_t (b*beams, 1, d) appended to `cache`; `cross` (b, h, k, dh) and memory_mask
+  /// (b, k) serve `beams` consecutive rows each. Returns (b*beams, 1, d); equal to forward() at
+  /// that position.
+  at::Tensor step(const at::Tensor& x_t, KVCache& cache, const KV& cross, const at::Tensor& memory_mask,
+                  int64_t beams = 1);
 
   MultiHeadAttention self_attn{nullptr};
   torch::nn::LayerNorm self_attn_norm{nullptr};
@@ -81,7 +83,8 @@ class DecoderLayerImpl : public torch::nn::Module {
   torch::nn::Dropout dropout{nullptr};
 
  private:
-  at::Tensor cross_and_ffn(at::Tensor x, const KV& cross, const at::Tensor& memory_mask);
+  // x (b*beams, t, d): beams consecutive rows share a memory row of cross / memory_mask.
+  at::Tensor cross_and_ffn(at::Tensor x, const KV& cross, const at::Tensor& memory_mask, int64_t beams);
   bool pre_norm_;
   Activation activation_;
 };
@@ -98,15 +101,30 @@ struct EncoderOutput {
 };
 
 /// The decoder's state while generating step by step.
+///
+/// Beam search decodes `beams` rows per source: decoder row r belongs to memory row r / beams. The
+/// memory's keys/values are kept once per source, not once per beam, and the beams' queries attend
+/// to them together (one (beams, k) attention per source and head instead of beams (1, k) ones):
+/// reordering beams then never copies the memory, which at k = 8192 is 6 layers x 2 x 16 MiB.
 struct DecoderState {
-  std::vector<KVCache> self_attn;  // per decoder layer: past keys/values, (b, h, t, dh) each
+  std::vector<KVCache> self_attn;  // per decoder layer: past keys/values, (b*beams, h, t, dh) each
   std::vector<KV> cross_attn;      // per decoder layer: the memory's keys/values, (b, h, k, dh) each
   at::Tensor memory_mask;          // (b, k) bool
+  int64_t beams = 1;               // decoder rows per memory row
 
   /// Number t of target positions decoded so far.
   int64_t length() const { return self_attn.empty() ? 0 : self_attn.front().length(); }
-  /// Keeps the batch rows `index` (int64, (b')), in that order (beam search: expand and reorder).
-  void reorder(const at::Tensor& index);
+  /// Number of decoder rows (b * beams).
+  int64_t rows() const { return memory_mask.defined() ? memory_mask.size(0) * beams : 0; }
+  /// Makes `beams` decoder rows of every current one (rows r*beams .. r*beams + beams-1 copy row
+  /// r), without copying the memory. Needs beams == 1 before; throws std::invalid_argument
+  /// otherwise or for beams < 1.
+  void expand(int64_t beams);
+  /// Keeps the decoder rows `index` (int64, (b'*beams)), in that order, and, when `memory_index`
+  /// (int64, (b')) is given, the memory rows memory_index. Row index[j] must belong to memory row
+  /// memory_index[j / beams] (memory row j / beams when memory_index is undefined: beams reordered
+  /// within their source); the sizes are checked, the pairing is the caller's contract.
+  void reorder(const at::Tensor& index, const at::Tensor& memory_index = {});
 };
 
 class Seq2SeqImpl : public torch::nn::Module {
@@ -129,8 +147,8 @@ class Seq2SeqImpl : public torch::nn::Module {
   /// keys/values, projected once here.
   DecoderState start_decoding(const EncoderOutput& encoded);
 
-  /// Feeds one target position: tgt_ids (b, 1) int64 (the first step feeds bos). Returns the
-  /// next-token logits (b, v), equal to forward()'s at that position.
+  /// Feeds one target position: tgt_ids (state.rows(), 1) int64 (the first step feeds bos).
+  /// Returns the next-token logits (state.rows(), v), equal to forward()'s at that position.
   at::Tensor decode_step(const at::Tensor& tgt_ids, DecoderState& state);
 
   /// Writes dir/config.json and dir/weights.pt atomically: into a temporary directory next to
