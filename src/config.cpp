@@ -1,7 +1,7 @@
 // ModelConfig (see include/pyramidion/config.h): validation, JSON reading and atomic writing.
 #include <pyramidion/config.h>
 
-#include <nlohmann/json.hpp>
+#include "json_fields.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -27,19 +27,9 @@
 namespace pyramidion {
 namespace {
 
-using nlohmann::json;
-
-// The shortest decimal that reads back as the same double ("0.1", not "0.100000").
-std::string format_double(double v) {
-  if (std::isnan(v)) return "nan";
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  char buf[64];
-  for (int precision = 1; precision <= 17; ++precision) {
-    std::snprintf(buf, sizeof buf, "%.*g", precision, v);
-    if (std::strtod(buf, nullptr) == v) break;
-  }
-  return buf;
-}
+using detail::json;
+using detail::ObjectReader;
+using detail::format_double;
 
 std::string format_list(const std::vector<int64_t>& v) {
   std::string s = "[";
@@ -49,7 +39,7 @@ std::string format_list(const std::vector<int64_t>& v) {
 
 // "ModelConfig.<field> = <value> <requirement>"
 [[noreturn]] void fail(const std::string& field, const std::string& value, const std::string& requirement) {
-  throw std::invalid_argument("ModelConfig." + field + " = " + value + " " + requirement);
+  detail::fail_field("ModelConfig", field, value, requirement);
 }
 
 void check_at_least(const char* field, int64_t value, int64_t minimum) {
@@ -83,216 +73,6 @@ const std::vector<std::string> kTopKeys = {
     "max_source_length", "max_target_length", "block_size", "pooled_lengths", "pooler",
     "shared_embeddings", "pad_id", "bos_id", "eos_id"};
 const std::vector<std::string> kPoolerKeys = {"base", "keep_order", "hard_at_inference", "score_epsilon"};
-
-size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diagonal = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] != b[j - 1])});
-      diagonal = up;
-    }
-  }
-  return row[b.size()];
-}
-
-// A JSON value for an error message, shortened.
-std::string describe(const json& v) {
-  std::string s = v.dump();
-  if (s.size() > 60) s = s.substr(0, 57) + "...";
-  return s + " (" + v.type_name() + ")";
-}
-
-[[noreturn]] void wrong_type(const std::string& field, const json& v, const char* expected) {
-  throw std::invalid_argument("ModelConfig." + field + " must be " + expected + ", got " + describe(v));
-}
-
-// `nested`: keys of a nested object (prefix included) that a user may have put at this level.
-void reject_unknown_keys(const json& object, const std::string& prefix, const std::vector<std::string>& known,
-                         const std::vector<std::string>& nested = {}) {
-  for (const auto& item : object.items()) {
-    const std::string& key = item.key();
-    if (std::find(known.begin(), known.end(), key) != known.end()) continue;
-    std::string message = "ModelConfig: unknown key '" + prefix + key + "'";
-    size_t best = 3;  // suggest only a near miss
-    std::string suggestion;
-    for (const auto& k : known) {
-      const size_t d = edit_distance(key, k);
-      if (d < best) {
-        best = d;
-        suggestion = prefix + k;
-      }
-    }
-    for (const auto& k : nested)
-      if (k.substr(k.find('.') + 1) == key) suggestion = k;
-    if (!suggestion.empty()) message += " (did you mean '" + suggestion + "'?)";
-    message += "; known keys:";
-    for (const auto& k : known) message += " " + k;
-    throw std::invalid_argument(message);
-  }
-}
-
-int64_t to_int(const std::string& field, const json& v) {
-  if (v.is_number_unsigned()) {
-    const auto u = v.get<uint64_t>();
-    if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-      fail(field, v.dump(), "is too large (at most " + std::to_string(std::numeric_limits<int64_t>::max()) + ")");
-    return static_cast<int64_t>(u);
-  }
-  if (!v.is_number_integer()) wrong_type(field, v, "an integer");
-  return v.get<int64_t>();
-}
-
-// Reads the fields of one JSON object; a key that is absent leaves the field at its default.
-class ObjectReader {
- public:
-  ObjectReader(const json& object, std::string prefix) : object_(object), prefix_(std::move(prefix)) {}
-
-  void read(const char* key, int64_t& out) const {
-    if (const json* v = find(key)) out = to_int(prefix_ + key, *v);
-  }
-  void read(const char* key, double& out) const {
-    if (const json* v = find(key)) {
-      if (!v->is_number()) wrong_type(prefix_ + key, *v, "a number");
-      out = v->get<double>();
-    }
-  }
-  void read(const char* key, bool& out) const {
-    if (const json* v = find(key)) {
-      if (!v->is_boolean()) wrong_type(prefix_ + key, *v, "true or false");
-      out = v->get<bool>();
-    }
-  }
-  void read(const char* key, std::vector<int64_t>& out) const {
-    if (const json* v = find(key)) {
-      if (!v->is_array()) wrong_type(prefix_ + key, *v, "an array of integers");
-      std::vector<int64_t> values;
-      for (size_t i = 0; i < v->size(); ++i)
-        values.push_back(to_int(prefix_ + key + "[" + std::to_string(i) + "]", (*v)[i]));
-      out = std::move(values);
-    }
-  }
-  template <typename Enum>
-  void read_enum(const char* key, Enum& out, const std::vector<Enum>& values) const {
-    const json* v = find(key);
-    if (!v) return;
-    std::string allowed;
-    for (const Enum e : values) allowed += (allowed.empty() ? "\"" : ", \"") + to_string(e) + "\"";
-    if (!v->is_string()) wrong_type(prefix_ + key, *v, ("one of the strings " + allowed).c_str());
-    for (const Enum e : values) {
-      if (v->get<std::string>() == to_string(e)) {
-        out = e;
-        return;
-      }
-    }
-    fail(prefix_ + key, v->dump(), "must be one of " + allowed);
-  }
-  const json* find(const char* key) const {
-    const auto it = object_.find(key);
-    return it == object_.end() ? nullptr : &*it;
-  }
-
- private:
-  const json& object_;
-  std::string prefix_;
-};
-
-// Parses JSON text and rejects duplicate keys, which nlohmann_json would otherwise resolve
-// silently to the last value: a config file that says two things must not mean one of them.
-json parse_strict(const std::string& text) {
-  struct Frame {
-    std::set<std::string> keys;
-    std::string current;  // the key being read in this object
-  };
-  std::vector<Frame> frames;
-  std::string duplicate;
-  auto callback = [&](int /*depth*/, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start:
-        frames.emplace_back();
-        break;
-      case json::parse_event_t::object_end:
-        if (!frames.empty()) frames.pop_back();
-        break;
-      case json::parse_event_t::key: {
-        const auto key = parsed.get<std::string>();
-        if (!frames.empty()) {
-          if (!frames.back().keys.insert(key).second && duplicate.empty()) {
-            for (size_t i = 0; i + 1 < frames.size(); ++i) duplicate += frames[i].current + ".";
-            duplicate += key;
-          }
-          frames.back().current = key;
-        }
-        break;
-      }
-      default:
-        break;
-    }
-    return true;
-  };
-  json parsed;
-  try {
-    parsed = json::parse(text, callback);
-  } catch (const json::exception& e) {  // syntax errors, and numbers out of range (1e400)
-    throw std::invalid_argument(std::string("ModelConfig: invalid JSON: ") + e.what());
-  }
-  if (!duplicate.empty())
-    throw std::invalid_argument("ModelConfig: duplicate key '" + duplicate + "' (each key may appear once)");
-  return parsed;
-}
-
-// ---- atomic writing -------------------------------------------------------------------------
-
-[[noreturn]] void io_error(const std::string& what, const std::string& path, int error) {
-  throw std::runtime_error("ModelConfig::to_json_file: " + what + " '" + path + "': " + std::strerror(error));
-}
-
-void write_atomically(const std::string& path, const std::string& text) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  if (target.filename().empty()) io_error("not a file path:", path, EISDIR);
-  const fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  // A hidden name next to the target: the rename stays within one filesystem, hence atomic.
-  std::string temp = (dir / ("." + target.filename().string() + ".tmp-XXXXXX")).string();
-  const int fd = ::mkstemp(temp.data());
-  if (fd < 0) io_error("cannot create a temporary file to write", path, errno);
-  auto fail_and_clean = [&](const std::string& what, int error) {
-    ::close(fd);
-    ::unlink(temp.c_str());
-    io_error(what, path, error);
-  };
-  if (::fchmod(fd, 0644) != 0) fail_and_clean("cannot set the permissions of the file for", errno);
-  size_t written = 0;
-  while (written < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail_and_clean("cannot write", errno);
-    }
-    written += static_cast<size_t>(n);
-  }
-  // Flushed before the rename, so that a crash never leaves `path` naming an incomplete file.
-  if (::fsync(fd) != 0) fail_and_clean("cannot flush", errno);
-  if (::close(fd) != 0) {
-    const int error = errno;
-    ::unlink(temp.c_str());
-    io_error("cannot write", path, error);
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    const int error = errno;
-    ::unlink(temp.c_str());
-    io_error("cannot rename the temporary file onto", path, error);
-  }
-  // Persist the rename itself; a filesystem that cannot sync a directory has nothing to lose here.
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
-}
 
 }  // namespace
 
@@ -370,17 +150,17 @@ void ModelConfig::validate() const {
 }
 
 ModelConfig ModelConfig::from_json_string(const std::string& text) {
-  const json root = parse_strict(text);
+  const json root = detail::parse_strict("ModelConfig", text);
   if (!root.is_object())
-    throw std::invalid_argument("ModelConfig: the JSON must be an object of fields, got " + describe(root));
+    throw std::invalid_argument("ModelConfig: the JSON must be an object of fields, got " + detail::describe_json(root));
   ModelConfig c;
-  const ObjectReader top(root, "");
+  const ObjectReader top(root, "ModelConfig");
   // The version first: a newer file may well hold keys this library does not know.
   top.read("format_version", c.format_version);
   check_format_version(c.format_version);
   std::vector<std::string> pooler_keys;
   for (const auto& k : kPoolerKeys) pooler_keys.push_back("pooler." + k);
-  reject_unknown_keys(root, "", kTopKeys, pooler_keys);
+  detail::reject_unknown_keys("ModelConfig", root, "", kTopKeys, pooler_keys);
 
   top.read("vocab_size", c.vocab_size);
   top.read("d_model", c.d_model);
@@ -390,16 +170,16 @@ ModelConfig ModelConfig::from_json_string(const std::string& text) {
   top.read("decoder_layers", c.decoder_layers);
   top.read("dropout", c.dropout);
   top.read("attention_dropout", c.attention_dropout);
-  top.read_enum("activation", c.activation, {Activation::relu, Activation::gelu});
-  top.read_enum("norm", c.norm, {Norm::pre, Norm::post});
+  top.read_enum("activation", c.activation, {Activation::relu, Activation::gelu}, {"relu", "gelu"});
+  top.read_enum("norm", c.norm, {Norm::pre, Norm::post}, {"pre", "post"});
   top.read("max_source_length", c.max_source_length);
   top.read("max_target_length", c.max_target_length);
   top.read("block_size", c.block_size);
   top.read("pooled_lengths", c.pooled_lengths);
   if (const json* p = top.find("pooler")) {
-    if (!p->is_object()) wrong_type("pooler", *p, "an object");
-    reject_unknown_keys(*p, "pooler.", kPoolerKeys);
-    const ObjectReader pooler(*p, "pooler.");
+    if (!p->is_object()) top.wrong_type("pooler", *p, "an object");
+    detail::reject_unknown_keys("ModelConfig", *p, "pooler.", kPoolerKeys);
+    const ObjectReader pooler(*p, "ModelConfig", "pooler.");
     pooler.read("base", c.pooler.base);
     pooler.read("keep_order", c.pooler.keep_order);
     pooler.read("hard_at_inference", c.pooler.hard_at_inference);
@@ -414,19 +194,12 @@ ModelConfig ModelConfig::from_json_string(const std::string& text) {
 }
 
 ModelConfig ModelConfig::from_json_file(const std::string& path) {
-  const std::string where = "ModelConfig::from_json_file('" + path + "'): ";
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec))
-    throw std::runtime_error(where + "cannot read: is a directory (give the config file itself)");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(where + "cannot open: " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw std::runtime_error(where + "cannot read: " + std::strerror(errno));
+  const std::string where = "ModelConfig::from_json_file('" + path + "')";
+  const std::string text = detail::read_file(where, path);
   try {
-    return from_json_string(text.str());
+    return from_json_string(text);
   } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument(where + e.what());
+    throw std::invalid_argument(where + ": " + e.what());
   }
 }
 
@@ -463,7 +236,7 @@ std::string ModelConfig::to_json_string() const {
 
 void ModelConfig::to_json_file(const std::string& path) const {
   validate();  // never write a file that would not load
-  write_atomically(path, to_json_string() + "\n");
+  detail::write_file_atomically("ModelConfig::to_json_file", path, to_json_string() + "\n");
 }
 
 bool operator==(const PoolerConfig& a, const PoolerConfig& b) {

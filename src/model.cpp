@@ -380,6 +380,9 @@ void Seq2SeqImpl::save(const std::string& dir) const {
 
   const fs::path tmp = make_sibling_dir(target, ".tmp-");
   try {
+    // mkdtemp makes it private (0700); a checkpoint is as readable as any file we write.
+    fs::permissions(tmp, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                             fs::perms::others_read | fs::perms::others_exec);
     config_.to_json_file((tmp / "config.json").string());
     c10::Dict<std::string, at::Tensor> weights;
     for (const auto& p : named_parameters()) weights.insert(p.key(), p.value().detach().cpu());

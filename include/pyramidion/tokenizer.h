@@ -1,0 +1,117 @@
+// Tokenizer: a sentencepiece model trained on the training split, stored with the checkpoint and
+// used by every tool.
+//
+// Special ids are fixed by training: pad 0, bos 1, eos 2, unk 3 (ModelConfig's defaults). Every
+// normal piece has an id >= 4.
+//
+// Normalization (sentencepiece's "nmt_nfkc", the default of its trainer and of most published
+// models): NFKC (e.g. the ligature "\uFB01" becomes "fi"); tabs and other whitespace become a space;
+// control characters are dropped; spaces at the start and end of a line and repeated spaces are
+// removed. Newlines are kept: a text is encoded line by line, as sentencepiece saw it in training,
+// and lines are joined by the piece "\n" (a user-defined symbol), so paragraphs survive.
+// Hence decode(encode(s)) == s exactly when s is already normalized: NFKC text whose lines have
+// single spaces, no space at either end and no tab or other control character, and whose
+// characters are all in the vocabulary (one outside it becomes unk, decoded as " \u2047 ").
+//
+// The sentencepiece headers are not part of this header: applications need only the library.
+// This header needs no LibTorch: it compiles as C++17.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace pyramidion {
+
+/// Options of Tokenizer::train().
+///
+/// Training is deterministic: the same texts and options (num_threads included) give the same
+/// model. A unigram model depends on num_threads (its EM sums per-thread counts, a floating-point
+/// order); a BPE model's pieces do not.
+struct TokenizerTrainOptions {
+  /// Pieces in the vocabulary, the 4 special ids and "\n" included; >= 8. Training throws
+  /// std::invalid_argument when it is smaller than the corpus' characters (after
+  /// character_coverage) need, or larger than the corpus can fill.
+  int64_t vocab_size = 8000;
+  /// "unigram" (Kudo 2018, sentencepiece's default) | "bpe".
+  std::string model_type = "unigram";
+  /// Fraction of the corpus' characters the vocabulary covers; the rarest rest become unk;
+  /// in [0.98, 1] (sentencepiece's range).
+  double character_coverage = 0.9995;
+  /// Lines used for training (sentencepiece's input_sentence_size): from a corpus with more lines,
+  /// this many are sampled (reservoir sampling with sentencepiece's fixed seed: the same sample
+  /// every time; sentencepiece 0.1.97 offers no way to choose the seed); > 100 (its minimum).
+  int64_t max_sentences = 2000000;
+  /// Threads of sentencepiece's trainer; in [1, 128].
+  int64_t num_threads = 1;
+};
+
+/// A trained sentencepiece model. Immutable: copies share the model; every const member is safe
+/// to call concurrently from several threads.
+class Tokenizer {
+ public:
+  /// Trains on `texts` (documents and summaries) in memory through sentencepiece's C++ trainer.
+  /// Each text is split into lines; empty lines are skipped and lines over 4096 bytes are split at
+  /// spaces. Throws std::invalid_argument for invalid options (naming the field and value), for
+  /// texts without any non-empty line, and with sentencepiece's message when it rejects the
+  /// options for this corpus (a vocab_size too small for its characters or too large for it).
+  /// Sentencepiece's log is silenced except for errors (a process-wide sentencepiece setting);
+  /// concurrent calls run one after the other.
+  static Tokenizer train(const std::vector<std::string>& texts, const TokenizerTrainOptions& options = {});
+
+  /// Reads a model written by save() (or any sentencepiece .model with pad, bos, eos and unk
+  /// pieces). Throws std::runtime_error when the file cannot be read and std::invalid_argument
+  /// when its content is not such a model, both naming the path.
+  static Tokenizer load(const std::string& path);
+  /// The model from serialized() bytes. Throws std::invalid_argument when they are not a
+  /// sentencepiece model with pad, bos, eos and unk pieces.
+  static Tokenizer from_serialized(std::string proto);
+
+  /// Writes serialized() atomically: to a temporary file in the same directory, flushed to disk,
+  /// then renamed over `path`. Throws std::runtime_error naming the path when writing fails.
+  void save(const std::string& path) const;
+  /// The sentencepiece ModelProto, serialized (the content of a .model file).
+  std::string serialized() const;
+
+  /// Token ids of `text` (UTF-8), without bos or eos.
+  std::vector<int64_t> encode(const std::string& text) const;
+  /// The text of `ids`; pad, bos and eos decode to nothing. Throws std::invalid_argument naming
+  /// the first id outside [0, vocab_size()) and its position.
+  std::string decode(const std::vector<int64_t>& ids) const;
+
+  /// One token of encode_with_offsets().
+  struct Piece {
+    int64_t id;
+    size_t begin;  // byte offsets in the input text: the piece stands for text[begin, end)
+    size_t end;
+  };
+  /// encode(text) with each token's byte span in `text` (for highlighting). Spans are in input
+  /// order and do not overlap; text removed by normalization (extra spaces) is in no span; a
+  /// piece's span includes the space that its leading "\u2581" stands for, and is empty for a
+  /// lone "\u2581" at the start of a line (which stands for no input text).
+  std::vector<Piece> encode_with_offsets(const std::string& text) const;
+
+  /// The piece of `id` (sentencepiece's notation: "\u2581" for a space). Throws
+  /// std::invalid_argument for an id outside [0, vocab_size()).
+  std::string id_to_piece(int64_t id) const;
+
+  int64_t vocab_size() const;
+  int64_t pad_id() const;
+  int64_t bos_id() const;
+  int64_t eos_id() const;
+  int64_t unk_id() const;
+  /// The id of the piece "\n" (4 in a trained model), or -1 for a model without one, whose
+  /// normalization turns newlines into spaces.
+  int64_t newline_id() const;
+
+ private:
+  struct Impl;
+  explicit Tokenizer(std::shared_ptr<const Impl> impl);
+  // `context` names the bytes' origin in error messages ("Tokenizer::load: 'x.model'").
+  static Tokenizer from_bytes(std::string proto, const std::string& context);
+  std::shared_ptr<const Impl> impl_;
+};
+
+}  // namespace pyramidion

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Launches N processes of one command on this machine as a data-parallel job (what torchrun
+# --standalone --nproc-per-node N does), for pyramidion::ProcessGroup::from_environment
+# (include/pyramidion/distributed.h).
+#
+# Usage: scripts/launch_local.sh N -- COMMAND [ARGS...]
+#   e.g. scripts/launch_local.sh 2 -- build/tools/pyramidion-train --config configs/tiny-vanilla.json
+#
+# Each process i in 0 .. N-1 gets, on top of this environment:
+#   RANK=i  LOCAL_RANK=i  WORLD_SIZE=N  MASTER_ADDR=127.0.0.1 (or $MASTER_ADDR)
+#   MASTER_PORT=$MASTER_PORT, or a port that is free when the script starts
+# Every line a process prints is prefixed with "[rank i] " (stdout stays stdout, stderr stderr).
+#
+# The script waits for all of them. When one exits with a non-zero status, the others are sent
+# SIGTERM (SIGKILL 10 s later) and the script exits with that first failure's status; otherwise it
+# exits 0. SIGINT/SIGTERM to the script are passed on to every process (as SIGTERM). Each rank
+# runs in a session of its own (setsid), so a COMMAND that is itself a wrapper is stopped with all
+# its children. Needs bash >= 5.1.
+set -euo pipefail
+if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] < 501)); then
+  echo "$0: needs bash >= 5.1 (wait -n -p), this is $BASH_VERSION" >&2
+  exit 2
+fi
+
+usage() {
+  echo "usage: $0 N -- COMMAND [ARGS...]   (N >= 1 processes on this machine)" >&2
+  exit 2
+}
+
+[[ $# -ge 3 && "$2" == "--" ]] || usage
+nprocs="$1"
+shift 2
+[[ "$nprocs" =~ ^[1-9][0-9]*$ ]] || { echo "$0: N = \"$nprocs\" must be an integer >= 1" >&2; exit 2; }
+
+# A port the kernel hands out for port 0 on loopback: free at this moment (rank 0 binds it soon
+# after; another program could take it in between, as with torchrun --standalone).
+free_port() {
+  if command -v python3 >/dev/null 2>&1; then
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+    return
+  fi
+  local port
+  for _ in $(seq 100); do
+    port=$((20000 + RANDOM % 40000))
+    # Nobody answering on it: taken as free.
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return
+    fi
+  done
+  echo "$0: found no free port; set MASTER_PORT" >&2
+  exit 1
+}
+
+export WORLD_SIZE="$nprocs"
+export MASTER_ADDR="${MASTER_ADDR:-127.0.0.1}"
+export MASTER_PORT="${MASTER_PORT:-$(free_port)}"
+[[ "$MASTER_PORT" =~ ^[0-9]+$ ]] || { echo "$0: MASTER_PORT = \"$MASTER_PORT\" is not a port number" >&2; exit 2; }
+
+# Every rank in a process group of its own (setsid: a new session), so that kill -- -PID reaches
+# the children of a COMMAND that is a wrapper too.
+setsid=()
+if command -v setsid >/dev/null 2>&1; then setsid=(setsid); fi
+pids=()
+declare -A alive=()
+for ((i = 0; i < nprocs; i++)); do
+  RANK="$i" LOCAL_RANK="$i" "${setsid[@]}" "$@" \
+    > >(sed -u "s/^/[rank $i] /") \
+    2> >(sed -u "s/^/[rank $i] /" >&2) &
+  pids+=("$!")
+  alive[$!]=1
+done
+
+# Signals every rank that is still running.
+signal_all() {
+  local sig="$1" pid
+  for pid in "${pids[@]}"; do
+    kill "-$sig" -- "-$pid" 2>/dev/null || kill "-$sig" "$pid" 2>/dev/null || true
+  done
+}
+trap 'signal_all TERM' INT TERM
+
+first_failure=0
+killer=""
+while ((${#alive[@]} > 0)); do
+  status=0
+  done_pid=""
+  wait -n -p done_pid "${!alive[@]}" || status=$?
+  [[ -n "${done_pid:-}" ]] || continue  # woken by a trapped signal: wait again
+  unset "alive[$done_pid]"
+  if ((status != 0 && first_failure == 0)); then
+    first_failure=$status
+    echo "$0: a rank exited with status $status; stopping the others" >&2
+    signal_all TERM
+    (sleep 10 && signal_all KILL) &
+    killer=$!
+  fi
+done
+if [[ -n "$killer" ]]; then kill "$killer" 2>/dev/null || true; fi
+wait 2>/dev/null || true  # the output filters
+exit "$first_failure"
