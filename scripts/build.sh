@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/get_data.sh  # the bundled real data (data/aclsum), which tests and the main job read
 VENV="${PYRAMIDION_VENV:-$HOME/.cache/pyramidion/venv}"
 BUILD="${PYRAMIDION_BUILD_DIR:-build}"
 TORCH_PREFIX=$("$VENV/bin/python" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null)

@@ -15,12 +15,8 @@
 # SIGTERM (SIGKILL 10 s later) and the script exits with that first failure's status; otherwise it
 # exits 0. SIGINT/SIGTERM to the script are passed on to every process (as SIGTERM). Each rank
 # runs in a session of its own (setsid), so a COMMAND that is itself a wrapper is stopped with all
-# its children. Needs bash >= 5.1.
+# its children.
 set -euo pipefail
-if ((BASH_VERSINFO[0] * 100 + BASH_VERSINFO[1] < 501)); then
-  echo "$0: needs bash >= 5.1 (wait -n -p), this is $BASH_VERSION" >&2
-  exit 2
-fi
 
 usage() {
   echo "usage: $0 N -- COMMAND [ARGS...]   (N >= 1 processes on this machine)" >&2
@@ -82,19 +78,23 @@ trap 'signal_all TERM' INT TERM
 
 first_failure=0
 killer=""
+# Polls rather than `wait -n`: a signal trapped during `wait -n` can leave it waiting on ranks that
+# bash has meanwhile reaped. `wait PID` of a rank that has ended returns its status at once.
 while ((${#alive[@]} > 0)); do
-  status=0
-  done_pid=""
-  wait -n -p done_pid "${!alive[@]}" || status=$?
-  [[ -n "${done_pid:-}" ]] || continue  # woken by a trapped signal: wait again
-  unset "alive[$done_pid]"
-  if ((status != 0 && first_failure == 0)); then
-    first_failure=$status
-    echo "$0: a rank exited with status $status; stopping the others" >&2
-    signal_all TERM
-    (sleep 10 && signal_all KILL) &
-    killer=$!
-  fi
+  for pid in "${!alive[@]}"; do
+    kill -0 "$pid" 2>/dev/null && continue  # still running
+    status=0
+    wait "$pid" 2>/dev/null || status=$?
+    unset "alive[$pid]"
+    if ((status != 0 && first_failure == 0)); then
+      first_failure=$status
+      echo "$0: a rank exited with status $status; stopping the others" >&2
+      signal_all TERM
+      (sleep 10 && signal_all KILL) &
+      killer=$!
+    fi
+  done
+  ((${#alive[@]} == 0)) || sleep 0.2
 done
 if [[ -n "$killer" ]]; then kill "$killer" 2>/dev/null || true; fi
 wait 2>/dev/null || true  # the output filters

@@ -78,16 +78,24 @@ void merge_into_pool(at::Tensor& pool_scores, at::Tensor& pool_tokens, at::Tenso
 Generation generate(Seq2Seq& model, const at::Tensor& src_ids, const at::Tensor& src_mask,
                     const GenerateOptions& options) {
   const auto& config = model->config();
+  check_options(options, config, options.max_length() > 0 ? options.max_length() : config.max_target_length);
+  torch::NoGradGuard no_grad;
+  return generate(model, model->encode(src_ids, src_mask), options);  // encode checks the source
+}
+
+Generation generate(Seq2Seq& model, const EncoderOutput& encoded, const GenerateOptions& options) {
+  const auto& config = model->config();
   const int64_t L = options.max_length() > 0 ? options.max_length() : config.max_target_length;
   check_options(options, config, L);
   torch::NoGradGuard no_grad;
 
   const int64_t K = options.beam_size();
   const double penalty = options.length_penalty();
-  const auto encoded = model->encode(src_ids, src_mask);  // checks the source
-  const int64_t b = src_ids.size(0);
+  if (!encoded.memory.defined() || encoded.memory.dim() != 3)
+    throw std::invalid_argument("generate: the encoder output's memory must be (b, k, d_model); use Seq2Seq::encode");
+  const int64_t b = encoded.memory.size(0);
   const int64_t v = config.vocab_size;
-  const auto device = src_ids.device();
+  const auto device = encoded.memory.device();
   const auto long_opts = at::TensorOptions().dtype(at::kLong).device(device);
   const auto float_opts = at::TensorOptions().dtype(at::kFloat).device(device);
 

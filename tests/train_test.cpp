@@ -5,6 +5,7 @@
 #include <pyramidion/train.h>
 
 #include "model_fixtures.h"
+#include "train_fixtures.h"
 
 #include <gtest/gtest.h>
 
@@ -30,48 +31,11 @@ namespace {
 
 namespace fs = std::filesystem;
 using pyramidion::TrainConfig;
+using pyramidion_test::data_slice;
 using pyramidion_test::error_of;
-
-const std::string kSource = PYRAMIDION_SOURCE_DIR;
-
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / ("pyramidion_train_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-// The first `n` records of the converted aclsum split (scripts/get_data.sh), as a file in `dir`.
-std::string data_slice(const fs::path& dir, const std::string& split, int n) {
-  const fs::path full = fs::path(kSource) / "data" / "aclsum" / (split + ".jsonl");
-  std::ifstream in(full);
-  if (!in) ADD_FAILURE() << full << " is missing: run scripts/get_data.sh (scripts/test.sh does)";
-  const fs::path out = dir / (split + ".jsonl");
-  std::ofstream o(out);
-  std::string line;
-  for (int i = 0; i < n && std::getline(in, line); ++i) o << line << '\n';
-  return out.string();
-}
-
-// A small, fast run: the tiny DeepPyramidion (sources cut to 64 tokens, summaries to 31), a
-// 300-token vocabulary, 6 examples per micro-batch.
-TrainConfig tiny_config(const fs::path& dir, int docs = 12) {
-  TrainConfig c;
-  c.model = kSource + "/configs/tiny-deep-pyramidion.json";
-  c.train = data_slice(dir, "train", docs);
-  c.valid = data_slice(dir, "valid", 4);
-  c.out = (dir / "out").string();
-  c.vocab_size = 300;
-  c.max_tokens = 6 * 96;
-  c.max_steps = 8;
-  c.warmup_steps = 2;
-  c.lr = 3e-3;
-  c.log_every = 2;
-  c.validate_every = 4;
-  c.checkpoint_every = 4;
-  c.threads = 1;
-  return c;
-}
+using pyramidion_test::fresh_dir;
+using pyramidion_test::kSource;
+using pyramidion_test::tiny_config;
 
 // Every parameter of two checkpoints: max |a - b|.
 double weight_diff(const std::string& a, const std::string& b) {
@@ -83,57 +47,14 @@ double weight_diff(const std::string& a, const std::string& b) {
   return diff;
 }
 
-// Runs pyramidion-train with `args` and extra environment variables; output to `log`. Returns the
-// exit status (128 + signal when killed). Fails the test (and kills the child) after `deadline`.
-int run_tool(const std::vector<std::string>& args, const std::vector<std::string>& env, const fs::path& log,
-             std::chrono::seconds deadline = std::chrono::seconds(300)) {
-  std::vector<std::string> argv_s = {PYRAMIDION_TRAIN_BIN};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_s;
-  for (char** e = environ; *e; ++e) {
-    const std::string v = *e;
-    bool overridden = false;
-    for (const auto& x : env) overridden |= v.substr(0, v.find('=')) == x.substr(0, x.find('='));
-    if (!overridden) env_s.push_back(v);
-  }
-  env_s.insert(env_s.end(), env.begin(), env.end());
-  std::vector<char*> envp;
-  for (auto& e : env_s) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    ADD_FAILURE() << "cannot start " << argv[0] << ": " << std::strerror(rc);
-    return -1;
-  }
-  const auto until = std::chrono::steady_clock::now() + deadline;
-  int status = 0;
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > until) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      ADD_FAILURE() << "pyramidion-train did not finish within " << deadline.count() << " s; log " << log;
-      return -1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+int run_tool(const std::vector<std::string>& args, const std::vector<std::string>& env, const fs::path& log) {
+  return pyramidion_test::run_process(PYRAMIDION_TRAIN_BIN, args, env, log);
 }
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+pid_t spawn_tool(const std::vector<std::string>& args, const std::vector<std::string>& env, const fs::path& log) {
+  return pyramidion_test::spawn_process(PYRAMIDION_TRAIN_BIN, args, env, log);
 }
+using pyramidion_test::read_text;
+using pyramidion_test::wait_process;
 
 // The CLI arguments that reproduce tiny_config's fields.
 std::vector<std::string> tiny_args(const TrainConfig& c) {
@@ -295,6 +216,29 @@ TEST(TrainTool, SigkillBetweenCheckpointsResumesFromTheLastGoodOne) {
   EXPECT_NE(read_text(dir / "resumed.log").find("resumed from"), std::string::npos);
   EXPECT_EQ(weight_diff((dir / "whole/checkpoints/step-000008").string(), (dir / "killed/checkpoints/step-000008").string()),
             0.0);
+}
+
+TEST(TrainTool, SigtermSavesACheckpointAndExitsCleanly) {
+  const auto dir = fresh_dir("sigterm");
+  auto c = tiny_config(dir);
+  auto args = tiny_args(c);
+  args[9] = "100000";  // --max-steps: far more than the test waits for
+  const pid_t pid = spawn_tool(args, {}, dir / "run.log");
+  // Once the first progress line is in the metrics log, training is under way.
+  const auto metrics = fs::path(c.out) / "metrics.jsonl";
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!(fs::exists(metrics) && fs::file_size(metrics) > 0) && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_GT(pid, 0);
+  ::kill(pid, SIGTERM);
+  ASSERT_EQ(wait_process(pid, dir / "run.log"), 0) << read_text(dir / "run.log");
+  const auto log = read_text(dir / "run.log");
+  EXPECT_NE(log.find("continue with --resume"), std::string::npos) << log;
+  // The checkpoint of the step it stopped at is complete and loads.
+  const auto latest = fs::canonical(fs::path(c.out) / "latest");
+  EXPECT_NO_THROW(pyramidion::Seq2Seq::load(latest.string()));
+  EXPECT_TRUE(fs::is_regular_file(latest / "optimizer.pt"));
+  EXPECT_LT(std::stoll(latest.filename().string().substr(5)), 100000);
 }
 
 TEST(TrainTool, InvalidValuesAreRejectedBeforeAnyWork) {

@@ -63,4 +63,8 @@ struct Generation {
 Generation generate(Seq2Seq& model, const at::Tensor& src_ids, const at::Tensor& src_mask,
                     const GenerateOptions& options = {});
 
+/// The same over an encoder output the caller already has (e.g. to read its kept_positions):
+/// encoded = model->encode(src_ids, src_mask), made under no-grad. Checks as start_decoding().
+Generation generate(Seq2Seq& model, const EncoderOutput& encoded, const GenerateOptions& options = {});
+
 }  // namespace pyramidion

@@ -1,0 +1,78 @@
+// Summarizer: a trained checkpoint (model + tokenizer) that turns documents into summaries, in
+// length-sorted batches, with beam search. The library behind pyramidion-summarize.
+//
+//   auto s = pyramidion::Summarizer::load("runs/tiny/latest");
+//   auto out = s.summarize({doc1, doc2}, pyramidion::SummarizeOptions().beam_size(4));
+//   out[0].summary, out[0].score, out[0].kept   // kept: source positions per pooling layer
+#pragma once
+
+#include <pyramidion/model.h>
+#include <pyramidion/tokenizer.h>
+
+#include <torch/arg.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pyramidion {
+
+struct SummarizeOptions {
+  /// Beam size; >= 1 (1 = greedy).
+  TORCH_ARG(int64_t, beam_size) = 4;
+  /// Most summary tokens (eos included); 0 = the model's max_target_length.
+  TORCH_ARG(int64_t, max_length) = 0;
+  /// Fewest summary tokens before eos; >= 0.
+  TORCH_ARG(int64_t, min_length) = 0;
+  /// Score = sum(log p) / length^length_penalty (fairseq's --lenpen).
+  TORCH_ARG(double, length_penalty) = 1.0;
+  /// No n-gram of this size twice in a summary; 0 = off. 3 is the usual summarization setting.
+  TORCH_ARG(int64_t, no_repeat_ngram_size) = 3;
+  /// Batch budget: documents per batch times the longest one's tokens, at most this (a longer
+  /// document forms a batch alone); >= 1.
+  TORCH_ARG(int64_t, max_tokens) = 65536;
+  /// Also return, per pooling layer, the source positions whose representations were kept.
+  TORCH_ARG(bool, keep_positions) = false;
+
+
+ public:  // (TORCH_ARG leaves the section private)
+  /// Reads the generation settings a checkpoint may carry (generation.json: beam_size,
+  /// max_length, min_length, length_penalty, no_repeat_ngram_size), over the defaults above.
+  /// Absent file = defaults. Throws std::invalid_argument naming the key for bad content.
+  static SummarizeOptions from_checkpoint(const std::string& dir);
+};
+
+/// One document's summary.
+struct Summary {
+  std::string summary;             // detokenized
+  std::vector<int64_t> tokens;     // generated ids (eos excluded)
+  double score = 0;                // sum(log p) / length^length_penalty
+  int64_t source_tokens = 0;       // tokens the model read (after truncation)
+  int64_t document_tokens = 0;     // tokens of the whole document
+  std::vector<std::vector<int64_t>> kept;  // per pooling layer: kept source positions (keep_positions)
+  double seconds = 0;              // this document's share of its batch's wall time
+};
+
+class Summarizer {
+ public:
+  /// Puts the model in eval mode. Throws std::invalid_argument when the tokenizer's vocabulary or
+  /// special ids differ from the model's config.
+  Summarizer(Seq2Seq model, Tokenizer tokenizer);
+  /// A checkpoint directory of pyramidion-train (config.json, weights.pt, tokenizer.model).
+  /// Throws std::runtime_error naming the missing or unreadable file.
+  static Summarizer load(const std::string& dir);
+
+  /// Summaries of `documents`, in input order. Documents longer than the model's
+  /// max_source_length are truncated (Summary::source_tokens < document_tokens); an empty document
+  /// (no tokens) throws std::invalid_argument naming its index. Batches are formed by length.
+  std::vector<Summary> summarize(const std::vector<std::string>& documents, const SummarizeOptions& options = {});
+
+  Seq2Seq& model() { return model_; }
+  const Tokenizer& tokenizer() const { return tokenizer_; }
+
+ private:
+  Seq2Seq model_;
+  Tokenizer tokenizer_;
+};
+
+}  // namespace pyramidion
