@@ -13,7 +13,7 @@ set -euo pipefail
 
 TORCH_VERSION="${PYRAMIDION_TORCH:-2.15.0}"
 VENV="${PYRAMIDION_VENV:-$HOME/.cache/pyramidion/venv}"
-APT_PACKAGES=(build-essential cmake ninja-build pkg-config python3-venv libgtest-dev libgmock-dev
+APT_PACKAGES=(build-essential cmake ninja-build pkg-config python3-venv libgtest-dev libgmock-dev libgloo-dev
               libcli11-dev nlohmann-json3-dev libsentencepiece-dev sentencepiece)
 
 log() { printf '[setup] %s\n' "$*" >&2; }

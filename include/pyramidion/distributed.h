@@ -26,6 +26,11 @@
 // Gloo picks its network interface from GLOO_SOCKET_IFNAME when set (as in PyTorch), else the
 // machine's hostname.
 //
+// Building: the PyPI wheel's LibTorch has Gloo compiled in but does not ship Gloo's headers, which
+// c10d's ProcessGroupGloo.hpp includes; src/distributed.cpp takes them from the system (Debian:
+// libgloo-dev). A library built without them works for a single process and throws
+// std::runtime_error from from_environment() for WORLD_SIZE > 1, saying so.
+//
 // Every collective must be called by every rank, in the same order, with tensors of the same
 // shapes: allreduce_gradients() makes that true for modules whose parameters only some ranks used
 // (see there). c10d types stay out of this header: ProcessGroup is a pimpl.
