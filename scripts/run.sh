@@ -1,9 +1,43 @@
 #!/usr/bin/env bash
-# The main job (for now): set up, build, and run the soft top-k benchmark side by side with its
-# baselines at the paper's pooling sizes (b=16, n=8192, k=512, d=512), writing
-# results/topk.md and results/topk.json. Extra arguments go to `pyramidion-bench topk`.
+# The main job: set up, build, get the bundled real data (ACLSum, data/aclsum), then train a small
+# DeepPyramidion and its blockwise baseline on the same data for the same number of updates,
+# summarize the test split with both, score them with ROUGE, and print training and inference
+# speed and ROUGE side by side. Writes results/main/ (checkpoints, summaries, ROUGE reports,
+# results/main/report.md) and results/main/highlight.html (what DeepPyramidion's pooling kept).
+#
+# Environment: PYRAMIDION_MAIN_STEPS (updates per model, default 150), PYRAMIDION_MAIN_TEST_DOCS
+# (test documents summarized, default 100 = all), PYRAMIDION_BUILD_DIR (default build).
+# Rerunning continues where a previous run stopped (each training resumes from its checkpoints).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
-mkdir -p results
-"${PYRAMIDION_BUILD_DIR:-build}/tools/pyramidion-bench" topk --markdown results/topk.md --json results/topk.json "$@"
+BIN="${PYRAMIDION_BUILD_DIR:-build}/tools"
+STEPS="${PYRAMIDION_MAIN_STEPS:-150}"
+DOCS="${PYRAMIDION_MAIN_TEST_DOCS:-100}"
+OUT=results/main
+mkdir -p "$OUT"
+head -n "$DOCS" data/aclsum/test.jsonl >"$OUT/test.jsonl"
+
+for variant in deep-pyramidion blockwise; do
+  dir="$OUT/$variant"
+  resume=()
+  [ -d "$dir/checkpoints" ] && resume=(--resume)
+  echo "== training $variant ($STEPS updates) -> $dir" >&2
+  start=$(date +%s%N)
+  "$BIN/pyramidion-train" --config configs/train/aclsum-small.json --model "configs/small-$variant.json" \
+    --out "$dir" --max-steps "$STEPS" --set validate_every=50 checkpoint_every=50 "${resume[@]}"
+  echo $((($(date +%s%N) - start) / 1000000)) >"$dir/train_ms.txt"
+
+  echo "== summarizing $DOCS test papers with $variant" >&2
+  highlight=()
+  [ "$variant" = deep-pyramidion ] && highlight=(--highlight "$OUT/highlight.html" --highlight-max-docs 20)
+  start=$(date +%s%N)
+  "$BIN/pyramidion-summarize" --checkpoint "$dir/latest" --input "$OUT/test.jsonl" \
+    --output "$dir/summaries.jsonl" --beam 4 "${highlight[@]}"
+  echo $((($(date +%s%N) - start) / 1000000)) >"$dir/summarize_ms.txt"
+
+  "$BIN/pyramidion-evaluate" --predictions "$dir/summaries.jsonl" --references "$OUT/test.jsonl" \
+    --json "$dir/rouge.json"
+done
+
+python3 scripts/main_report.py "$OUT" | tee "$OUT/report.md"

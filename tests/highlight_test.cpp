@@ -454,7 +454,7 @@ TEST(HighlightTest, EveryTokenKeptOrNoneKept) {
   none.kept = {{}, {-1, -1}};
   expect_page({all, none});
   const std::string html = render_highlight_html({all});
-  // One run covers every token of depth 2, except where an empty token splits nothing: a single span.
+  // Every token has depth 2: one run, hence one span.
   size_t spans = 0;
   for (size_t at = html.find("class=\"k2\" data-p"); at != std::string::npos; at = html.find("class=\"k2\" data-p", at + 1))
     ++spans;
@@ -582,9 +582,9 @@ TEST(HighlightTest, WritesAtomicallyAndNamesThePathOnError) {
 }
 
 TEST(HighlightTest, PageOfLargeDocumentStaysSmall) {
-  // A 6000-token document with 3 layers keeping random halves, thirds, quarters (6000 -> 3000 ->
-  // 1000 -> 250, the worst case for merging runs): the markup adds at most a span per token kept by
-  // the first layer, not one per token.
+  // A 6000-token document with 3 layers keeping random halves, thirds, quarters (about 6000 ->
+  // 3000 -> 1000 -> 250, the worst case for merging runs): the markup adds at most a span per token
+  // kept by the first layer, not one per token.
   std::mt19937 rng(7);
   HighlightDocument doc = make_document("large", 4600, 3, rng);
   doc.tokens.resize(std::min<size_t>(doc.tokens.size(), 6000));
