@@ -69,7 +69,7 @@ bool ends_with(const std::string& w, std::string_view suffix) {
 }
 
 void replace_end(std::string& w, size_t stem_length, std::string_view replacement) {
-  w.resize(stem_length);
+  w.erase(stem_length);
   w.append(replacement.data(), replacement.size());
 }
 
@@ -140,7 +140,7 @@ void step1b(std::string& w) {
     stem = w.size() - 3;
   else
     return;
-  w.resize(stem);
+  w.erase(stem);
   if (ends_with(w, "at") || ends_with(w, "bl") || ends_with(w, "iz")) {
     w.push_back('e');
   } else if (ends_double_consonant(w, w.size())) {

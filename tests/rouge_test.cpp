@@ -173,10 +173,14 @@ TEST(RougeCorpus, MeanOfPerDocumentScores) {
 }
 
 TEST(RougeCorpus, BootstrapIntervalContainsTheMeanAndIsReproducible) {
-  std::vector<std::string> predictions, references;
-  for (int i = 0; i < 40; ++i) {
-    predictions.push_back("word" + std::to_string(i % 7) + " shared text " + std::to_string(i));
-    references.push_back("shared text word" + std::to_string(i % 5) + " more");
+  // Prefixes of 1..6 words of one sentence against the sentence: every measure varies.
+  const std::vector<std::string> words = {"the", "quick", "brown", "fox", "jumps", "over"};
+  const std::vector<std::string> references(40, "the quick brown fox jumps over the lazy dog");
+  std::vector<std::string> predictions;
+  for (size_t i = 0; i < references.size(); ++i) {
+    std::string prefix;
+    for (size_t k = 0; k <= i % words.size(); ++k) prefix += words[k] + " ";
+    predictions.push_back(prefix);
   }
   RougeCorpusOptions options;
   options.seed = 7;

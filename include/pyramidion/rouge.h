@@ -125,7 +125,8 @@ struct SummaryRecord {
 };
 
 /// Reads summaries from a JSON-lines file ("-" = standard input), one record per non-blank line,
-/// in one of three shapes decided by the file's first record:
+/// in one of three shapes (a file whose first record is in the arXiv format is read as a whole
+/// with DocumentReader, and must be a file, not "-"):
 ///   summaries  {"id": "x" or 17, "summary": "...", ...other keys ignored}, e.g. the output of
 ///              summarization; the summary may be empty.
 ///   arxiv      {"article_id", "article_text", "abstract_text", ...} and

@@ -14,7 +14,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <map>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
@@ -137,8 +137,11 @@ int main(int argc, char** argv) {
     }
     if (options.bootstrap_samples < 0)
       throw BadInput("--bootstrap " + std::to_string(options.bootstrap_samples) + " must be >= 0 (0 = no interval)");
-    if (!(options.confidence > 0 && options.confidence < 1))
-      throw BadInput("--confidence " + std::to_string(options.confidence) + " must be in (0, 1), e.g. 0.95");
+    if (!(options.confidence > 0 && options.confidence < 1)) {
+      std::ostringstream message;
+      message << "--confidence " << options.confidence << " must be in (0, 1), e.g. 0.95";
+      throw BadInput(message.str());
+    }
     if (predictions_path.empty() || references_path.empty())
       throw BadInput("--predictions and --references are both required (see --help)");
     if (predictions_path == "-" && references_path == "-")
