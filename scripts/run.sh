@@ -5,14 +5,14 @@
 # speed and ROUGE side by side. Writes results/main/ (checkpoints, summaries, ROUGE reports,
 # results/main/report.md) and results/main/highlight.html (what DeepPyramidion's pooling kept).
 #
-# Environment: PYRAMIDION_MAIN_STEPS (updates per model, default 150), PYRAMIDION_MAIN_TEST_DOCS
+# Environment: PYRAMIDION_MAIN_STEPS (updates per model, default 400), PYRAMIDION_MAIN_TEST_DOCS
 # (test documents summarized, default 100 = all), PYRAMIDION_BUILD_DIR (default build).
 # Rerunning continues where a previous run stopped (each training resumes from its checkpoints).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build.sh
 BIN="${PYRAMIDION_BUILD_DIR:-build}/tools"
-STEPS="${PYRAMIDION_MAIN_STEPS:-150}"
+STEPS="${PYRAMIDION_MAIN_STEPS:-400}"
 DOCS="${PYRAMIDION_MAIN_TEST_DOCS:-100}"
 OUT=results/main
 mkdir -p "$OUT"
@@ -25,7 +25,7 @@ for variant in deep-pyramidion blockwise; do
   echo "== training $variant ($STEPS updates) -> $dir" >&2
   start=$(date +%s%N)
   "$BIN/pyramidion-train" --config configs/train/aclsum-small.json --model "configs/small-$variant.json" \
-    --out "$dir" --max-steps "$STEPS" --set validate_every=50 checkpoint_every=50 "${resume[@]}"
+    --out "$dir" --max-steps "$STEPS" --set validate_every=100 checkpoint_every=100 "${resume[@]}"
   echo $((($(date +%s%N) - start) / 1000000)) >"$dir/train_ms.txt"
 
   echo "== summarizing $DOCS test papers with $variant" >&2

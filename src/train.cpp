@@ -6,7 +6,9 @@
 #include <pyramidion/config.h>
 #include <pyramidion/data.h>
 #include <pyramidion/distributed.h>
+#include <pyramidion/generate.h>
 #include <pyramidion/model.h>
+#include <pyramidion/rouge.h>
 #include <pyramidion/tokenizer.h>
 
 #include "json_fields.h"
@@ -40,7 +42,7 @@ constexpr const char* const kFields[] = {
     "model", "model_overrides", "train", "valid", "out", "data_format", "skip_bad_records", "truncate",
     "tokenizer", "vocab_size", "max_steps", "max_tokens", "bucket_size", "update_freq", "lr", "warmup_steps",
     "lr_decay", "min_lr", "weight_decay", "beta1", "beta2", "adam_eps", "clip_norm", "label_smoothing", "seed",
-    "threads", "log_every", "validate_every", "valid_max_docs", "checkpoint_every", "keep_checkpoints", nullptr};
+    "threads", "log_every", "validate_every", "valid_max_docs", "valid_rouge_docs", "checkpoint_every", "keep_checkpoints", nullptr};
 
 std::vector<std::string> field_list() {
   std::vector<std::string> v;
@@ -96,6 +98,7 @@ void read_fields(const json& object, TrainConfig& c) {
   r.read("log_every", c.log_every);
   r.read("validate_every", c.validate_every);
   r.read("valid_max_docs", c.valid_max_docs);
+  r.read("valid_rouge_docs", c.valid_rouge_docs);
   r.read("checkpoint_every", c.checkpoint_every);
   r.read("keep_checkpoints", c.keep_checkpoints);
 }
@@ -283,6 +286,40 @@ double validation_loss(Seq2Seq& model, const TokenizedCorpus& corpus, const Trai
   return nll / tokens;
 }
 
+// ROUGE F1 (stemmed, as summarization papers report) of greedy summaries of the first `docs`
+// validation examples against their (truncated) reference summaries, both detokenized.
+RougeScores validation_rouge(Seq2Seq& model, const TokenizedCorpus& corpus, int64_t docs, const Tokenizer& tokenizer,
+                             const ModelConfig& config) {
+  std::vector<int64_t> indices;
+  for (int64_t i = 0; i < std::min(docs, corpus.size()); ++i) indices.push_back(i);
+  at::NoGradGuard no_grad;
+  model->eval();
+  const Batch batch = collate(corpus, indices, config);
+  const auto generation = generate(model, batch.src_ids, batch.src_mask, GenerateOptions().no_repeat_ngram_size(3));
+  model->train();
+  const auto tokens = generation.tokens.cpu();  // (b, t)
+  std::vector<std::string> predictions, references;
+  for (size_t r = 0; r < indices.size(); ++r) {
+    std::vector<int64_t> ids;
+    for (int64_t j = 0; j < tokens.size(1); ++j) {
+      const int64_t id = tokens[static_cast<int64_t>(r)][j].item<int64_t>();
+      if (id == config.eos_id || id == config.pad_id) break;
+      ids.push_back(id);
+    }
+    predictions.push_back(tokenizer.decode(ids));
+    references.push_back(tokenizer.decode(corpus.target(indices[r])));
+  }
+  RougeCorpusOptions options;
+  options.rouge.use_stemmer = true;
+  options.bootstrap_samples = 0;
+  const auto report = rouge_corpus(predictions, references, options);
+  RougeScores mean;
+  mean.rouge1.f1 = report.rouge1.f1.mid;
+  mean.rouge2.f1 = report.rouge2.f1.mid;
+  mean.rougeL.f1 = report.rougeL.f1.mid;
+  return mean;
+}
+
 void append_line(const fs::path& path, const std::string& line) {
   std::ofstream out(path, std::ios::app);
   out << line << '\n';
@@ -314,6 +351,14 @@ std::string save_checkpoint(const fs::path& out, Seq2Seq& model, torch::optim::A
   state["update_freq"] = c.update_freq;
   state["train_config"] = json::parse(c.to_json_string());
   detail::write_file_atomically(who, (partial / "trainer_state.json").string(), state.dump(2) + "\n");
+  // The generation settings pyramidion-summarize starts from (SummarizeOptions::from_checkpoint);
+  // edit the file to change a checkpoint's defaults.
+  const json generation{{"beam_size", 4},
+                        {"max_length", model->config().max_target_length},
+                        {"min_length", 0},
+                        {"length_penalty", 1.0},
+                        {"no_repeat_ngram_size", 3}};
+  detail::write_file_atomically(who, (partial / "generation.json").string(), generation.dump(2) + "\n");
   detail::sync_path(who, partial.string());
   if (fs::exists(final_dir)) fs::remove_all(final_dir);  // a rerun of the same step after a resume
   fs::rename(partial, final_dir);
@@ -400,6 +445,7 @@ void TrainConfig::validate() const {
   check_min("log_every", log_every, 1);
   check_min("validate_every", validate_every, 0);
   check_min("valid_max_docs", valid_max_docs, 0);
+  check_min("valid_rouge_docs", valid_rouge_docs, 0);
   check_min("checkpoint_every", checkpoint_every, 0);
   check_min("keep_checkpoints", keep_checkpoints, 1);
   const auto positive = [](const char* field, double v) {
@@ -485,6 +531,7 @@ std::string TrainConfig::to_json_string() const {
   j["log_every"] = log_every;
   j["validate_every"] = validate_every;
   j["valid_max_docs"] = valid_max_docs;
+  j["valid_rouge_docs"] = valid_rouge_docs;
   j["checkpoint_every"] = checkpoint_every;
   j["keep_checkpoints"] = keep_checkpoints;
   return j.dump(2);
@@ -542,11 +589,16 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
       options.skip_bad = config.skip_bad_records;
       options.format = data_format_from_string(config.data_format);
       DocumentReader reader(config.train, options);
+      // The first documents up to kTokenizerTextBytes of text: plenty for a subword vocabulary,
+      // and bounded memory on a multi-gigabyte training set.
+      constexpr size_t kTokenizerTextBytes = size_t{256} << 20;
       std::vector<std::string> texts;
+      size_t bytes = 0;
       Document doc;
-      while (reader.next(doc)) {
-        texts.push_back(doc.document);
-        texts.push_back(doc.summary);
+      while (bytes < kTokenizerTextBytes && reader.next(doc)) {
+        bytes += doc.document.size() + doc.summary.size();
+        texts.push_back(std::move(doc.document));
+        texts.push_back(std::move(doc.summary));
       }
       TokenizerTrainOptions topts;
       topts.vocab_size = config.vocab_size;
@@ -647,11 +699,24 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
   const auto validate = [&]() {
     if (valid_corpus.size() == 0) return;
     result.valid_loss = validation_loss(model, valid_corpus, config, mconfig, group);
+    json entry{{"step", step}, {"valid_loss", result.valid_loss}, {"valid_ppl", std::exp(result.valid_loss)}};
+    std::string rouge_text;
+    if (main && config.valid_rouge_docs > 0) {
+      const auto r = validation_rouge(model, valid_corpus, config.valid_rouge_docs, tokenizer, mconfig);
+      result.valid_rouge1 = r.rouge1.f1;
+      result.valid_rouge2 = r.rouge2.f1;
+      result.valid_rougeL = r.rougeL.f1;
+      entry["valid_rouge1"] = r.rouge1.f1;
+      entry["valid_rouge2"] = r.rouge2.f1;
+      entry["valid_rougeL"] = r.rougeL.f1;
+      rouge_text = "  ROUGE-1/2/L " + fixed(100 * r.rouge1.f1, 2) + "/" + fixed(100 * r.rouge2.f1, 2) + "/" +
+                   fixed(100 * r.rougeL.f1, 2) + " (greedy, " +
+                   std::to_string(std::min(config.valid_rouge_docs, valid_corpus.size())) + " docs)";
+    }
+    group.barrier();  // the other ranks wait while rank 0 generates
     say("step " + std::to_string(step) + "  valid loss " + fixed(result.valid_loss, 4) + "  ppl " +
-        fixed(std::exp(result.valid_loss), 2));
-    if (main)
-      append_line(out / "metrics.jsonl",
-                  json{{"step", step}, {"valid_loss", result.valid_loss}, {"valid_ppl", std::exp(result.valid_loss)}}.dump());
+        fixed(std::exp(result.valid_loss), 2) + rouge_text);
+    if (main) append_line(out / "metrics.jsonl", entry.dump());
   };
 
   while (step < config.max_steps) {

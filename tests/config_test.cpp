@@ -121,9 +121,9 @@ class TempDir {
 
 // ---- presets --------------------------------------------------------------------------------
 
-const std::vector<std::string> kPresets = {"blockwise",   "deep-pyramidion",      "pooler",
-                                           "tiny-blockwise", "tiny-deep-pyramidion", "tiny-pooler",
-                                           "tiny-vanilla",   "vanilla"};
+const std::vector<std::string> kPresets = {"blockwise",      "deep-pyramidion",      "pooler",
+                                           "small-blockwise", "small-deep-pyramidion", "tiny-blockwise",
+                                           "tiny-deep-pyramidion", "tiny-pooler", "tiny-vanilla", "vanilla"};
 
 TEST(ModelConfigPresets, TheDirectoryHoldsExactlyTheTestedPresets) {
   std::vector<std::string> found;

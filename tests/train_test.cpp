@@ -2,6 +2,7 @@
 // schedule, a short run on the real bundled data whose loss falls, exact resume after a clean stop
 // and after SIGKILL, and data-parallel training equal to one process on the combined batches.
 #include <pyramidion/model.h>
+#include <pyramidion/summarizer.h>
 #include <pyramidion/train.h>
 
 #include "model_fixtures.h"
@@ -164,6 +165,14 @@ TEST(TrainRun, LossFallsOnRealData) {
   EXPECT_LT(losses.back(), losses.front() - 0.5) << "first " << losses.front() << " last " << losses.back();
   EXPECT_GT(result.valid_loss, 0);
   EXPECT_LT(result.valid_loss, std::log(300.0));  // better than uniform over the vocabulary
+  // ROUGE of greedy summaries of the validation sample was computed and logged.
+  EXPECT_GE(result.valid_rouge1, 0.0);
+  EXPECT_LE(result.valid_rouge1, 1.0);
+  EXPECT_NE(pyramidion_test::read_text(fs::path(c.out) / "metrics.jsonl").find("\"valid_rouge1\""), std::string::npos);
+  // The checkpoint carries the generation settings pyramidion-summarize starts from.
+  const auto generation = pyramidion::SummarizeOptions::from_checkpoint(result.checkpoint);
+  EXPECT_EQ(generation.beam_size(), 4);
+  EXPECT_EQ(generation.max_length(), 32);
   // The final checkpoint loads as a model and is what out/latest points at.
   EXPECT_EQ(fs::canonical(fs::path(c.out) / "latest"), fs::canonical(result.checkpoint));
   EXPECT_NO_THROW(pyramidion::Seq2Seq::load(result.checkpoint));

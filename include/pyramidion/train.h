@@ -70,6 +70,8 @@ struct TrainConfig {
   int64_t log_every = 10;         // progress line + metrics entry every N updates
   int64_t validate_every = 100;   // validation loss every N updates (and at the end); 0 = only at the end
   int64_t valid_max_docs = 0;     // validation documents used; 0 = all
+  int64_t valid_rouge_docs = 8;   // at each validation, greedy summaries of the first N validation
+                                  // documents scored with ROUGE-1/2/L (rank 0); 0 = off
   int64_t checkpoint_every = 100; // checkpoint every N updates (and at the end); 0 = only at the end
   int64_t keep_checkpoints = 3;   // newest checkpoints kept; >= 1
 
@@ -106,6 +108,7 @@ struct TrainResult {
   int64_t step = 0;             // updates done in total
   double train_loss = 0;        // mean per-token loss of the last log interval
   double valid_loss = -1;       // last validation loss per token; -1 = none
+  double valid_rouge1 = -1, valid_rouge2 = -1, valid_rougeL = -1;  // last validation ROUGE F1; -1 = none
   bool interrupted = false;     // stopped by TrainRunOptions::stop before max_steps
   std::string checkpoint;       // the last checkpoint written ("" on ranks other than 0)
 };
