@@ -7,7 +7,14 @@ bash scripts/setup.sh
 bash scripts/get_data.sh  # the bundled real data (data/aclsum), which tests and the main job read
 VENV="${PYRAMIDION_VENV:-$HOME/.cache/pyramidion/venv}"
 BUILD="${PYRAMIDION_BUILD_DIR:-build}"
-TORCH_PREFIX=$("$VENV/bin/python" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null)
+# (torch's import warns on stderr about NumPy, which it does not need here: keep stderr only on failure)
+TORCH_PREFIX=$("$VENV/bin/python" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/tmp/pyramidion-torch-import.$$) || {
+  cat /tmp/pyramidion-torch-import.$$ >&2
+  rm -f /tmp/pyramidion-torch-import.$$
+  echo "build.sh: cannot import torch from $VENV (run scripts/setup.sh)" >&2
+  exit 1
+}
+rm -f /tmp/pyramidion-torch-import.$$
 mkdir -p "$BUILD"
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=$TORCH_PREFIX" "$@" >"$BUILD/configure.log" 2>&1 ||
   { cat "$BUILD/configure.log"; exit 1; }

@@ -21,12 +21,20 @@ head -n "$DOCS" data/aclsum/test.jsonl >"$OUT/test.jsonl"
 for variant in deep-pyramidion blockwise; do
   dir="$OUT/$variant"
   resume=()
-  [ -d "$dir/checkpoints" ] && resume=(--resume)
-  echo "== training $variant ($STEPS updates) -> $dir" >&2
-  start=$(date +%s%N)
-  "$BIN/pyramidion-train" --config configs/train/aclsum-small.json --model "configs/small-$variant.json" \
-    --out "$dir" --max-steps "$STEPS" --set validate_every=100 checkpoint_every=100 "${resume[@]}"
-  echo $((($(date +%s%N) - start) / 1000000)) >"$dir/train_ms.txt"
+  # A complete checkpoint: continue from it (a run stopped earlier, or one with fewer steps).
+  if compgen -G "$dir/checkpoints/step-*/trainer_state.json" >/dev/null; then resume=(--resume); fi
+  done_steps=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["step"])' \
+    "$dir/latest/trainer_state.json" 2>/dev/null || echo 0)
+  if [ "$done_steps" -ge "$STEPS" ] && [ -s "$dir/train_ms.txt" ]; then
+    echo "== $variant: already trained for $done_steps updates ($dir)" >&2
+  else
+    echo "== training $variant ($STEPS updates) -> $dir" >&2
+    start=$(date +%s%N)
+    "$BIN/pyramidion-train" --config configs/train/aclsum-small.json --model "configs/small-$variant.json" \
+      --out "$dir" --max-steps "$STEPS" --set validate_every=100 checkpoint_every=100 "${resume[@]}"
+    # Wall time of this invocation (a resumed run counts only its own part).
+    echo $((($(date +%s%N) - start) / 1000000)) >"$dir/train_ms.txt"
+  fi
 
   echo "== summarizing $DOCS test papers with $variant" >&2
   highlight=()

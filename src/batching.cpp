@@ -12,18 +12,22 @@
 namespace pyramidion {
 
 int64_t TokenizedCorpus::add(std::string id, const std::vector<int64_t>& source, const std::vector<int64_t>& target) {
-  auto append = [&](const std::vector<int64_t>& ids, std::vector<int32_t>& tokens, std::vector<int64_t>& offsets,
-                    const char* side) {
+  // Both sides are checked before either is stored: a rejected example leaves the corpus as it was.
+  const auto check = [&](const std::vector<int64_t>& ids, const char* side) {
     for (const int64_t t : ids) {
       if (t < 0 || t > std::numeric_limits<int32_t>::max())
         throw std::invalid_argument("TokenizedCorpus::add: " + std::string(side) + " token id " + std::to_string(t) +
                                     " of example '" + id + "' is outside [0, 2^31)");
     }
+  };
+  check(source, "source");
+  check(target, "target");
+  const auto append = [](const std::vector<int64_t>& ids, std::vector<int32_t>& tokens, std::vector<int64_t>& offsets) {
     tokens.insert(tokens.end(), ids.begin(), ids.end());
     offsets.push_back(static_cast<int64_t>(tokens.size()));
   };
-  append(source, source_tokens_, source_offsets_, "source");
-  append(target, target_tokens_, target_offsets_, "target");
+  append(source, source_tokens_, source_offsets_);
+  append(target, target_tokens_, target_offsets_);
   ids_.push_back(std::move(id));
   return size() - 1;
 }

@@ -286,7 +286,7 @@ bool DocumentReader::next(Document& out) {
       std::string message = display_path(path_) + ":" + std::to_string(line_) + ": " + e.what();
       if (!options_.skip_bad) throw std::runtime_error(message);
       ++skipped_;
-      last_skip_reason_ = message;
+      new_skip_reasons_.push_back(message);
       if (skip_reasons_.size() < kMaxSkipReasons) skip_reasons_.push_back(std::move(message));
       continue;
     }

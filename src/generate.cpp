@@ -198,7 +198,7 @@ Generation generate(Seq2Seq& model, const EncoderOutput& encoded, const Generate
       input = input.index_select(0, remaining_rows);    // (a'*K, 1)
       state.reorder(rows.index_select(0, remaining_rows), remaining);
       a = open;
-    } else {
+    } else if (K > 1) {  // greedy: rows is the identity, nothing moves
       state.reorder(rows);
     }
   }

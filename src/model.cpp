@@ -185,7 +185,7 @@ void DecoderState::reorder(const at::Tensor& index, const at::Tensor& memory_ind
     throw std::invalid_argument("DecoderState::reorder: memory_index must be a 1-d int64 tensor, got " +
                                 describe(memory_index));
   const int64_t memory_rows = memory_index.defined() ? memory_index.size(0) : memory_mask.size(0);
-  if (beams > 1 && index.size(0) != memory_rows * beams)
+  if ((beams > 1 || memory_index.defined()) && index.size(0) != memory_rows * beams)
     throw std::invalid_argument("DecoderState::reorder: index " + describe(index) + " must have " +
                                 std::to_string(memory_rows) + " memory rows x " + std::to_string(beams) +
                                 " beams entries");

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <numeric>
 #include <stdexcept>
@@ -36,6 +37,21 @@ SummarizeOptions SummarizeOptions::from_checkpoint(const std::string& dir) {
   return o;
 }
 
+void SummarizeOptions::check(const ModelConfig& config) const {
+  const auto fail = [](const std::string& what) { throw std::invalid_argument("SummarizeOptions." + what); };
+  if (beam_size() < 1) fail("beam_size = " + std::to_string(beam_size()) + " must be >= 1 (1 = greedy)");
+  if (max_length() < 0 || max_length() > config.max_target_length)
+    fail("max_length = " + std::to_string(max_length()) + " must be in [0, max_target_length = " +
+         std::to_string(config.max_target_length) + "] (0 = the model's maximum)");
+  const int64_t length = max_length() > 0 ? max_length() : config.max_target_length;
+  if (min_length() < 0 || min_length() > length)
+    fail("min_length = " + std::to_string(min_length()) + " must be in [0, max_length = " + std::to_string(length) + "]");
+  if (!std::isfinite(length_penalty())) fail("length_penalty = " + std::to_string(length_penalty()) + " must be finite");
+  if (no_repeat_ngram_size() < 0)
+    fail("no_repeat_ngram_size = " + std::to_string(no_repeat_ngram_size()) + " must be >= 0 (0 = off)");
+  if (max_tokens() < 1) fail("max_tokens = " + std::to_string(max_tokens()) + " must be >= 1");
+}
+
 Summarizer::Summarizer(Seq2Seq model, Tokenizer tokenizer) : model_(std::move(model)), tokenizer_(std::move(tokenizer)) {
   const auto& c = model_->config();
   if (tokenizer_.vocab_size() != c.vocab_size || tokenizer_.pad_id() != c.pad_id || tokenizer_.bos_id() != c.bos_id ||
@@ -59,10 +75,10 @@ Summarizer Summarizer::load(const std::string& dir) {
 }
 
 std::vector<Summary> Summarizer::summarize(const std::vector<std::string>& documents, const SummarizeOptions& options) {
-  if (options.max_tokens() < 1)
-    throw std::invalid_argument("Summarizer: SummarizeOptions.max_tokens = " + std::to_string(options.max_tokens()) +
-                                " must be >= 1");
   const auto& config = model_->config();
+  options.check(config);
+  const int64_t decoder_rows =
+      options.beam_size() * (options.max_length() > 0 ? options.max_length() : config.max_target_length);
   const auto generate_options = GenerateOptions()
                                     .beam_size(options.beam_size())
                                     .max_length(options.max_length())
@@ -86,7 +102,8 @@ std::vector<Summary> Summarizer::summarize(const std::vector<std::string>& docum
   torch::NoGradGuard no_grad;
   for (size_t start = 0; start < order.size();) {
     const int64_t n = static_cast<int64_t>(ids[order[start]].size());
-    const size_t count = std::max<size_t>(1, std::min<size_t>(order.size() - start, static_cast<size_t>(options.max_tokens() / n)));
+    const size_t count = std::max<size_t>(
+        1, std::min<size_t>(order.size() - start, static_cast<size_t>(options.max_tokens() / (n + decoder_rows))));
     const auto t0 = std::chrono::steady_clock::now();
     auto src = at::full({static_cast<int64_t>(count), n}, config.pad_id, at::kLong);  // (b, n)
     auto mask = at::zeros({static_cast<int64_t>(count), n}, at::kBool);             // (b, n)

@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -42,7 +43,7 @@ constexpr const char* const kFields[] = {
     "model", "model_overrides", "train", "valid", "out", "data_format", "skip_bad_records", "truncate",
     "tokenizer", "vocab_size", "max_steps", "max_tokens", "bucket_size", "update_freq", "lr", "warmup_steps",
     "lr_decay", "min_lr", "weight_decay", "beta1", "beta2", "adam_eps", "clip_norm", "label_smoothing", "seed",
-    "threads", "log_every", "validate_every", "valid_max_docs", "valid_rouge_docs", "checkpoint_every", "keep_checkpoints", nullptr};
+    "threads", "log_every", "validate_every", "valid_max_docs", "valid_rouge_docs", "checkpoint_every", "keep_checkpoints", "distributed_timeout", nullptr};
 
 std::vector<std::string> field_list() {
   std::vector<std::string> v;
@@ -101,6 +102,7 @@ void read_fields(const json& object, TrainConfig& c) {
   r.read("valid_rouge_docs", c.valid_rouge_docs);
   r.read("checkpoint_every", c.checkpoint_every);
   r.read("keep_checkpoints", c.keep_checkpoints);
+  r.read("distributed_timeout", c.distributed_timeout);
 }
 
 // The model preset with the overrides applied; vocab_size is the tokenizer's when given (> 0).
@@ -338,7 +340,11 @@ std::string save_checkpoint(const fs::path& out, Seq2Seq& model, torch::optim::A
   const fs::path final_dir = dir / step_name(step);
   const fs::path partial = dir / ("." + step_name(step) + ".partial");
   std::error_code ec;
-  fs::remove_all(partial, ec);
+  // Leftovers of checkpoints that a crash interrupted (any step) are removed first.
+  std::vector<fs::path> leftovers;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (entry.path().filename().string().rfind(".step-", 0) == 0) leftovers.push_back(entry.path());
+  for (const auto& path : leftovers) fs::remove_all(path, ec);
   model->save(partial.string());  // config.json + weights.pt
   tokenizer.save((partial / "tokenizer.model").string());
   torch::save(optimizer, (partial / "optimizer.pt").string());
@@ -372,7 +378,12 @@ std::string save_checkpoint(const fs::path& out, Seq2Seq& model, torch::optim::A
 
   auto all = list_checkpoints(out);
   while (static_cast<int64_t>(all.size()) > c.keep_checkpoints) {
-    if (all.front().first != step) fs::remove_all(all.front().second, ec);
+    if (all.front().first != step) {
+      // Hidden first (one rename), then deleted: a crash never leaves a half-deleted step-N.
+      const fs::path doomed = dir / ("." + all.front().second.filename().string() + ".deleting");
+      fs::rename(all.front().second, doomed, ec);
+      fs::remove_all(ec ? all.front().second : doomed, ec);
+    }
     all.erase(all.begin());
   }
   return final_dir.string();
@@ -448,6 +459,7 @@ void TrainConfig::validate() const {
   check_min("valid_rouge_docs", valid_rouge_docs, 0);
   check_min("checkpoint_every", checkpoint_every, 0);
   check_min("keep_checkpoints", keep_checkpoints, 1);
+  check_min("distributed_timeout", distributed_timeout, 1);
   const auto positive = [](const char* field, double v) {
     if (!(v > 0 && std::isfinite(v))) detail::fail_field(kOwner, field, detail::format_double(v), "must be finite and > 0");
   };
@@ -534,6 +546,7 @@ std::string TrainConfig::to_json_string() const {
   j["valid_rouge_docs"] = valid_rouge_docs;
   j["checkpoint_every"] = checkpoint_every;
   j["keep_checkpoints"] = keep_checkpoints;
+  j["distributed_timeout"] = distributed_timeout;
   return j.dump(2);
 }
 
@@ -553,11 +566,28 @@ double learning_rate(const TrainConfig& c, int64_t step) {
 
 TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
   config.validate();
-  ProcessGroup group = ProcessGroup::from_environment();
+  DistributedOptions distributed;
+  distributed.timeout = std::chrono::seconds(config.distributed_timeout);
+  ProcessGroup group = ProcessGroup::from_environment(distributed);
   const bool main = group.is_main();
   std::ostream* log = main ? run.log() : nullptr;
   const auto say = [&](const std::string& line) {
     if (log) *log << line << std::endl;
+  };
+  // Work that rank 0 does alone (tokenizer training, checkpoints, ROUGE) while the others wait:
+  // every rank learns whether it succeeded, so that a failure on rank 0 stops all of them with
+  // its message instead of leaving them in a collective until it times out.
+  const auto on_main = [&](const std::string& what, const std::function<void()>& work) {
+    std::string error;
+    if (main) {
+      try {
+        work();
+      } catch (const std::exception& e) {
+        error = e.what();
+      }
+    }
+    if (group.allreduce_sum(error.empty() ? 0.0 : 1.0) > 0)
+      throw std::runtime_error(main ? error : "train: rank 0 failed while " + what + " (its log says why)");
   };
   const fs::path out(config.out);
   const auto start_time = std::chrono::steady_clock::now();
@@ -583,7 +613,7 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
   } else if (!config.tokenizer.empty()) {
     tokenizer_source = config.tokenizer;
   } else {
-    if (main) {
+    on_main("training the tokenizer", [&] {
       say("training a " + std::to_string(config.vocab_size) + "-token sentencepiece model on " + config.train);
       ReaderOptions options;
       options.skip_bad = config.skip_bad_records;
@@ -603,8 +633,7 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
       TokenizerTrainOptions topts;
       topts.vocab_size = config.vocab_size;
       Tokenizer::train(texts, topts).save(tokenizer_path.string());
-    }
-    group.barrier();
+    });
     tokenizer_source = tokenizer_path.string();
   }
   const Tokenizer tokenizer = Tokenizer::load(tokenizer_source);
@@ -668,6 +697,29 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
     cursor.epoch = state.at("epoch").get<int64_t>();
     cursor.index = state.at("batch_in_epoch").get<int64_t>();
     say("resumed from " + resume_dir.string() + " at step " + std::to_string(step));
+    // The optimizer file restores AdamW's moments and its hyperparameters: the config's win.
+    for (size_t g = 0; g < optimizer.param_groups().size(); ++g) {
+      auto& o = static_cast<torch::optim::AdamWOptions&>(optimizer.param_groups()[g].options());
+      o.betas({config.beta1, config.beta2}).eps(config.adam_eps).weight_decay(g == 0 ? config.weight_decay : 0.0);
+    }
+    // Settings that make the continuation differ from an uninterrupted run: said, not refused.
+    const json saved = state.at("train_config");
+    const json now = json::parse(config.to_json_string());
+    std::string changed;
+    for (const char* key : {"seed", "max_tokens", "bucket_size", "label_smoothing", "lr", "warmup_steps", "lr_decay",
+                            "min_lr", "max_steps", "clip_norm", "weight_decay", "beta1", "beta2", "adam_eps"})
+      if (saved.contains(key) && saved.at(key) != now.at(key))
+        changed += std::string(changed.empty() ? "" : ", ") + key + " " + saved.at(key).dump() + " -> " + now.at(key).dump();
+    const int64_t saved_batches = state.value("world_size", int64_t{1}) * state.value("update_freq", int64_t{1});
+    if (saved_batches != group.world_size() * config.update_freq)
+      changed += std::string(changed.empty() ? "" : ", ") + "batches per update " + std::to_string(saved_batches) +
+                 " -> " + std::to_string(group.world_size() * config.update_freq);
+    if (!changed.empty())
+      say("warning: resuming with changed settings (" + changed +
+          "); the run will not match an uninterrupted one");
+    if (step >= config.max_steps)
+      say("the checkpoint is at step " + std::to_string(step) + " >= max_steps = " + std::to_string(config.max_steps) +
+          ": nothing to train (raise --max-steps to continue)");
   }
   if (main) {
     detail::write_file_atomically("train", (out / "train_config.json").string(), config.to_json_string() + "\n");
@@ -692,8 +744,9 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
   std::string last_checkpoint;
   bool interrupted = false;
   const auto checkpoint = [&]() {
-    if (main) last_checkpoint = save_checkpoint(out, model, optimizer, tokenizer, config, step, cursor, world);
-    group.barrier();
+    on_main("writing a checkpoint", [&] {
+      last_checkpoint = save_checkpoint(out, model, optimizer, tokenizer, config, step, cursor, world);
+    });
     if (main) say("checkpoint " + last_checkpoint);
   };
   const auto validate = [&]() {
@@ -701,7 +754,8 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
     result.valid_loss = validation_loss(model, valid_corpus, config, mconfig, group);
     json entry{{"step", step}, {"valid_loss", result.valid_loss}, {"valid_ppl", std::exp(result.valid_loss)}};
     std::string rouge_text;
-    if (main && config.valid_rouge_docs > 0) {
+    on_main("scoring validation summaries", [&] {
+      if (config.valid_rouge_docs == 0) return;
       const auto r = validation_rouge(model, valid_corpus, config.valid_rouge_docs, tokenizer, mconfig);
       result.valid_rouge1 = r.rouge1.f1;
       result.valid_rouge2 = r.rouge2.f1;
@@ -712,8 +766,7 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
       rouge_text = "  ROUGE-1/2/L " + fixed(100 * r.rouge1.f1, 2) + "/" + fixed(100 * r.rouge2.f1, 2) + "/" +
                    fixed(100 * r.rougeL.f1, 2) + " (greedy, " +
                    std::to_string(std::min(config.valid_rouge_docs, valid_corpus.size())) + " docs)";
-    }
-    group.barrier();  // the other ranks wait while rank 0 generates
+    });
     say("step " + std::to_string(step) + "  valid loss " + fixed(result.valid_loss, 4) + "  ppl " +
         fixed(std::exp(result.valid_loss), 2) + rouge_text);
     if (main) append_line(out / "metrics.jsonl", entry.dump());
@@ -737,15 +790,19 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
     }
     // Dropout masks from (seed, step, rank): a resumed run draws what an uninterrupted one would.
     at::manual_seed(config.seed * 1000003ULL + static_cast<uint64_t>(step) * 7919ULL + static_cast<uint64_t>(rank));
-    double local_loss = 0, local_source = 0;
+    double local_nll = 0, local_source = 0;
     for (const auto& indices : mine) {
       const Batch batch = collate(train_corpus, indices, mconfig);
       auto [loss, nll] = batch_loss(model, batch, mconfig, config.label_smoothing);
       loss.backward();
-      local_loss += loss.item<double>();
+      local_nll += nll;
       local_source += static_cast<double>(batch.source_tokens);
-      (void)nll;
     }
+    // Every rank checks the same sum, before any weight changes.
+    const double update_nll = group.allreduce_sum(local_nll);
+    if (!std::isfinite(update_nll))
+      throw std::runtime_error("train: the loss became " + std::to_string(update_nll) + " at step " +
+                               std::to_string(step) + " (lower lr, or check the data); the last checkpoint is intact");
     group.allreduce_gradients(*model, global_tokens);  // sum over ranks, / the update's target tokens
     double grad_norm = 0;
     if (config.clip_norm > 0) grad_norm = torch::nn::utils::clip_grad_norm_(model->parameters(), config.clip_norm);
@@ -753,16 +810,13 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
     for (auto& g : optimizer.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     optimizer.step();
     optimizer.zero_grad();
-    if (!std::isfinite(local_loss))
-      throw std::runtime_error("train: the loss became " + std::to_string(local_loss) + " at step " +
-                               std::to_string(step) + " (lower lr, or check the data); the last checkpoint is intact");
-    interval_loss += local_loss;
+    interval_loss += update_nll;
     interval_tokens += global_tokens;
     interval_source += local_source;
     if (run.on_update()) run.on_update()(step);
 
     if (step % config.log_every == 0 || step == config.max_steps) {
-      const double loss = group.allreduce_sum(interval_loss) / interval_tokens;
+      const double loss = interval_loss / interval_tokens;  // NLL per target token, all ranks
       const double source = group.allreduce_sum(interval_source);
       const auto now = std::chrono::steady_clock::now();
       const double seconds = std::chrono::duration<double>(now - interval_start).count();
@@ -775,7 +829,7 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
           std::to_string(static_cast<int64_t>(tokens_per_s)) + " tok/s  epoch " + std::to_string(cursor.epoch) +
           "  elapsed " + format_duration(elapsed) + "  eta " +
           format_duration(per_step * static_cast<double>(config.max_steps - step)));
-      if (main)
+      if (main)  // a failed append throws on rank 0 alone: local I/O, the next collective reports it
         append_line(out / "metrics.jsonl", json{{"step", step},
                                                 {"loss", loss},
                                                 {"lr", lr},
@@ -787,11 +841,13 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
       interval_loss = interval_tokens = interval_source = 0;
       interval_start = now;
     }
-    if (config.validate_every > 0 && step % config.validate_every == 0 && step < config.max_steps) validate();
+    // Checkpoint first: a validation that fails (e.g. out of memory) then loses nothing.
     if (config.checkpoint_every > 0 && step % config.checkpoint_every == 0 && step < config.max_steps) checkpoint();
+    if (config.validate_every > 0 && step % config.validate_every == 0 && step < config.max_steps) validate();
   }
-  if (!interrupted) validate();
   if (step > first_step) checkpoint();
+  if (last_checkpoint.empty() && run.resume()) last_checkpoint = main ? resume_dir.string() : "";
+  if (!interrupted && step > first_step) validate();
   if (interrupted) say("stopped at step " + std::to_string(step) + "; continue with --resume");
   result.step = step;
   result.interrupted = interrupted;

@@ -57,8 +57,9 @@ TEST(SummarizerLibrary, BatchedSummariesEqualOneByOne) {
   auto summarizer = pyramidion::Summarizer::load(tiny_checkpoint());
   std::vector<std::string> texts;
   for (const auto& d : test_documents()) texts.push_back(d.document);
-  // A budget of 2 x 64 tokens: three or more batches of mixed lengths, padded.
-  const auto options = pyramidion::SummarizeOptions().beam_size(2).max_length(12).max_tokens(130).keep_positions(true);
+  // A budget of 200 = documents x (longest + 2 beams x 12): batches of 2, 3 and 1 documents, the
+  // second of mixed lengths (padded).
+  const auto options = pyramidion::SummarizeOptions().beam_size(2).max_length(12).max_tokens(200).keep_positions(true);
   const auto batched = summarizer.summarize(texts, options);
   ASSERT_EQ(batched.size(), texts.size());
   const auto& config = summarizer.model()->config();
@@ -166,6 +167,18 @@ TEST(SummarizeTool, PlainTextFromStdinToStdout) {
             1);
   EXPECT_NE(read_text(dir / "err.txt").find("none/tokenizer.model"), std::string::npos) << read_text(dir / "err.txt");
   EXPECT_FALSE(fs::exists(dir / "o.jsonl"));
+
+  // Invalid generation options are rejected before any input is read: status 2, and an existing
+  // output file is left as it was (no temporary file either).
+  std::ofstream(dir / "keep.jsonl") << "previous results\n";
+  EXPECT_EQ(pyramidion_test::run_process(PYRAMIDION_SUMMARIZE_BIN,
+                                         {"--checkpoint", tiny_checkpoint(), "--input", (dir / "paper.txt").string(),
+                                          "--output", (dir / "keep.jsonl").string(), "--beam", "0"},
+                                         {}, dir / "beam.txt"),
+            2);
+  EXPECT_NE(read_text(dir / "beam.txt").find("beam_size = 0"), std::string::npos) << read_text(dir / "beam.txt");
+  EXPECT_EQ(read_text(dir / "keep.jsonl"), "previous results\n");
+  EXPECT_FALSE(fs::exists(dir / ".keep.jsonl.partial"));
 }
 
 }  // namespace

@@ -200,6 +200,20 @@ TEST(TrainRun, StopAndResumeEqualsUninterrupted) {
   EXPECT_EQ(weight_diff(full.checkpoint, second.checkpoint), 0.0) << "a resumed run must end with the same weights";
   EXPECT_DOUBLE_EQ(full.valid_loss, second.valid_loss);
 
+  // Resuming a finished run trains nothing and says so; changed settings are announced by name.
+  std::ostringstream log;
+  const auto again = pyramidion::train(parts, pyramidion::TrainRunOptions().resume(true).log(&log));
+  EXPECT_EQ(again.step, 8);
+  EXPECT_EQ(fs::canonical(again.checkpoint), fs::canonical(second.checkpoint));
+  EXPECT_NE(log.str().find("nothing to train"), std::string::npos) << log.str();
+  auto changed = parts;
+  changed.seed = 5;
+  changed.max_steps = 9;
+  std::ostringstream log2;
+  EXPECT_EQ(pyramidion::train(changed, pyramidion::TrainRunOptions().resume(true).log(&log2)).step, 9);
+  EXPECT_NE(log2.str().find("seed 1 -> 5"), std::string::npos) << log2.str();
+  EXPECT_NE(log2.str().find("max_steps 8 -> 9"), std::string::npos) << log2.str();
+
   auto empty = tiny_config(dir);
   empty.out = (dir / "empty").string();
   EXPECT_NE(error_of<std::runtime_error>([&] { pyramidion::train(empty, pyramidion::TrainRunOptions().resume(true)); })

@@ -26,6 +26,7 @@
 #include <istream>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace pyramidion {
@@ -104,9 +105,9 @@ class DocumentReader {
   int64_t skipped() const { return skipped_; }
   /// The messages of the first kMaxSkipReasons skipped records, each "<path>:<line>: <what>".
   const std::vector<std::string>& skip_reasons() const { return skip_reasons_; }
-  /// The message of the latest skipped record ("" before the first): a caller that reports every
-  /// bad record compares skipped() before and after next().
-  const std::string& last_skip_reason() const { return last_skip_reason_; }
+  /// The messages of the records skipped since the last call (all of them, not only the first
+  /// kMaxSkipReasons): for a caller that reports every bad record as it goes.
+  std::vector<std::string> take_new_skip_reasons() { return std::exchange(new_skip_reasons_, {}); }
 
   const std::string& path() const { return path_; }
   const ReaderOptions& options() const { return options_; }
@@ -131,7 +132,7 @@ class DocumentReader {
   int64_t records_ = 0;
   int64_t skipped_ = 0;
   std::vector<std::string> skip_reasons_;
-  std::string last_skip_reason_;
+  std::vector<std::string> new_skip_reasons_;
 };
 
 /// Every record of a (small) file, in order; errors as DocumentReader::next().

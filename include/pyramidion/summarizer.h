@@ -28,9 +28,10 @@ struct SummarizeOptions {
   TORCH_ARG(double, length_penalty) = 1.0;
   /// No n-gram of this size twice in a summary; 0 = off. 3 is the usual summarization setting.
   TORCH_ARG(int64_t, no_repeat_ngram_size) = 3;
-  /// Batch budget: documents per batch times the longest one's tokens, at most this (a longer
-  /// document forms a batch alone); >= 1.
-  TORCH_ARG(int64_t, max_tokens) = 65536;
+  /// Batch budget: documents per batch x (longest document's tokens + beam_size x max_length),
+  /// at most this, so that the encoder's rows and the decoder's cached rows are both bounded (a
+  /// document over the budget forms a batch alone); >= 1.
+  TORCH_ARG(int64_t, max_tokens) = 262144;
   /// Also return, per pooling layer, the source positions whose representations were kept.
   TORCH_ARG(bool, keep_positions) = false;
 
@@ -40,6 +41,9 @@ struct SummarizeOptions {
   /// max_length, min_length, length_penalty, no_repeat_ngram_size), over the defaults above.
   /// Absent file = defaults. Throws std::invalid_argument naming the key for bad content.
   static SummarizeOptions from_checkpoint(const std::string& dir);
+  /// Throws std::invalid_argument naming the first invalid option for a model of `config`
+  /// (summarize() checks too; call it to fail before reading any input).
+  void check(const ModelConfig& config) const;
 };
 
 /// One document's summary.

@@ -18,7 +18,7 @@
 //   out/train_config.json               the effective training config
 //   out/metrics.jsonl                   one JSON object per log interval / validation
 //   out/checkpoints/step-000200/        config.json weights.pt tokenizer.model optimizer.pt
-//                                       trainer_state.json rng.pt  (a Seq2Seq::load-able dir)
+//                                       trainer_state.json generation.json (Seq2Seq::load-able)
 //   out/latest -> checkpoints/step-...  the newest checkpoint
 #pragma once
 
@@ -74,6 +74,8 @@ struct TrainConfig {
                                   // documents scored with ROUGE-1/2/L (rank 0); 0 = off
   int64_t checkpoint_every = 100; // checkpoint every N updates (and at the end); 0 = only at the end
   int64_t keep_checkpoints = 3;   // newest checkpoints kept; >= 1
+  int64_t distributed_timeout = 1800;  // seconds a rank waits in a collective (rendezvous, rank 0
+                                       // training the tokenizer or writing a checkpoint); >= 1
 
   /// Sets one field from text: `key` is a field name above or "model.<ModelConfig field>"; `value`
   /// is parsed as JSON of the field's type (a bare word is taken as a string). Throws

@@ -67,11 +67,9 @@ class InputStream {
       return true;
     }
     pyramidion::Document doc;
-    const int64_t before = reader_->skipped();
     const bool got = reader_->next(doc);
-    for (int64_t i = before; i < reader_->skipped(); ++i)
-      std::cerr << "pyramidion-summarize: skipped a bad record: "
-                << (i + 1 == reader_->skipped() ? reader_->last_skip_reason() : std::string("(see above)")) << "\n";
+    for (const auto& reason : reader_->take_new_skip_reasons())
+      std::cerr << "pyramidion-summarize: skipped a bad record: " << reason << "\n";
     if (!got) return false;
     out = {doc.id, doc.document, doc.summary};
     return true;
@@ -114,8 +112,16 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
       ->capture_default_str();
   app.add_option("--threads", threads, "intra-op threads (0 = LibTorch's default)")->check(CLI::NonNegativeNumber);
+  app.footer("\nExit status: 0 all documents summarized; 3 finished, but some records were bad (each reported "
+             "on stderr with its file and line; the others were summarized); 2 invalid arguments or options; "
+             "1 other errors (nothing is written then).");
   CLI11_PARSE(app, argc, argv);
 
+  std::string temp;  // the output while it is written; removed on failure
+  const auto remove_temp = [&] {
+    std::error_code ec;
+    if (!temp.empty()) fs::remove(temp, ec);
+  };
   try {
     auto options = pyramidion::SummarizeOptions::from_checkpoint(checkpoint);
     const auto as_int = [](const std::string& flag, const std::string& v) {
@@ -143,10 +149,10 @@ int main(int argc, char** argv) {
     options.keep_positions(!highlight.empty());
 
     auto summarizer = pyramidion::Summarizer::load(checkpoint);
+    options.check(summarizer.model()->config());  // before any input is read
     InputStream in(input, format);
     std::ofstream file;
     std::ostream* out = &std::cout;
-    std::string temp;
     if (output != "-") {
       // Written next to the target and renamed at the end: a failed run leaves no half file.
       temp = (fs::path(output).parent_path() / ("." + fs::path(output).filename().string() + ".partial")).string();
@@ -226,7 +232,12 @@ int main(int argc, char** argv) {
     if (output != "-") {
       file.close();
       if (!file) throw std::runtime_error("cannot write '" + temp + "'");
+      if (documents == 0 && failed > 0) {
+        remove_temp();
+        throw std::runtime_error("no document could be summarized (reasons above); '" + output + "' left as it was");
+      }
       fs::rename(temp, output);
+      temp.clear();
     }
     if (!highlight.empty()) {
       pyramidion::write_highlight_html(highlight, pages);
@@ -238,9 +249,11 @@ int main(int argc, char** argv) {
     std::cerr << std::endl;
     return in.skipped() + failed > 0 ? 3 : 0;
   } catch (const std::invalid_argument& e) {
+    remove_temp();
     std::cerr << "pyramidion-summarize: invalid argument: " << e.what() << std::endl;
     return 2;
   } catch (const std::exception& e) {
+    remove_temp();
     std::cerr << "pyramidion-summarize: error: " << e.what() << std::endl;
     return 1;
   }
