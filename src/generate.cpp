@@ -83,6 +83,12 @@ Generation generate(Seq2Seq& model, const at::Tensor& src_ids, const at::Tensor&
   return generate(model, model->encode(src_ids, src_mask), options);  // encode checks the source
 }
 
+Generation Seq2SeqImpl::generate(const at::Tensor& src_ids, const at::Tensor& src_mask,
+                                 const GenerateOptions& options) {
+  Seq2Seq holder(std::static_pointer_cast<Seq2SeqImpl>(shared_from_this()));
+  return pyramidion::generate(holder, src_ids, src_mask, options);
+}
+
 Generation generate(Seq2Seq& model, const EncoderOutput& encoded, const GenerateOptions& options) {
   const auto& config = model->config();
   const int64_t L = options.max_length() > 0 ? options.max_length() : config.max_target_length;

@@ -156,6 +156,10 @@ TEST(GenerateOverfit, ReproducesTargetsGreedyAndBeam4) {
   for (int64_t beam : {1, 4}) {
     const auto g = pyramidion::generate(d.model, d.src, d.mask, GenerateOptions().beam_size(beam));
     EXPECT_TRUE(at::equal(g.tokens, d.targets)) << "beam " << beam << "\n" << g.tokens;
+    // The member form (the API) is the same search.
+    const auto m = d.model->generate(d.src, d.mask, GenerateOptions().beam_size(beam));
+    EXPECT_TRUE(at::equal(m.tokens, g.tokens));
+    EXPECT_TRUE(at::equal(m.scores, g.scores));
     EXPECT_EQ(to_vector(g.lengths), d.lengths) << "beam " << beam;
     EXPECT_EQ(g.scores.sizes(), (std::vector<int64_t>{3}));
   }

@@ -38,6 +38,9 @@
 
 namespace pyramidion {
 
+struct GenerateOptions;  // generate.h
+struct Generation;       // generate.h
+
 /// One encoder layer: self-attention (full or blockwise) and a feed-forward sublayer, each with a
 /// residual connection, dropout and a LayerNorm placed as config.norm says.
 class EncoderLayerImpl : public torch::nn::Module {
@@ -150,6 +153,10 @@ class Seq2SeqImpl : public torch::nn::Module {
   /// Feeds one target position: tgt_ids (state.rows(), 1) int64 (the first step feeds bos).
   /// Returns the next-token logits (state.rows(), v), equal to forward()'s at that position.
   at::Tensor decode_step(const at::Tensor& tgt_ids, DecoderState& state);
+
+  /// Greedy decoding or beam search: pyramidion::generate(*this, ...) (include generate.h, which
+  /// declares GenerateOptions and Generation). Does not change the module's mode: call eval() first.
+  Generation generate(const at::Tensor& src_ids, const at::Tensor& src_mask, const GenerateOptions& options);
 
   /// Writes dir/config.json and dir/weights.pt atomically: into a temporary directory next to
   /// `dir` (".<name>.tmp-XXXXXX", flushed to disk), then renamed over it; an existing `dir` is
