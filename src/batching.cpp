@@ -47,6 +47,15 @@ std::vector<int64_t> TokenizedCorpus::target(int64_t i) const {
   return {b, b + target_length(i)};
 }
 
+Batch Batch::to(at::Device device) const {
+  Batch b = *this;
+  b.src_ids = src_ids.to(device);
+  b.src_mask = src_mask.to(device);
+  b.tgt_in = tgt_in.to(device);
+  b.tgt_out = tgt_out.to(device);
+  return b;
+}
+
 Batch collate(const TokenizedCorpus& corpus, const std::vector<int64_t>& indices, const ModelConfig& config) {
   if (indices.empty()) throw std::invalid_argument("collate: no examples");
   int64_t n = 0, t = 0;

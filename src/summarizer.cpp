@@ -113,7 +113,8 @@ std::vector<Summary> Summarizer::summarize(const std::vector<std::string>& docum
       src[static_cast<int64_t>(r)].narrow(0, 0, len).copy_(at::tensor(doc, at::kLong));
       mask[static_cast<int64_t>(r)].narrow(0, 0, len).fill_(true);
     }
-    const auto encoded = model_->encode(src, mask);
+    const auto device = model_->parameters().front().device();  // where the caller put the model
+    const auto encoded = model_->encode(src.to(device), mask.to(device));
     const auto generation = generate(model_, encoded, generate_options);
     const auto tokens = generation.tokens.cpu();    // (b, t)
     const auto lengths = generation.lengths.cpu();  // (b)

@@ -14,6 +14,7 @@
 #include "json_fields.h"
 
 #include <ATen/ATen.h>
+#include <torch/cuda.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adamw.h>
 #include <torch/serialize.h>
@@ -43,7 +44,7 @@ constexpr const char* const kFields[] = {
     "model", "model_overrides", "train", "valid", "out", "data_format", "skip_bad_records", "truncate",
     "tokenizer", "vocab_size", "max_steps", "max_tokens", "bucket_size", "update_freq", "lr", "warmup_steps",
     "lr_decay", "min_lr", "weight_decay", "beta1", "beta2", "adam_eps", "clip_norm", "label_smoothing", "seed",
-    "threads", "log_every", "validate_every", "valid_max_docs", "valid_rouge_docs", "checkpoint_every", "keep_checkpoints", "distributed_timeout", nullptr};
+    "threads", "device", "log_every", "validate_every", "valid_max_docs", "valid_rouge_docs", "checkpoint_every", "keep_checkpoints", "distributed_timeout", nullptr};
 
 std::vector<std::string> field_list() {
   std::vector<std::string> v;
@@ -96,6 +97,7 @@ void read_fields(const json& object, TrainConfig& c) {
     c.seed = static_cast<uint64_t>(seed);
   }
   r.read("threads", c.threads);
+  r.read("device", c.device);
   r.read("log_every", c.log_every);
   r.read("validate_every", c.validate_every);
   r.read("valid_max_docs", c.valid_max_docs);
@@ -131,6 +133,32 @@ void check_file(const char* field, const std::string& path) {
     throw std::runtime_error(std::string(kOwner) + "." + field + " = '" + path + "': no such file");
   std::ifstream in(path);
   if (!in) throw std::runtime_error(std::string(kOwner) + "." + field + " = '" + path + "': cannot be read");
+}
+
+// "cpu", "cuda" (cuda:local_rank) or "cuda:N" -> a device; std::invalid_argument for anything
+// else, std::runtime_error when CUDA is asked for and absent.
+at::Device parse_device(const std::string& name, int local_rank) {
+  if (name == "cpu") return at::kCPU;
+  int index = local_rank;
+  if (name.rfind("cuda:", 0) == 0) {
+    size_t used = 0;
+    try {
+      index = std::stoi(name.substr(5), &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != name.size() - 5 || index < 0)
+      detail::fail_field(kOwner, "device", "\"" + name + "\"", "must be \"cpu\", \"cuda\" or \"cuda:N\"");
+  } else if (name != "cuda") {
+    detail::fail_field(kOwner, "device", "\"" + name + "\"", "must be \"cpu\", \"cuda\" or \"cuda:N\"");
+  }
+  if (!torch::cuda::is_available())
+    throw std::runtime_error(std::string(kOwner) + ".device = \"" + name +
+                             "\": no CUDA device is available here (use \"cpu\")");
+  if (index >= static_cast<int>(torch::cuda::device_count()))
+    throw std::runtime_error(std::string(kOwner) + ".device = \"" + name + "\": device " + std::to_string(index) +
+                             " does not exist (" + std::to_string(torch::cuda::device_count()) + " CUDA devices)");
+  return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
 std::string format_duration(double seconds) {
@@ -271,14 +299,14 @@ std::pair<at::Tensor, double> batch_loss(Seq2Seq& model, const Batch& batch, con
 
 // Mean NLL per target token over the validation corpus, shared among the ranks by batch.
 double validation_loss(Seq2Seq& model, const TokenizedCorpus& corpus, const TrainConfig& c,
-                       const ModelConfig& config, ProcessGroup& group) {
+                       const ModelConfig& config, ProcessGroup& group, at::Device device) {
   if (corpus.size() == 0) return -1;
   at::NoGradGuard no_grad;
   model->eval();
   const auto batches = make_batches(corpus, BatchingOptions().max_tokens(c.max_tokens).bucket_size(c.bucket_size).seed(c.seed), 0);
   double nll = 0, tokens = 0;
   for (size_t i = static_cast<size_t>(group.rank()); i < batches.size(); i += static_cast<size_t>(group.world_size())) {
-    const Batch batch = collate(corpus, batches[i], config);
+    const Batch batch = collate(corpus, batches[i], config).to(device);
     nll += batch_loss(model, batch, config, 0.0).second;
     tokens += static_cast<double>(batch.target_tokens);
   }
@@ -291,12 +319,12 @@ double validation_loss(Seq2Seq& model, const TokenizedCorpus& corpus, const Trai
 // ROUGE F1 (stemmed, as summarization papers report) of greedy summaries of the first `docs`
 // validation examples against their (truncated) reference summaries, both detokenized.
 RougeScores validation_rouge(Seq2Seq& model, const TokenizedCorpus& corpus, int64_t docs, const Tokenizer& tokenizer,
-                             const ModelConfig& config) {
+                             const ModelConfig& config, at::Device device) {
   std::vector<int64_t> indices;
   for (int64_t i = 0; i < std::min(docs, corpus.size()); ++i) indices.push_back(i);
   at::NoGradGuard no_grad;
   model->eval();
-  const Batch batch = collate(corpus, indices, config);
+  const Batch batch = collate(corpus, indices, config).to(device);
   const auto generation = generate(model, batch.src_ids, batch.src_mask, GenerateOptions().no_repeat_ngram_size(3));
   model->train();
   const auto tokens = generation.tokens.cpu();  // (b, t)
@@ -423,7 +451,7 @@ void TrainConfig::set(const std::string& key, const std::string& value) {
   }
   // Strings stay strings even when they look like JSON numbers ("--set out=2024").
   const bool is_string_field = key == "model" || key == "train" || key == "valid" || key == "out" ||
-                               key == "data_format" || key == "tokenizer" || key == "lr_decay";
+                               key == "data_format" || key == "tokenizer" || key == "lr_decay" || key == "device";
   json object;
   object[key] = is_string_field ? json(value) : parsed;
   try {
@@ -453,6 +481,7 @@ void TrainConfig::validate() const {
   check_min("update_freq", update_freq, 1);
   check_min("warmup_steps", warmup_steps, 0);
   check_min("threads", threads, 0);
+  parse_device(device, 0);  // the syntax, and that CUDA is there when asked for
   check_min("log_every", log_every, 1);
   check_min("validate_every", validate_every, 0);
   check_min("valid_max_docs", valid_max_docs, 0);
@@ -540,6 +569,7 @@ std::string TrainConfig::to_json_string() const {
   j["label_smoothing"] = label_smoothing;
   j["seed"] = seed;
   j["threads"] = threads;
+  j["device"] = device;
   j["log_every"] = log_every;
   j["validate_every"] = validate_every;
   j["valid_max_docs"] = valid_max_docs;
@@ -592,6 +622,7 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
   const fs::path out(config.out);
   const auto start_time = std::chrono::steady_clock::now();
   if (config.threads > 0) at::set_num_threads(static_cast<int>(config.threads));
+  const at::Device device = parse_device(config.device, group.local_rank());
 
   // ---- where we start
   const auto checkpoints = list_checkpoints(out);
@@ -671,6 +702,7 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
   if (run.resume() && model->config() != mconfig)
     throw std::invalid_argument("train: the model config of " + resume_dir.string() +
                                 " differs from the one this run's config builds; resume with the same model settings");
+  model->to(device);
   model->train();
   group.broadcast_parameters(*model);
   std::vector<at::Tensor> decay, no_decay;  // no weight decay on biases and LayerNorm gains
@@ -751,12 +783,12 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
   };
   const auto validate = [&]() {
     if (valid_corpus.size() == 0) return;
-    result.valid_loss = validation_loss(model, valid_corpus, config, mconfig, group);
+    result.valid_loss = validation_loss(model, valid_corpus, config, mconfig, group, device);
     json entry{{"step", step}, {"valid_loss", result.valid_loss}, {"valid_ppl", std::exp(result.valid_loss)}};
     std::string rouge_text;
     on_main("scoring validation summaries", [&] {
       if (config.valid_rouge_docs == 0) return;
-      const auto r = validation_rouge(model, valid_corpus, config.valid_rouge_docs, tokenizer, mconfig);
+      const auto r = validation_rouge(model, valid_corpus, config.valid_rouge_docs, tokenizer, mconfig, device);
       result.valid_rouge1 = r.rouge1.f1;
       result.valid_rouge2 = r.rouge2.f1;
       result.valid_rougeL = r.rougeL.f1;
@@ -792,7 +824,7 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
     at::manual_seed(config.seed * 1000003ULL + static_cast<uint64_t>(step) * 7919ULL + static_cast<uint64_t>(rank));
     double local_nll = 0, local_source = 0;
     for (const auto& indices : mine) {
-      const Batch batch = collate(train_corpus, indices, mconfig);
+      const Batch batch = collate(train_corpus, indices, mconfig).to(device);
       auto [loss, nll] = batch_loss(model, batch, mconfig, config.label_smoothing);
       loss.backward();
       local_nll += nll;

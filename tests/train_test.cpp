@@ -9,6 +9,7 @@
 #include "train_fixtures.h"
 
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 
 #include <signal.h>
 #include <spawn.h>
@@ -89,6 +90,14 @@ TEST(TrainConfigCheck, InvalidFieldsAreRejectedByName) {
   EXPECT_NE(invalid("warmup_step", "3").find("did you mean 'warmup_steps'"), std::string::npos);
   EXPECT_NE(invalid("model.d_model", "33").find("ModelConfig.heads = 2 must divide d_model = 33"), std::string::npos);
   EXPECT_NE(invalid("model.d_modle", "64").find("unknown key 'd_modle'"), std::string::npos);
+  EXPECT_NE(invalid("device", "gpu").find("device = \"gpu\" must be \"cpu\", \"cuda\" or \"cuda:N\""), std::string::npos);
+  EXPECT_NE(invalid("device", "cuda:x").find("device = \"cuda:x\""), std::string::npos);
+  if (!torch::cuda::is_available()) {
+    TrainConfig gpu = base;
+    gpu.device = "cuda";
+    EXPECT_NE(error_of<std::runtime_error>([&] { gpu.validate(); }).find("no CUDA device is available"),
+              std::string::npos);
+  }
 
   TrainConfig missing = base;
   missing.train = (dir / "nope.jsonl").string();

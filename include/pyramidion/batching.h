@@ -55,6 +55,9 @@ struct Batch {
   int64_t source_tokens = 0;  // real source tokens
   int64_t target_tokens = 0;  // real target positions (summary tokens + eos each)
   std::vector<int64_t> examples;  // corpus indices, in row order
+
+  /// The same batch with its tensors on `device`.
+  Batch to(at::Device device) const;
 };
 
 /// Pads the examples `indices` of `corpus` into a Batch with config's pad/bos/eos ids. Throws

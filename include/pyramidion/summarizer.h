@@ -59,7 +59,8 @@ struct Summary {
 
 class Summarizer {
  public:
-  /// Puts the model in eval mode. Throws std::invalid_argument when the tokenizer's vocabulary or
+  /// Puts the model in eval mode. The model may be on any device (model()->to(device)): inputs
+  /// follow it. Throws std::invalid_argument when the tokenizer's vocabulary or
   /// special ids differ from the model's config.
   Summarizer(Seq2Seq model, Tokenizer tokenizer);
   /// A checkpoint directory of pyramidion-train (config.json, weights.pt, tokenizer.model).

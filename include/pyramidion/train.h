@@ -66,6 +66,7 @@ struct TrainConfig {
   double label_smoothing = 0.1;
   uint64_t seed = 1;           // weights, data order, dropout
   int64_t threads = 0;         // intra-op threads; 0 = LibTorch's default
+  std::string device = "cpu";  // "cpu", "cuda" (device LOCAL_RANK: one GPU per process) or "cuda:N"
   // ---- bookkeeping
   int64_t log_every = 10;         // progress line + metrics entry every N updates
   int64_t validate_every = 100;   // validation loss every N updates (and at the end); 0 = only at the end

@@ -9,6 +9,7 @@
 #include <pyramidion/summarizer.h>
 
 #include <ATen/Parallel.h>
+#include <torch/cuda.h>
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
@@ -112,6 +113,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
       ->capture_default_str();
   app.add_option("--threads", threads, "intra-op threads (0 = LibTorch's default)")->check(CLI::NonNegativeNumber);
+  std::string device = "cpu";
+  app.add_option("--device", device, "cpu or cuda[:N]")->capture_default_str();
   app.footer("\nExit status: 0 all documents summarized; 3 finished, but some records were bad (each reported "
              "on stderr with its file and line; the others were summarized); 2 invalid arguments or options; "
              "1 other errors (nothing is written then).");
@@ -148,7 +151,10 @@ int main(int argc, char** argv) {
     if (threads > 0) at::set_num_threads(static_cast<int>(threads));
     options.keep_positions(!highlight.empty());
 
+    if (device != "cpu" && !torch::cuda::is_available())
+      throw std::invalid_argument("--device " + device + ": no CUDA device is available here (use cpu)");
     auto summarizer = pyramidion::Summarizer::load(checkpoint);
+    summarizer.model()->to(at::Device(device));  // at::Device parses "cuda:1"; invalid names throw
     options.check(summarizer.model()->config());  // before any input is read
     InputStream in(input, format);
     std::ofstream file;
