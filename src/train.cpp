@@ -238,8 +238,10 @@ struct Counts {
 };
 
 // Reads `path` and tokenizes it into a corpus, truncating to the model's lengths (or failing).
+// `progress` hears about every 10,000 documents (a large training set takes minutes).
 TokenizedCorpus tokenize_file(const TrainConfig& c, const std::string& path, const Tokenizer& tokenizer,
-                              const ModelConfig& model, int64_t max_docs, Counts& counts) {
+                              const ModelConfig& model, int64_t max_docs, Counts& counts,
+                              const std::function<void(const std::string&)>& progress) {
   ReaderOptions options;
   options.format = data_format_from_string(c.data_format);
   options.skip_bad = c.skip_bad_records;
@@ -273,6 +275,9 @@ TokenizedCorpus tokenize_file(const TrainConfig& c, const std::string& path, con
       }
     }
     corpus.add(doc.id, source, target);
+    if (corpus.size() % 10000 == 0)
+      progress(path + ": " + std::to_string(corpus.size()) + " documents tokenized, " +
+               std::to_string(corpus.source_tokens()) + " source tokens");
   }
   counts.documents = corpus.size();
   counts.skipped += reader.skipped();
@@ -678,7 +683,7 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
 
   // ---- data
   Counts train_counts, valid_counts;
-  const TokenizedCorpus train_corpus = tokenize_file(config, config.train, tokenizer, mconfig, 0, train_counts);
+  const TokenizedCorpus train_corpus = tokenize_file(config, config.train, tokenizer, mconfig, 0, train_counts, say);
   if (train_corpus.size() == 0) throw std::runtime_error("train: " + config.train + " holds no usable record");
   const auto describe_counts = [&](const char* name, const std::string& path, const Counts& n,
                                    const TokenizedCorpus& corpus) {
@@ -692,7 +697,7 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
   describe_counts("train", config.train, train_counts, train_corpus);
   TokenizedCorpus valid_corpus;
   if (!config.valid.empty()) {
-    valid_corpus = tokenize_file(config, config.valid, tokenizer, mconfig, config.valid_max_docs, valid_counts);
+    valid_corpus = tokenize_file(config, config.valid, tokenizer, mconfig, config.valid_max_docs, valid_counts, say);
     describe_counts("valid", config.valid, valid_counts, valid_corpus);
   }
 
