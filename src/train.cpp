@@ -438,7 +438,54 @@ std::string fixed(double v, int digits) {
 
 // ---- TrainConfig --------------------------------------------------------------------------------
 
-const char* const* TrainConfig::field_names() { return kFields; }
+std::string TrainConfig::help_text() {
+  // One line per field of kFields, same order.
+  static const char* const kHelp[] = {
+      "model preset (ModelConfig JSON, e.g. configs/small-deep-pyramidion.json); required",
+      "ModelConfig fields over the preset, e.g. {\"dropout\": 0.2} (--set model.FIELD=VALUE)",
+      "training data: JSON lines, arXiv/PubMed or {id, document, summary}; required",
+      "validation data (same formats); \"\" = no validation",
+      "output directory (checkpoints, tokenizer, metrics.jsonl, latest); required",
+      "\"automatic\" (by each record's keys), \"arxiv\" or \"plain\"",
+      "skip (and count) malformed records instead of stopping at the first",
+      "cut sources/summaries to the model's maximum lengths (counted); false = a long example is an error",
+      "an existing sentencepiece model; \"\" = train one on the training split",
+      "vocabulary of a trained tokenizer (the model's vocab_size follows the tokenizer)",
+      "optimizer updates in total",
+      "micro-batch budget: examples x (longest source + longest target) tokens",
+      "examples sorted by length together when batching",
+      "micro-batches accumulated per update, per process",
+      "peak learning rate",
+      "linear warmup updates",
+      "after warmup: \"linear\" (to min_lr at max_steps), \"cosine\", \"inverse_sqrt\" or \"constant\"",
+      "floor of the decay",
+      "AdamW decoupled weight decay (not on biases and LayerNorm gains)",
+      "AdamW beta1",
+      "AdamW beta2",
+      "AdamW epsilon",
+      "global gradient-norm clipping; 0 = none",
+      "label smoothing of the training loss (the logged loss is plain NLL)",
+      "seed of the weights, the data order and dropout",
+      "intra-op threads; 0 = LibTorch's default",
+      "\"cpu\", \"cuda\" (device LOCAL_RANK) or \"cuda:N\"",
+      "progress line and metrics entry every N updates",
+      "validation every N updates (and at the end); 0 = only at the end",
+      "validation documents used; 0 = all",
+      "greedy summaries of this many validation documents scored with ROUGE at each validation; 0 = off",
+      "checkpoint every N updates (and at the end, and on SIGINT/SIGTERM); 0 = only then",
+      "newest checkpoints kept",
+      "seconds a process waits in a collective (data-parallel runs)"};
+  static_assert(sizeof(kHelp) / sizeof(kHelp[0]) == sizeof(kFields) / sizeof(kFields[0]) - 1,
+                "one help line per field");
+  const json defaults = json::parse(TrainConfig().to_json_string());
+  std::string text;
+  for (size_t i = 0; kFields[i]; ++i) {
+    std::string line = std::string("  ") + kFields[i] + " = " + defaults.at(kFields[i]).dump();
+    if (line.size() < 34) line.resize(34, ' ');
+    text += line + "  " + kHelp[i] + "\n";
+  }
+  return text;
+}
 
 void TrainConfig::set(const std::string& key, const std::string& value) {
   json parsed;

@@ -9,6 +9,7 @@
 #include "train_fixtures.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <torch/cuda.h>
 
 #include <signal.h>
@@ -18,6 +19,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -128,6 +130,16 @@ TEST(TrainConfigCheck, JsonRoundTripAndRelativePaths) {
   EXPECT_NE(error_of<std::invalid_argument>([&] { TrainConfig::from_json_file((dir / "bad.json").string()); })
                 .find("duplicate key 'max_steps'"),
             std::string::npos);
+}
+
+TEST(TrainConfigCheck, HelpDocumentsEveryField) {
+  const auto help = TrainConfig::help_text();
+  const auto fields = nlohmann::json::parse(TrainConfig().to_json_string());
+  for (const auto& item : fields.items()) {
+    const auto at = help.find("  " + item.key() + " = " + item.value().dump());
+    EXPECT_NE(at, std::string::npos) << item.key() << " (with its default) is missing from --help";
+  }
+  EXPECT_EQ(static_cast<size_t>(std::count(help.begin(), help.end(), '\n')), fields.size());
 }
 
 TEST(TrainSchedule, WarmupThenDecay) {

@@ -88,8 +88,8 @@ struct TrainConfig {
   static TrainConfig from_json_string(const std::string& text, const std::string& base_dir = "");
   static TrainConfig from_json_file(const std::string& path);
   std::string to_json_string() const;
-  /// Names of every field, in declaration order (for --help).
-  static const char* const* field_names();
+  /// Every field with its default and a one-line description, in declaration order (--help).
+  static std::string help_text();
 };
 
 /// How to run (not part of the config: the same config can be resumed, interrupted, ...).

@@ -30,9 +30,9 @@ extern "C" void on_signal(int signal) {
 
 std::string fields_help() {
   std::string text =
-      "\nConfig fields (JSON keys of --config, and keys of --set KEY=VALUE; documented in "
-      "include/pyramidion/train.h and docs/training.md), with their defaults:\n";
-  text += pyramidion::TrainConfig().to_json_string();
+      "\nConfig fields: the JSON keys of --config and the keys of --set KEY=VALUE, with their defaults "
+      "(docs/training.md says more):\n";
+  text += pyramidion::TrainConfig::help_text();
   text += "\nModel fields: --set model.FIELD=VALUE overrides any field of the model preset "
           "(include/pyramidion/config.h), e.g. --set model.dropout=0.2.\n";
   return text;
