@@ -117,13 +117,22 @@ int main(int argc, char** argv) {
   app.add_option("--device", device, "cpu or cuda[:N]")->capture_default_str();
   app.footer("\nExit status: 0 all documents summarized; 3 finished, but some records were bad (each reported "
              "on stderr with its file and line; the others were summarized); 2 invalid arguments or options; "
-             "1 other errors (nothing is written then).");
+             "1 other errors (--output is left as it was; summaries written before the failure are kept in a "
+             "hidden .partial file next to it, named in the message).");
   CLI11_PARSE(app, argc, argv);
 
-  std::string temp;  // the output while it is written; removed on failure
-  const auto remove_temp = [&] {
+  // The output is written to `temp` (flushed after every chunk) and renamed over --output at the
+  // end, so a failed run never replaces a previous output. When a run fails after writing some
+  // summaries, they are kept in `temp` and the message says where; otherwise `temp` is removed.
+  std::string temp;
+  int64_t documents = 0;
+  const auto abandon_temp = [&]() -> std::string {
     std::error_code ec;
-    if (!temp.empty()) fs::remove(temp, ec);
+    if (temp.empty()) return "";
+    if (documents > 0 && fs::exists(temp, ec))
+      return " (the " + std::to_string(documents) + " summaries written before the failure are in '" + temp + "')";
+    fs::remove(temp, ec);
+    return "";
   };
   try {
     auto options = pyramidion::SummarizeOptions::from_checkpoint(checkpoint);
@@ -173,7 +182,7 @@ int main(int argc, char** argv) {
       if (k > 0) layer_lengths.push_back(k);
 
     const auto start = std::chrono::steady_clock::now();
-    int64_t documents = 0, source_tokens = 0, summary_tokens = 0, failed = 0;
+    int64_t source_tokens = 0, summary_tokens = 0, failed = 0;
     std::vector<Input> batch;
     Input doc;
     bool more = true;
@@ -239,7 +248,7 @@ int main(int argc, char** argv) {
       file.close();
       if (!file) throw std::runtime_error("cannot write '" + temp + "'");
       if (documents == 0 && failed > 0) {
-        remove_temp();
+        abandon_temp();
         throw std::runtime_error("no document could be summarized (reasons above); '" + output + "' left as it was");
       }
       fs::rename(temp, output);
@@ -255,12 +264,10 @@ int main(int argc, char** argv) {
     std::cerr << std::endl;
     return in.skipped() + failed > 0 ? 3 : 0;
   } catch (const std::invalid_argument& e) {
-    remove_temp();
-    std::cerr << "pyramidion-summarize: invalid argument: " << e.what() << std::endl;
+    std::cerr << "pyramidion-summarize: invalid argument: " << e.what() << abandon_temp() << std::endl;
     return 2;
   } catch (const std::exception& e) {
-    remove_temp();
-    std::cerr << "pyramidion-summarize: error: " << e.what() << std::endl;
+    std::cerr << "pyramidion-summarize: error: " << e.what() << abandon_temp() << std::endl;
     return 1;
   }
 }
