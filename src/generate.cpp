@@ -21,7 +21,10 @@ namespace {
 
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 
-void check_options(const GenerateOptions& o, const ModelConfig& config, int64_t max_length) {
+}  // namespace
+
+void check_generate_options(const GenerateOptions& o, const ModelConfig& config) {
+  const int64_t max_length = o.max_length() > 0 ? o.max_length() : config.max_target_length;
   if (o.beam_size() < 1)
     throw std::invalid_argument("generate: GenerateOptions.beam_size = " + std::to_string(o.beam_size()) +
                                 " must be >= 1 (1 = greedy)");
@@ -45,6 +48,8 @@ void check_options(const GenerateOptions& o, const ModelConfig& config, int64_t 
     throw std::invalid_argument(
         "generate: GenerateOptions.early_stopping = false needs beam_size > 1 (greedy stops at eos)");
 }
+
+namespace {
 
 // Bans, in lprobs (r, v), every token that would complete an n-gram already present in the rows'
 // hypotheses hyp (r, i). Vectorised: compares the last n-1 tokens with every (n-1)-prefix.
@@ -78,7 +83,7 @@ void merge_into_pool(at::Tensor& pool_scores, at::Tensor& pool_tokens, at::Tenso
 Generation generate(Seq2Seq& model, const at::Tensor& src_ids, const at::Tensor& src_mask,
                     const GenerateOptions& options) {
   const auto& config = model->config();
-  check_options(options, config, options.max_length() > 0 ? options.max_length() : config.max_target_length);
+  check_generate_options(options, config);
   torch::NoGradGuard no_grad;
   return generate(model, model->encode(src_ids, src_mask), options);  // encode checks the source
 }
@@ -92,7 +97,7 @@ Generation Seq2SeqImpl::generate(const at::Tensor& src_ids, const at::Tensor& sr
 Generation generate(Seq2Seq& model, const EncoderOutput& encoded, const GenerateOptions& options) {
   const auto& config = model->config();
   const int64_t L = options.max_length() > 0 ? options.max_length() : config.max_target_length;
-  check_options(options, config, L);
+  check_generate_options(options, config);
   torch::NoGradGuard no_grad;
 
   const int64_t K = options.beam_size();

@@ -10,7 +10,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <filesystem>
 #include <numeric>
 #include <stdexcept>
@@ -37,19 +36,19 @@ SummarizeOptions SummarizeOptions::from_checkpoint(const std::string& dir) {
   return o;
 }
 
+GenerateOptions SummarizeOptions::generate_options() const {
+  return GenerateOptions()
+      .beam_size(beam_size())
+      .max_length(max_length())
+      .min_length(min_length())
+      .length_penalty(length_penalty())
+      .no_repeat_ngram_size(no_repeat_ngram_size());
+}
+
 void SummarizeOptions::check(const ModelConfig& config) const {
-  const auto fail = [](const std::string& what) { throw std::invalid_argument("SummarizeOptions." + what); };
-  if (beam_size() < 1) fail("beam_size = " + std::to_string(beam_size()) + " must be >= 1 (1 = greedy)");
-  if (max_length() < 0 || max_length() > config.max_target_length)
-    fail("max_length = " + std::to_string(max_length()) + " must be in [0, max_target_length = " +
-         std::to_string(config.max_target_length) + "] (0 = the model's maximum)");
-  const int64_t length = max_length() > 0 ? max_length() : config.max_target_length;
-  if (min_length() < 0 || min_length() > length)
-    fail("min_length = " + std::to_string(min_length()) + " must be in [0, max_length = " + std::to_string(length) + "]");
-  if (!std::isfinite(length_penalty())) fail("length_penalty = " + std::to_string(length_penalty()) + " must be finite");
-  if (no_repeat_ngram_size() < 0)
-    fail("no_repeat_ngram_size = " + std::to_string(no_repeat_ngram_size()) + " must be >= 0 (0 = off)");
-  if (max_tokens() < 1) fail("max_tokens = " + std::to_string(max_tokens()) + " must be >= 1");
+  check_generate_options(generate_options(), config);
+  if (max_tokens() < 1)
+    throw std::invalid_argument("SummarizeOptions.max_tokens = " + std::to_string(max_tokens()) + " must be >= 1");
 }
 
 Summarizer::Summarizer(Seq2Seq model, Tokenizer tokenizer) : model_(std::move(model)), tokenizer_(std::move(tokenizer)) {
@@ -79,12 +78,7 @@ std::vector<Summary> Summarizer::summarize(const std::vector<std::string>& docum
   options.check(config);
   const int64_t decoder_rows =
       options.beam_size() * (options.max_length() > 0 ? options.max_length() : config.max_target_length);
-  const auto generate_options = GenerateOptions()
-                                    .beam_size(options.beam_size())
-                                    .max_length(options.max_length())
-                                    .min_length(options.min_length())
-                                    .length_penalty(options.length_penalty())
-                                    .no_repeat_ngram_size(options.no_repeat_ngram_size());
+  const auto generate_options = options.generate_options();
   std::vector<Summary> out(documents.size());
   std::vector<std::vector<int64_t>> ids(documents.size());
   for (size_t i = 0; i < documents.size(); ++i) {

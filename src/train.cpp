@@ -237,15 +237,20 @@ struct Counts {
   int64_t documents = 0, skipped = 0, truncated_sources = 0, truncated_targets = 0;
 };
 
+// How the config says data files are read.
+ReaderOptions reader_options(const TrainConfig& c) {
+  ReaderOptions options;
+  options.format = data_format_from_string(c.data_format);
+  options.skip_bad = c.skip_bad_records;
+  return options;
+}
+
 // Reads `path` and tokenizes it into a corpus, truncating to the model's lengths (or failing).
 // `progress` hears about every 10,000 documents (a large training set takes minutes).
 TokenizedCorpus tokenize_file(const TrainConfig& c, const std::string& path, const Tokenizer& tokenizer,
                               const ModelConfig& model, int64_t max_docs, Counts& counts,
                               const std::function<void(const std::string&)>& progress) {
-  ReaderOptions options;
-  options.format = data_format_from_string(c.data_format);
-  options.skip_bad = c.skip_bad_records;
-  DocumentReader reader(path, options);
+  DocumentReader reader(path, reader_options(c));
   TokenizedCorpus corpus;
   Document doc;
   const int64_t max_source = model.max_source_length, max_target = model.max_target_length - 1;  // + eos
@@ -520,9 +525,12 @@ void TrainConfig::validate() const {
   require("model", model);
   require("train", train);
   require("out", out);
-  if (data_format != "automatic" && data_format != "arxiv" && data_format != "plain")
+  try {
+    data_format_from_string(data_format);  // the reader's own list of formats
+  } catch (const std::invalid_argument&) {
     detail::fail_field(kOwner, "data_format", "\"" + data_format + "\"",
                        "must be one of \"automatic\", \"arxiv\", \"plain\"");
+  }
   if (lr_decay != "linear" && lr_decay != "cosine" && lr_decay != "inverse_sqrt" && lr_decay != "constant")
     detail::fail_field(kOwner, "lr_decay", "\"" + lr_decay + "\"",
                        "must be one of \"linear\", \"cosine\", \"inverse_sqrt\", \"constant\"");
@@ -698,10 +706,7 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
   } else {
     on_main("training the tokenizer", [&] {
       say("training a " + std::to_string(config.vocab_size) + "-token sentencepiece model on " + config.train);
-      ReaderOptions options;
-      options.skip_bad = config.skip_bad_records;
-      options.format = data_format_from_string(config.data_format);
-      DocumentReader reader(config.train, options);
+      DocumentReader reader(config.train, reader_options(config));
       // The first documents up to kTokenizerTextBytes of text: plenty for a subword vocabulary,
       // and bounded memory on a multi-gigabyte training set.
       constexpr size_t kTokenizerTextBytes = size_t{256} << 20;

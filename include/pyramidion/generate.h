@@ -56,6 +56,10 @@ struct Generation {
   at::Tensor lengths;  // (b) int64: tokens of each output, eos included
 };
 
+/// Throws std::invalid_argument naming the first invalid option and its value for a model of
+/// `config` (what generate() checks first; call it to fail before any other work).
+void check_generate_options(const GenerateOptions& options, const ModelConfig& config);
+
 /// Greedy decoding (beam_size 1) or beam search. src_ids (b, n) int64 and src_mask (b, n) bool
 /// (or undefined: all real) as for Seq2Seq::encode, which checks them. The pad token is never
 /// generated. Throws std::invalid_argument naming the option and its value for invalid options

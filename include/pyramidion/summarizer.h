@@ -6,6 +6,7 @@
 //   out[0].summary, out[0].score, out[0].kept   // kept: source positions per pooling layer
 #pragma once
 
+#include <pyramidion/generate.h>
 #include <pyramidion/model.h>
 #include <pyramidion/tokenizer.h>
 
@@ -41,8 +42,11 @@ struct SummarizeOptions {
   /// max_length, min_length, length_penalty, no_repeat_ngram_size), over the defaults above.
   /// Absent file = defaults. Throws std::invalid_argument naming the key for bad content.
   static SummarizeOptions from_checkpoint(const std::string& dir);
+  /// The search settings as generate() takes them.
+  GenerateOptions generate_options() const;
   /// Throws std::invalid_argument naming the first invalid option for a model of `config`
-  /// (summarize() checks too; call it to fail before reading any input).
+  /// (check_generate_options, and max_tokens; summarize() checks too: call it to fail before
+  /// reading any input).
   void check(const ModelConfig& config) const;
 };
 
