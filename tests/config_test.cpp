@@ -2,6 +2,8 @@
 // validation error, JSON type and key errors, and atomic file writing.
 #include <pyramidion/config.h>
 
+#include "test_support.h"
+
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
@@ -32,24 +34,7 @@ using pyramidion::Norm;
 
 const fs::path kConfigDir = fs::path(PYRAMIDION_SOURCE_DIR) / "configs";
 
-// The message of the exception of type E that f throws; a test failure if it throws nothing or
-// something else.
-template <typename E, typename F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw an exception of another type: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << "threw nothing";
-  return {};
-}
-
-#define EXPECT_CONTAINS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "'" << (needle) << "' not in: " << (haystack)
+using pyramidion_test::message_of;
 
 // Field by field, so that a failure names the field (operator== is tested separately).
 void expect_same_fields(const ModelConfig& a, const ModelConfig& b) {

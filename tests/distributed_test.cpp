@@ -19,10 +19,8 @@
 #include <torch/serialize.h>
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -41,7 +39,6 @@
 
 #include "model_fixtures.h"
 
-extern char** environ;
 
 namespace {
 namespace fs = std::filesystem;
@@ -119,12 +116,7 @@ struct TempDir {
   }
 };
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using pyramidion_test::read_text;
 
 struct Child {
   pid_t pid = -1;
@@ -137,35 +129,20 @@ struct Child {
 // and its output in dir/<log_name>.
 Child spawn_worker(const std::string& mode, const std::vector<std::pair<std::string, std::string>>& vars,
                    const fs::path& dir, const std::string& log_name) {
-  std::vector<std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    const std::string entry(*e);
-    const std::string name = entry.substr(0, entry.find('='));
-    bool drop = name.rfind("GTEST_", 0) == 0 || name == kWorkerVariable || name == kOutVariable ||
-                name == kCudaVariable;
+  std::vector<std::string> extra = {std::string(kWorkerVariable) + "=" + mode,
+                                    std::string(kOutVariable) + "=" + dir.string()};
+  for (const auto& [name, value] : vars) extra.push_back(name + "=" + value);
+  // No launcher variable, CUDA switch or gtest setting of this process is inherited.
+  const auto drop = [](const std::string& name) {
+    bool drop = name.rfind("GTEST_", 0) == 0 || name == kCudaVariable;
     for (const char* v : kLauncherVariables) drop = drop || name == v;
-    if (!drop) env.push_back(entry);
-  }
-  env.push_back(std::string(kWorkerVariable) + "=" + mode);
-  env.push_back(std::string(kOutVariable) + "=" + dir.string());
-  for (const auto& [name, value] : vars) env.push_back(name + "=" + value);
-  std::vector<char*> envp;
-  for (auto& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-
-  const std::string exe = fs::read_symlink("/proc/self/exe").string();
-  std::string filter = "--gtest_filter=DistributedWorker." + mode;
-  std::vector<char*> argv{const_cast<char*>(exe.c_str()), filter.data(), nullptr};
-
+    return drop;
+  };
   Child child;
   child.log = dir / log_name;
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, child.log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  const int rc = ::posix_spawn(&child.pid, exe.c_str(), &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) throw std::runtime_error("posix_spawn of " + exe + " failed with error " + std::to_string(rc));
+  child.pid = pyramidion_test::spawn_process(fs::read_symlink("/proc/self/exe").string(),
+                                             {"--gtest_filter=DistributedWorker." + mode},
+                                             pyramidion_test::environment_with(extra, drop), child.log);
   return child;
 }
 

@@ -5,6 +5,8 @@
 // error path; the atomic write; the size of a 6000-token document's page.
 #include <pyramidion/highlight.h>
 
+#include "test_support.h"
+
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -31,15 +33,7 @@ using pyramidion::HighlightToken;
 using pyramidion::render_highlight_html;
 using pyramidion::write_highlight_html;
 
-template <typename E, typename F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
+using pyramidion_test::message_of;
 
 // ---------------------------------------------------------------------------------------------
 // An independent HTML checker: the subset of HTML5 syntax a page may use, strictly.

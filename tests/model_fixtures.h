@@ -4,6 +4,8 @@
 #include <pyramidion/config.h>
 #include <pyramidion/model.h>
 
+#include "test_support.h"
+
 #include <ATen/ATen.h>
 
 #include <cstdint>
@@ -34,19 +36,6 @@ inline at::Tensor lengths_mask(const std::vector<int64_t>& lengths, int64_t n) {
 /// (b, n) ids in [3, 64) (no pad, bos, eos), pad_id (0) where the mask is false.
 inline at::Tensor random_ids(const at::Tensor& mask) {
   return at::randint(3, 64, mask.sizes(), at::kLong).masked_fill(mask.logical_not(), 0);
-}
-
-/// The message of the exception that f() throws when it is an Expected; "(another exception) ..."
-/// for any other exception, "(no exception)" when none is thrown.
-template <typename Expected = std::exception, typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    if (dynamic_cast<const Expected*>(&e) != nullptr) return e.what();
-    return std::string("(another exception) ") + e.what();
-  }
-  return "(no exception)";
 }
 
 }  // namespace pyramidion_test

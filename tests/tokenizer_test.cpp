@@ -3,6 +3,8 @@
 // round trips, determinism, concurrent encoding and every error path.
 #include <pyramidion/tokenizer.h>
 
+#include "test_support.h"
+
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -25,22 +27,7 @@ namespace fs = std::filesystem;
 using pyramidion::Tokenizer;
 using pyramidion::TokenizerTrainOptions;
 
-template <typename E, typename F>
-std::string message_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw an exception of another type: " << e.what();
-    return {};
-  }
-  ADD_FAILURE() << "threw nothing";
-  return {};
-}
-
-#define EXPECT_CONTAINS(haystack, needle) \
-  EXPECT_NE(std::string(haystack).find(needle), std::string::npos) << "'" << (needle) << "' not in: " << (haystack)
+using pyramidion_test::message_of;
 
 // English-like sentences from a small grammar: every character of a held-out sentence (another
 // seed) occurs in the training corpus, so held-out text has no unk.

@@ -13,11 +13,8 @@
 #include <torch/cuda.h>
 
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <fcntl.h>
 
 #include <algorithm>
 #include <atomic>
@@ -28,8 +25,6 @@
 #include <fstream>
 #include <sstream>
 #include <thread>
-
-extern char** environ;
 
 namespace {
 
@@ -55,7 +50,7 @@ int run_tool(const std::vector<std::string>& args, const std::vector<std::string
   return pyramidion_test::run_process(PYRAMIDION_TRAIN_BIN, args, env, log);
 }
 pid_t spawn_tool(const std::vector<std::string>& args, const std::vector<std::string>& env, const fs::path& log) {
-  return pyramidion_test::spawn_process(PYRAMIDION_TRAIN_BIN, args, env, log);
+  return pyramidion_test::spawn_process(PYRAMIDION_TRAIN_BIN, args, pyramidion_test::environment_with(env), log);
 }
 using pyramidion_test::read_text;
 using pyramidion_test::wait_process;
