@@ -82,7 +82,12 @@ std::vector<Summary> Summarizer::summarize(const std::vector<std::string>& docum
   std::vector<Summary> out(documents.size());
   std::vector<std::vector<int64_t>> ids(documents.size());
   for (size_t i = 0; i < documents.size(); ++i) {
-    ids[i] = tokenizer_.encode(documents[i]);
+    if (options.keep_positions()) {  // the spans come with the ids: one tokenization
+      out[i].pieces = tokenizer_.encode_with_offsets(documents[i]);
+      for (const auto& piece : out[i].pieces) ids[i].push_back(piece.id);
+    } else {
+      ids[i] = tokenizer_.encode(documents[i]);
+    }
     if (ids[i].empty())
       throw std::invalid_argument("Summarizer: document " + std::to_string(i) + " has no tokens (empty text)");
     out[i].document_tokens = static_cast<int64_t>(ids[i].size());

@@ -338,11 +338,12 @@ RougeScores validation_rouge(Seq2Seq& model, const TokenizedCorpus& corpus, int6
   const auto generation = generate(model, batch.src_ids, batch.src_mask, GenerateOptions().no_repeat_ngram_size(3));
   model->train();
   const auto tokens = generation.tokens.cpu();  // (b, t)
+  const auto token = tokens.accessor<int64_t, 2>();
   std::vector<std::string> predictions, references;
   for (size_t r = 0; r < indices.size(); ++r) {
     std::vector<int64_t> ids;
     for (int64_t j = 0; j < tokens.size(1); ++j) {
-      const int64_t id = tokens[static_cast<int64_t>(r)][j].item<int64_t>();
+      const int64_t id = token[static_cast<int64_t>(r)][j];
       if (id == config.eos_id || id == config.pad_id) break;
       ids.push_back(id);
     }

@@ -69,6 +69,13 @@ TEST(SummarizerLibrary, BatchedSummariesEqualOneByOne) {
     EXPECT_NEAR(batched[i].score, alone.score, 1e-5) << "document " << i;
     EXPECT_EQ(batched[i].summary, summarizer.tokenizer().decode(batched[i].tokens));
     EXPECT_LE(static_cast<int64_t>(batched[i].tokens.size()), 12);
+    // Every document token comes with its byte span, as the tokenizer gives them.
+    const auto pieces = summarizer.tokenizer().encode_with_offsets(texts[i]);
+    ASSERT_EQ(batched[i].pieces.size(), pieces.size());
+    EXPECT_EQ(static_cast<int64_t>(pieces.size()), batched[i].document_tokens);
+    for (size_t j = 0; j < pieces.size(); ++j)
+      EXPECT_TRUE(batched[i].pieces[j].id == pieces[j].id && batched[i].pieces[j].begin == pieces[j].begin &&
+                  batched[i].pieces[j].end == pieces[j].end);
     // Kept positions: one list per pooling layer, each within what the model read, no repeats,
     // as many as the schedule keeps (or all tokens when the document is shorter).
     ASSERT_EQ(batched[i].kept.size(), 2u);

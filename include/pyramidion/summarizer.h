@@ -33,7 +33,8 @@ struct SummarizeOptions {
   /// at most this, so that the encoder's rows and the decoder's cached rows are both bounded (a
   /// document over the budget forms a batch alone); >= 1.
   TORCH_ARG(int64_t, max_tokens) = 262144;
-  /// Also return, per pooling layer, the source positions whose representations were kept.
+  /// Also return, per pooling layer, the source positions whose representations were kept, and
+  /// every document token's byte span (to show them in the text).
   TORCH_ARG(bool, keep_positions) = false;
 
 
@@ -58,6 +59,7 @@ struct Summary {
   int64_t source_tokens = 0;       // tokens the model read (after truncation)
   int64_t document_tokens = 0;     // tokens of the whole document
   std::vector<std::vector<int64_t>> kept;  // per pooling layer: kept source positions (keep_positions)
+  std::vector<Tokenizer::Piece> pieces;    // every document token and its byte span (keep_positions)
   double seconds = 0;              // this document's share of its batch's wall time
 };
 

@@ -228,8 +228,7 @@ int main(int argc, char** argv) {
           pyramidion::HighlightDocument page;
           page.id = batch[i].id;
           page.text = batch[i].text;
-          for (const auto& piece : summarizer.tokenizer().encode_with_offsets(batch[i].text))
-            page.tokens.push_back({piece.begin, piece.end});
+          for (const auto& piece : s.pieces) page.tokens.push_back({piece.begin, piece.end});
           page.tokens_read = s.source_tokens;
           page.kept = s.kept;
           page.layer_lengths = layer_lengths;
