@@ -665,7 +665,8 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
   const auto say = [&](const std::string& line) {
     if (log) *log << line << std::endl;
   };
-  // Work that rank 0 does alone (tokenizer training, checkpoints, ROUGE) while the others wait:
+  // Work that rank 0 does alone (every write to the output directory, tokenizer training, ROUGE)
+  // while the others wait:
   // every rank learns whether it succeeded, so that a failure on rank 0 stops all of them with
   // its message instead of leaving them in a collective until it times out.
   const auto on_main = [&](const std::string& what, const std::function<void()>& work) {
@@ -695,7 +696,7 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
                              "); pass --resume to continue that run, or choose another output directory");
   const fs::path resume_dir = run.resume() ? checkpoints.back().second : fs::path();
   group.barrier();  // every rank has looked before rank 0 writes anything
-  if (main) fs::create_directories(out / "checkpoints");
+  on_main("creating the output directory", [&] { fs::create_directories(out / "checkpoints"); });
 
   // ---- tokenizer: the checkpoint's, the given one, or trained on the training split by rank 0
   const fs::path tokenizer_path = out / "tokenizer.model";
@@ -726,7 +727,9 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
     tokenizer_source = tokenizer_path.string();
   }
   const Tokenizer tokenizer = Tokenizer::load(tokenizer_source);
-  if (main && tokenizer_source != tokenizer_path.string()) tokenizer.save(tokenizer_path.string());
+  on_main("saving the tokenizer", [&] {
+    if (tokenizer_source != tokenizer_path.string()) tokenizer.save(tokenizer_path.string());
+  });
   ModelConfig mconfig = model_config(config, tokenizer.vocab_size());
   if (tokenizer.pad_id() != mconfig.pad_id || tokenizer.bos_id() != mconfig.bos_id || tokenizer.eos_id() != mconfig.eos_id)
     throw std::invalid_argument("train: the tokenizer's pad/bos/eos ids (" + std::to_string(tokenizer.pad_id()) + ", " +
@@ -811,10 +814,10 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
       say("the checkpoint is at step " + std::to_string(step) + " >= max_steps = " + std::to_string(config.max_steps) +
           ": nothing to train (raise --max-steps to continue)");
   }
-  if (main) {
+  on_main("writing train_config.json", [&] {
     detail::write_file_atomically("train", (out / "train_config.json").string(), config.to_json_string() + "\n");
     if (run.resume()) append_line(out / "metrics.jsonl", json{{"event", "resume"}, {"step", step}}.dump());
-  }
+  });
   int64_t params = 0;
   for (const auto& p : model->parameters()) params += p.numel();
   say("model: " + std::to_string(params) + " parameters, " + std::to_string(mconfig.encoder_layers) + "+" +
@@ -859,7 +862,7 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
     });
     say("step " + std::to_string(step) + "  valid loss " + fixed(result.valid_loss, 4) + "  ppl " +
         fixed(std::exp(result.valid_loss), 2) + rouge_text);
-    if (main) append_line(out / "metrics.jsonl", entry.dump());
+    on_main("writing metrics.jsonl", [&] { append_line(out / "metrics.jsonl", entry.dump()); });
   };
 
   while (step < config.max_steps) {
@@ -919,7 +922,7 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
           std::to_string(static_cast<int64_t>(tokens_per_s)) + " tok/s  epoch " + std::to_string(cursor.epoch) +
           "  elapsed " + format_duration(elapsed) + "  eta " +
           format_duration(per_step * static_cast<double>(config.max_steps - step)));
-      if (main)  // a failed append throws on rank 0 alone: local I/O, the next collective reports it
+      on_main("writing metrics.jsonl", [&] {
         append_line(out / "metrics.jsonl", json{{"step", step},
                                                 {"loss", loss},
                                                 {"lr", lr},
@@ -928,6 +931,7 @@ TrainResult train(const TrainConfig& config, const TrainRunOptions& run) {
                                                 {"epoch", cursor.epoch},
                                                 {"elapsed_s", elapsed}}
                                                .dump());
+      });
       interval_loss = interval_tokens = interval_source = 0;
       interval_start = now;
     }
