@@ -1,19 +1,20 @@
-// Training batches: a tokenized corpus held compactly in memory, token-budget batching with length
-// bucketing, and collation into the tensors Seq2Seq::forward takes.
+// Batches of a TokenizedCorpus (corpus.h): token-budget batching with length bucketing, and
+// collation into the tensors Seq2Seq takes. The one batching path of the library: training,
+// validation and summarization all batch through make_batches and collate.
 //
-//   TokenizedCorpus corpus;                     // int32 token ids, one flat buffer per side
-//   corpus.add("doc-1", source_ids, summary_ids);
 //   auto batches = make_batches(corpus, BatchingOptions().max_tokens(16384), /*epoch=*/0);
-//   Batch batch = corpus.collate(batches[0], config);   // src_ids, src_mask, tgt_in, tgt_out
+//   Batch batch = collate(corpus, batches[0], config);   // src_ids, src_mask, tgt_in, tgt_out
 //
-// An epoch's batches depend on (seed, epoch) only: a resumed run sees the same batches in the
-// same order as an uninterrupted one.
+// Training shuffles (the default): an epoch's batches depend on (seed, epoch) only, so a resumed
+// run sees the same batches in the same order as an uninterrupted one. Summarization does not
+// (shuffle(false)): examples longest first, each batch as large as the budget allows.
 //
 // Shape legend: b examples in a batch, n longest source in it, t longest target in it (+1 for
 // bos/eos).
 #pragma once
 
 #include <pyramidion/config.h>
+#include <pyramidion/corpus.h>
 
 #include <ATen/core/Tensor.h>
 #include <torch/arg.h>
@@ -23,28 +24,6 @@
 #include <vector>
 
 namespace pyramidion {
-
-/// Source and target token ids of many examples (no bos/eos stored), in insertion order.
-class TokenizedCorpus {
- public:
-  /// Adds an example; ids must be in [0, 2^31). Returns its index.
-  int64_t add(std::string id, const std::vector<int64_t>& source, const std::vector<int64_t>& target);
-
-  int64_t size() const { return static_cast<int64_t>(ids_.size()); }
-  const std::string& id(int64_t i) const { return ids_.at(static_cast<size_t>(i)); }
-  int64_t source_length(int64_t i) const;
-  int64_t target_length(int64_t i) const;
-  std::vector<int64_t> source(int64_t i) const;
-  std::vector<int64_t> target(int64_t i) const;
-  /// Total source and target tokens.
-  int64_t source_tokens() const { return static_cast<int64_t>(source_tokens_.size()); }
-  int64_t target_tokens() const { return static_cast<int64_t>(target_tokens_.size()); }
-
- private:
-  std::vector<std::string> ids_;
-  std::vector<int32_t> source_tokens_, target_tokens_;
-  std::vector<int64_t> source_offsets_{0}, target_offsets_{0};  // size() + 1 each
-};
 
 /// One padded batch for teacher forcing.
 struct Batch {
@@ -67,18 +46,27 @@ struct Batch {
 Batch collate(const TokenizedCorpus& corpus, const std::vector<int64_t>& indices, const ModelConfig& config);
 
 struct BatchingOptions {
-  /// Budget per batch: b * (n + t) padded tokens, at most this; >= 1. An example larger than the
+  /// Budget per batch: b * (n + t) padded tokens, at most this, where n is the batch's longest
+  /// source and t its target positions (see target_positions); >= 1. An example larger than the
   /// budget alone forms a batch of one.
   TORCH_ARG(int64_t, max_tokens) = 16384;
-  /// Examples sorted by length together (after a seeded shuffle), so that a batch pads little;
-  /// >= 1. Batches never span two buckets: 1 = batches of one example.
+  /// Examples sorted by length together, so that a batch pads little; >= 0. Batches never span two
+  /// buckets: 1 = batches of one example; 0 = one bucket of every example.
   TORCH_ARG(int64_t, bucket_size) = 1024;
-  /// Seed of the example and batch shuffles.
+  /// Shuffle the examples before bucketing and the batches after, seeded by (seed, epoch)
+  /// (training). false: the examples' own order, then longest first, batches in that order
+  /// (inference: the largest batches first).
+  TORCH_ARG(bool, shuffle) = true;
+  /// Seed of the shuffles.
   TORCH_ARG(uint64_t, seed) = 1;
+  /// Target positions t counted per example: 0 = its target length + 1 (teacher forcing: bos or
+  /// eos added); > 0 = this many for every example (generation: beam_size x max_length cached
+  /// decoder positions); >= 0.
+  TORCH_ARG(int64_t, target_positions) = 0;
 };
 
-/// The batches of epoch `epoch` (>= 0): every example exactly once, in a seeded random order of
-/// batches. Throws std::invalid_argument for invalid options.
+/// The batches of epoch `epoch` (>= 0): every example exactly once, as BatchingOptions says.
+/// Throws std::invalid_argument for invalid options.
 std::vector<std::vector<int64_t>> make_batches(const TokenizedCorpus& corpus, const BatchingOptions& options,
                                                int64_t epoch);
 

@@ -15,6 +15,8 @@
 // This header needs no LibTorch and no JSON library: it compiles as C++17.
 #pragma once
 
+#include <pyramidion/pooler_config.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -32,22 +34,10 @@ std::string to_string(Activation activation);
 /// "pre" / "post"; throws std::invalid_argument for a value outside the enum.
 std::string to_string(Norm norm);
 
-/// The options of every encoder pooling layer (TopKPoolerOptions, include/pyramidion/pooling.h).
-struct PoolerConfig {
-  /// Base of the pair weights' double exponential (TopKOptions::base); > 1.
-  double base = 20.0;
-  /// Order the kept representations by input position (the authors' `sort_back`).
-  bool keep_order = true;
-  /// In eval mode, select the exact top-k instead of blending.
-  bool hard_at_inference = false;
-  /// Added to the sigmoid scores so that none is exactly 0 (the authors' code: 1e-5); >= 0.
-  double score_epsilon = 1e-5;
-};
-
 /// An encoder-decoder Transformer with optional blockwise encoder attention and top-k pooling.
 ///
-/// The defaults are the authors' code defaults (PAPER.md) for a vanilla model: no blocks, no
-/// pooling. Every check of validate() is listed on its field.
+/// The defaults are the authors' code defaults (their fairseq fork of arXiv 2009.05169) for a
+/// vanilla model: no blocks, no pooling. Every check of validate() is listed on its field.
 struct ModelConfig {
   /// The newest configuration format this library reads and writes.
   static constexpr int64_t kFormatVersion = 1;
@@ -94,7 +84,7 @@ struct ModelConfig {
   /// is negative. An input already no longer than an entry passes that pooling unchanged. The
   /// decoder cross-attends to what the last layer (and its pooling) leaves.
   std::vector<int64_t> pooled_lengths = {};
-  /// Options shared by every pooling layer of the schedule.
+  /// Options shared by every pooling layer of the schedule (validated as "ModelConfig.pooler").
   PoolerConfig pooler = {};
 
   /// One embedding matrix for the encoder input, the decoder input and the output projection
@@ -126,11 +116,13 @@ struct ModelConfig {
   /// directory, flushed to disk, then renamed over `path`, so that `path` holds either the old or
   /// the new complete file. Throws std::runtime_error naming the path when writing fails.
   void to_json_file(const std::string& path) const;
+
+  /// Every field with its default and a one-line description, in declaration order (the help of
+  /// pyramidion-train's --set model.FIELD=VALUE).
+  static std::string help_text();
 };
 
 /// Field-by-field equality (doubles compared exactly).
-bool operator==(const PoolerConfig& a, const PoolerConfig& b);
-bool operator!=(const PoolerConfig& a, const PoolerConfig& b);
 bool operator==(const ModelConfig& a, const ModelConfig& b);
 bool operator!=(const ModelConfig& a, const ModelConfig& b);
 

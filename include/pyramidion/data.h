@@ -10,8 +10,8 @@
 //          stripped, trimmed, empty ones dropped, joined with "\n".
 //   plain  {"id": "x" or 17, "document": "...", "summary": "...", ...other keys ignored}
 //          document and summary as given.
-// DataFormat::automatic decides per record: "article_text" present -> arxiv, else "document"
-// present -> plain.
+// DataFormat::automatic ("auto") decides per record: "article_text" present -> arxiv, else
+// "document" present -> plain.
 //
 // Files are read line by line (a multi-GB file is never held in memory); blank lines are ignored;
 // CRLF line endings are accepted. A malformed record (invalid UTF-8, invalid JSON, a missing key
@@ -19,8 +19,11 @@
 // required) is an error whose message starts with "<path>:<line>: ", or, with skip_bad, is
 // skipped and counted.
 //
-// This header needs no LibTorch and no JSON library: it compiles as C++17.
+// This header needs no JSON library and of LibTorch only torch/arg.h (the options macro): it
+// compiles as C++17.
 #pragma once
+
+#include <torch/arg.h>
 
 #include <cstdint>
 #include <istream>
@@ -46,22 +49,23 @@ struct Document {
   int64_t line = 0;
 };
 
-/// The record format of a JSON-lines file (see the top of this file).
+/// The record format of a JSON-lines file (see the top of this file); its names are "auto",
+/// "arxiv" and "plain".
 enum class DataFormat { automatic, arxiv, plain };
 
-/// "automatic" / "arxiv" / "plain"; throws std::invalid_argument for a value outside the enum.
+/// "auto" / "arxiv" / "plain"; throws std::invalid_argument for a value outside the enum.
 std::string to_string(DataFormat format);
 /// The inverse of to_string; throws std::invalid_argument naming the value and the allowed ones.
 DataFormat data_format_from_string(const std::string& name);
 
 struct ReaderOptions {
   /// The record format; automatic decides per record by its keys.
-  DataFormat format = DataFormat::automatic;
+  TORCH_ARG(DataFormat, format) = DataFormat::automatic;
   /// Skip malformed records (counted in DocumentReader::skipped()) instead of throwing.
-  bool skip_bad = false;
+  TORCH_ARG(bool, skip_bad) = false;
   /// A record without a summary (key absent or null, or no non-empty abstract sentence) is
   /// malformed. False for inference inputs: the summary is then left empty.
-  bool require_summary = true;
+  TORCH_ARG(bool, require_summary) = true;
 };
 
 /// Streams the records of one JSON-lines file. Not copyable; movable.

@@ -27,7 +27,7 @@
 // machine's hostname.
 //
 // Building: the PyPI wheel's LibTorch has Gloo compiled in but does not ship Gloo's headers, which
-// c10d's ProcessGroupGloo.hpp includes; src/distributed.cpp takes them from the system (Debian:
+// c10d's ProcessGroupGloo.hpp includes; src/training/distributed.cpp takes them from the system (Debian:
 // libgloo-dev). A library built without them works for a single process and throws
 // std::runtime_error from from_environment() for WORLD_SIZE > 1, saying so.
 //
@@ -36,30 +36,36 @@
 // (see there). c10d types stay out of this header: ProcessGroup is a pimpl.
 #pragma once
 
+#include <torch/arg.h>
 #include <torch/nn/module.h>
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 namespace pyramidion {
 
+/// Which c10d backend reduces CUDA tensors. CPU tensors (and allreduce_sum, barrier) always go
+/// through Gloo.
+///   automatic: NCCL when this library was built with CUDA, a CUDA device is present and the NCCL
+///              headers it was compiled against have the runtime NCCL's major.minor version; Gloo
+///              otherwise (Gloo reduces CUDA tensors through host memory: correct, slower).
+///   gloo:      Gloo for every tensor.
+///   nccl:      as automatic, but std::runtime_error from from_environment() when NCCL is not usable.
+enum class CudaBackend { automatic, gloo, nccl };
+
 struct DistributedOptions {
-  /// Which c10d backend reduces CUDA tensors: "auto" | "gloo" | "nccl". CPU tensors (and
-  /// allreduce_sum, barrier) always go through Gloo.
-  ///   auto: NCCL when this library was built with CUDA, a CUDA device is present and the NCCL
-  ///         headers it was compiled against have the runtime NCCL's major.minor version; Gloo
-  ///         otherwise (Gloo reduces CUDA tensors through host memory: correct, slower).
-  ///   gloo: Gloo for every tensor.
-  ///   nccl: as auto, but std::runtime_error from from_environment() when NCCL is not usable.
-  std::string backend = "auto";
+  using Seconds = std::chrono::seconds;  // TORCH_ARG pastes `const T&`
+  /// The backend of CUDA tensors.
+  TORCH_ARG(CudaBackend, backend) = CudaBackend::automatic;
   /// Bound on the rendezvous (connecting to MASTER_ADDR:MASTER_PORT and waiting for every rank)
   /// and on every collective: a missing or dead peer ends in std::runtime_error, never a hang; > 0.
-  std::chrono::seconds timeout{300};
+  TORCH_ARG(Seconds, timeout) = Seconds(300);
   /// allreduce_gradients() flattens gradients into buckets of about this many bytes, one
   /// allreduce each (a single tensor larger than this gets a bucket of its own); >= 1.
-  int64_t bucket_bytes = 25 * 1024 * 1024;
+  TORCH_ARG(int64_t, bucket_bytes) = 25 * 1024 * 1024;
 };
 
 /// The processes of one data-parallel job, connected at construction.
@@ -117,6 +123,13 @@ class ProcessGroup {
 
   /// Returns once every rank has called it (or throws std::runtime_error after the timeout).
   void barrier();
+
+  /// Runs `work` on rank 0 alone (writing outputs, training a tokenizer) while the other ranks
+  /// wait, and tells every rank whether it succeeded: rank 0's exception is thrown on rank 0 as
+  /// std::runtime_error with its message, and on every other rank as std::runtime_error "<who>:
+  /// rank 0 failed while <what> (its log says why)", instead of leaving them in the next collective
+  /// until the timeout. A collective: every rank calls it, in the same order.
+  void run_on_main(const std::string& who, const std::string& what, const std::function<void()>& work);
 
  private:
   struct Impl;

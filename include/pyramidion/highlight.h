@@ -39,8 +39,10 @@
 // numeric references) and shown with white-space: pre-wrap, so newlines and spaces are kept.
 // Bytes are emitted unchanged otherwise: text that is not valid UTF-8 shows U+FFFD in a browser.
 //
-// This header needs no LibTorch: it compiles as C++17.
+// This header needs of LibTorch only torch/arg.h (the options macro): it compiles as C++17.
 #pragma once
+
+#include <torch/arg.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -84,7 +86,7 @@ struct HighlightDocument {
 /// Options of render_highlight_html().
 struct HighlightOptions {
   /// The page's <title> and heading.
-  std::string title = "pyramidion: what the model kept";
+  TORCH_ARG(std::string, title) = "pyramidion: what the model kept";
 };
 
 /// The page for `docs`, in order. Throws std::invalid_argument naming the document's id and the

@@ -21,6 +21,7 @@
 
 #include <pyramidion/attention.h>
 #include <pyramidion/config.h>
+#include <pyramidion/generate_options.h>
 #include <pyramidion/pooling.h>
 
 #include <ATen/core/Tensor.h>
@@ -37,9 +38,6 @@
 #include <vector>
 
 namespace pyramidion {
-
-struct GenerateOptions;  // generate.h
-struct Generation;       // generate.h
 
 /// One encoder layer: self-attention (full or blockwise) and a feed-forward sublayer, each with a
 /// residual connection, dropout and a LayerNorm placed as config.norm says.
@@ -154,8 +152,8 @@ class Seq2SeqImpl : public torch::nn::Module {
   /// Returns the next-token logits (state.rows(), v), equal to forward()'s at that position.
   at::Tensor decode_step(const at::Tensor& tgt_ids, DecoderState& state);
 
-  /// Greedy decoding or beam search: pyramidion::generate(*this, ...) (include generate.h, which
-  /// declares GenerateOptions and Generation). Does not change the module's mode: call eval() first.
+  /// Greedy decoding or beam search: pyramidion::generate(*this, ...) (generate.h; defined with it,
+  /// in src/decoding/generate.cpp). Does not change the module's mode: call eval() first.
   Generation generate(const at::Tensor& src_ids, const at::Tensor& src_mask, const GenerateOptions& options);
 
   /// Writes dir/config.json and dir/weights.pt atomically: into a temporary directory next to

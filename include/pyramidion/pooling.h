@@ -5,6 +5,8 @@
 // Shape legend: b batch, n input tokens, k kept tokens (target_length), d model size.
 #pragma once
 
+#include <pyramidion/pooler_config.h>
+
 #include <ATen/core/Tensor.h>
 #include <torch/arg.h>
 #include <torch/nn/module.h>
@@ -16,19 +18,14 @@
 namespace pyramidion {
 
 struct TopKPoolerOptions {
-  TopKPoolerOptions(int64_t d_model, int64_t target_length) : d_model_(d_model), target_length_(target_length) {}
-  /// Size d of the representations.
+  TopKPoolerOptions(int64_t d_model, int64_t target_length, PoolerConfig pooler = {})
+      : d_model_(d_model), target_length_(target_length), pooler_(pooler) {}
+  /// Size d of the representations; >= 1.
   TORCH_ARG(int64_t, d_model);
-  /// Number k of representations kept; an input with n <= k passes through unchanged.
+  /// Number k of representations kept; >= 1. An input with n <= k passes through unchanged.
   TORCH_ARG(int64_t, target_length);
-  /// Base of the pair weights' double exponential (TopKOptions::base).
-  TORCH_ARG(double, base) = 20.0;
-  /// Order the kept representations by input position (the authors' `sort_back`).
-  TORCH_ARG(bool, keep_order) = true;
-  /// In eval mode, select the exact top-k instead of blending (TopKOptions::hard).
-  TORCH_ARG(bool, hard_at_inference) = false;
-  /// Added to the sigmoid scores so that none is exactly 0 (the authors' code: 1e-5).
-  TORCH_ARG(double, score_epsilon) = 1e-5;
+  /// base, keep_order, hard_at_inference, score_epsilon (pooler_config.h).
+  TORCH_ARG(PoolerConfig, pooler);
 };
 
 struct PoolerOutput {

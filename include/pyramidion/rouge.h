@@ -15,8 +15,11 @@
 // rouge-score's BootstrapAggregator (which reports the median of the resampled means as "mid";
 // here mid is the plain mean, the number papers report).
 //
-// This header needs no LibTorch and no JSON library: it compiles as C++17.
+// This header needs no JSON library and of LibTorch only torch/arg.h (the options macro): it
+// compiles as C++17.
 #pragma once
+
+#include <torch/arg.h>
 
 #include <cstdint>
 #include <string>
@@ -27,7 +30,7 @@ namespace pyramidion {
 struct RougeOptions {
   /// Porter-stem tokens longer than 3 characters (rouge-score's use_stemmer). Off as in
   /// rouge-score; pyramidion-evaluate turns it on, as summarization papers report.
-  bool use_stemmer = false;
+  TORCH_ARG(bool, use_stemmer) = false;
 };
 
 /// One measure of one document pair.
@@ -56,15 +59,20 @@ RougeScores rouge(const std::string& prediction, const std::string& reference,
                   const RougeOptions& options = {});
 
 struct RougeCorpusOptions {
-  RougeOptions rouge;
+  /// How each document pair is scored.
+  TORCH_ARG(RougeOptions, rouge) = {};
   /// Bootstrap resamples of the documents for the confidence intervals; 0 = no interval
   /// (low = mid = high = the mean). rouge-score's default.
-  int64_t bootstrap_samples = 1000;
+  TORCH_ARG(int64_t, bootstrap_samples) = 1000;
   /// Two-sided confidence level of the percentile interval, in (0, 1).
-  double confidence = 0.95;
+  TORCH_ARG(double, confidence) = 0.95;
   /// Seed of the resampling (a fixed mt19937_64 stream: the same seed gives the same interval
   /// on every platform).
-  uint64_t seed = 0;
+  TORCH_ARG(uint64_t, seed) = 0;
+
+ public:  // (TORCH_ARG leaves the section private)
+  /// Throws std::invalid_argument naming the first invalid option (what rouge_corpus() checks).
+  void check() const;
 };
 
 /// A corpus-level value: the mean over documents and its bootstrap percentile interval.
@@ -105,36 +113,14 @@ RougeReport rouge_corpus(const std::vector<std::string>& predictions, const std:
 ///    "f1": {..}}, "rouge2": .., "rougeL": .., "rougeLsum": ..}
 std::string rouge_report_to_json(const RougeReport& report);
 
+/// The corpus-level part of `report` as the markdown table pyramidion-evaluate prints (x100):
+///   100 documents, Porter stemming on, 95% bootstrap intervals (1000 resamples, seed 0)
+///   | measure | F1 | F1 interval | precision | recall |  (one row per measure)
+std::string rouge_report_to_markdown(const RougeReport& report);
+
 /// The per-document scores as JSON lines, one per document in order:
 ///   {"id": "x", "rouge1": {"precision": .., "recall": .., "f1": ..}, "rouge2": .., ...}
 /// Throws std::invalid_argument unless ids.size() == report.per_document.size().
 std::string rouge_per_document_to_jsonl(const RougeReport& report, const std::vector<std::string>& ids);
-
-/// Writes `text` to `path` atomically (a temporary file next to it, then a rename: a reader never
-/// sees a partial report). Throws std::runtime_error naming the path and the system's reason.
-void write_rouge_file(const std::string& path, const std::string& text);
-
-/// A summary read by read_summaries: a prediction or a reference.
-struct SummaryRecord {
-  std::string id;
-  /// Sentences separated by "\n" (ROUGE-Lsum's sentence boundaries); may be empty.
-  std::string summary;
-  /// Where it came from ("-" = standard input) and its 1-based line.
-  std::string path;
-  int64_t line = 0;
-};
-
-/// Reads summaries from a JSON-lines file ("-" = standard input), one record per non-blank line,
-/// in one of three shapes (a file whose first record is in the arXiv format is read as a whole
-/// with DocumentReader, and must be a file, not "-"):
-///   summaries  {"id": "x" or 17, "summary": "...", ...other keys ignored}, e.g. the output of
-///              summarization; the summary may be empty.
-///   arxiv      {"article_id", "article_text", "abstract_text", ...} and
-///   plain      {"id", "document", "summary", ...}: datasets, read with DocumentReader
-///              (include/pyramidion/data.h); the summary is the reference abstract.
-/// Throws std::invalid_argument "<path>:<line>: <what is wrong>" for a malformed record
-/// (invalid JSON or UTF-8, a missing id or summary, a value of the wrong type) and
-/// std::runtime_error when the file cannot be opened or read. Ids are not checked here.
-std::vector<SummaryRecord> read_summaries(const std::string& path);
 
 }  // namespace pyramidion

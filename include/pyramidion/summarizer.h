@@ -6,6 +6,7 @@
 //   out[0].summary, out[0].score, out[0].kept   // kept: source positions per pooling layer
 #pragma once
 
+#include <pyramidion/corpus.h>
 #include <pyramidion/generate.h>
 #include <pyramidion/model.h>
 #include <pyramidion/tokenizer.h>
@@ -31,7 +32,8 @@ struct SummarizeOptions {
   TORCH_ARG(int64_t, no_repeat_ngram_size) = 3;
   /// Batch budget: documents per batch x (longest document's tokens + beam_size x max_length),
   /// at most this, so that the encoder's rows and the decoder's cached rows are both bounded (a
-  /// document over the budget forms a batch alone); >= 1.
+  /// document over the budget forms a batch alone); >= 1. Batches are made by make_batches
+  /// (batching.h), longest documents first.
   TORCH_ARG(int64_t, max_tokens) = 262144;
   /// Also return, per pooling layer, the source positions whose representations were kept, and
   /// every document token's byte span (to show them in the text).
@@ -43,6 +45,8 @@ struct SummarizeOptions {
   /// max_length, min_length, length_penalty, no_repeat_ngram_size), over the defaults above.
   /// Absent file = defaults. Throws std::invalid_argument naming the key for bad content.
   static SummarizeOptions from_checkpoint(const std::string& dir);
+  /// The content of generation.json for these settings (what from_checkpoint reads).
+  std::string to_generation_json() const;
   /// The search settings as generate() takes them.
   GenerateOptions generate_options() const;
   /// Throws std::invalid_argument naming the first invalid option for a model of `config`
@@ -77,6 +81,11 @@ class Summarizer {
   /// max_source_length are truncated (Summary::source_tokens < document_tokens); an empty document
   /// (no tokens) throws std::invalid_argument naming its index. Batches are formed by length.
   std::vector<Summary> summarize(const std::vector<std::string>& documents, const SummarizeOptions& options = {});
+
+  /// Summaries of the sources of `sources` (already tokenized and no longer than the model's
+  /// max_source_length; targets are not used), in corpus order. Summary::pieces stays empty.
+  /// Throws std::invalid_argument for an empty or too long source.
+  std::vector<Summary> summarize(const TokenizedCorpus& sources, const SummarizeOptions& options = {});
 
   Seq2Seq& model() { return model_; }
   const Tokenizer& tokenizer() const { return tokenizer_; }

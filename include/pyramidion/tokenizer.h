@@ -14,8 +14,10 @@
 // characters are all in the vocabulary (one outside it becomes unk, decoded as " \u2047 ").
 //
 // The sentencepiece headers are not part of this header: applications need only the library.
-// This header needs no LibTorch: it compiles as C++17.
+// This header needs of LibTorch only torch/arg.h (the options macro): it compiles as C++17.
 #pragma once
+
+#include <torch/arg.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -24,6 +26,12 @@
 #include <vector>
 
 namespace pyramidion {
+
+/// The sentencepiece model kind: unigram (Kudo 2018, sentencepiece's default) or BPE.
+enum class TokenizerModel { unigram, bpe };
+
+/// "unigram" / "bpe"; throws std::invalid_argument for a value outside the enum.
+std::string to_string(TokenizerModel model);
 
 /// Options of Tokenizer::train().
 ///
@@ -34,18 +42,18 @@ struct TokenizerTrainOptions {
   /// Pieces in the vocabulary, the 4 special ids and "\n" included; >= 8. Training throws
   /// std::invalid_argument when it is smaller than the corpus' characters (after
   /// character_coverage) need, or larger than the corpus can fill.
-  int64_t vocab_size = 8000;
-  /// "unigram" (Kudo 2018, sentencepiece's default) | "bpe".
-  std::string model_type = "unigram";
+  TORCH_ARG(int64_t, vocab_size) = 8000;
+  /// The model kind.
+  TORCH_ARG(TokenizerModel, model_type) = TokenizerModel::unigram;
   /// Fraction of the corpus' characters the vocabulary covers; the rarest rest become unk;
   /// in [0.98, 1] (sentencepiece's range).
-  double character_coverage = 0.9995;
+  TORCH_ARG(double, character_coverage) = 0.9995;
   /// Lines used for training (sentencepiece's input_sentence_size): from a corpus with more lines,
   /// this many are sampled (reservoir sampling with sentencepiece's fixed seed: the same sample
   /// every time; sentencepiece 0.1.97 offers no way to choose the seed); > 100 (its minimum).
-  int64_t max_sentences = 2000000;
+  TORCH_ARG(int64_t, max_sentences) = 2000000;
   /// Threads of sentencepiece's trainer; in [1, 128].
-  int64_t num_threads = 1;
+  TORCH_ARG(int64_t, num_threads) = 1;
 };
 
 /// A trained sentencepiece model. Immutable: copies share the model; every const member is safe

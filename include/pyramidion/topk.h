@@ -42,10 +42,10 @@ struct TopKOptions {
   /// Order the outputs by their winners' input positions (the authors' `sort_back`); outputs with
   /// no real input come last.
   TORCH_ARG(bool, keep_order) = false;
-  /// Exact top-k selection, for inference: the same tournament without blending (a pair's winner
-  /// carries its own score), whose winners are exactly the k best-scored real tokens; values =
-  /// x[indices], ordered best first (or by position with keep_order). The soft tournament's winners
-  /// are the same except where blending reorders candidates of nearly equal scores.
+  /// Exact top-k selection instead of the tournament, for inference: what hard_topk() returns (a
+  /// stable sort of the real tokens by score, the first k; values = x[indices], best first or by
+  /// position with keep_order). The soft tournament's winners are the same tokens except where
+  /// blending reorders candidates of nearly equal scores.
   TORCH_ARG(bool, hard) = false;
 };
 
@@ -72,11 +72,19 @@ TopKResult successive_halving_topk(const at::Tensor& x, const at::Tensor& scores
 TopKResult hard_topk(const at::Tensor& x, const at::Tensor& scores, int64_t k,
                      const TopKOptions& options = {});
 
+/// Options of iterative_softmax_topk().
+struct IterativeSoftmaxOptions {
+  /// (b, n) bool, true for real tokens. Undefined: every token is real.
+  TORCH_ARG(at::Tensor, mask) = at::Tensor();
+  /// Temperature of the softmax; finite and > 0.
+  TORCH_ARG(double, temperature) = 1.0;
+};
+
 /// The iterative-softmax relaxation the operator paper compares against (Goyal et al. 2017):
 /// k steps, step i takes the weights p = softmax(-(s - max s)^2 / temperature) over the scores not
-/// yet chosen, outputs p @ x and p @ s, and masks out the argmax. O(k * n * d). `options.mask`
-/// excludes padding; options.base, keep_order and hard are unused.
+/// yet chosen, outputs p @ x and p @ s, and masks out the argmax. O(k * n * d). The mask excludes
+/// padding. Arguments as successive_halving_topk() takes them.
 TopKResult iterative_softmax_topk(const at::Tensor& x, const at::Tensor& scores, int64_t k,
-                                  const TopKOptions& options = {}, double temperature = 1.0);
+                                  const IterativeSoftmaxOptions& options = {});
 
 }  // namespace pyramidion

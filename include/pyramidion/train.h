@@ -1,6 +1,6 @@
 // Training a Seq2Seq on summarization data: the library behind pyramidion-train.
 //
-//   auto config = pyramidion::TrainConfig::from_json_file("configs/train/aclsum-tiny.json");
+//   auto config = pyramidion::TrainConfig::from_json_file("configs/train/aclsum-small.json");
 //   config.set("max_steps", "200");                 // any field, as text (the CLI's --set)
 //   config.set("model.dropout", "0.2");             // any model field, applied to the preset
 //   pyramidion::TrainResult r = pyramidion::train(config, pyramidion::TrainRunOptions().resume(true));
@@ -22,6 +22,12 @@
 //   out/latest -> checkpoints/step-...  the newest checkpoint
 #pragma once
 
+#include <pyramidion/config.h>
+#include <pyramidion/data.h>
+#include <pyramidion/device.h>
+
+#include <torch/arg.h>
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -29,9 +35,15 @@
 #include <ostream>
 #include <string>
 
-#include <torch/arg.h>
-
 namespace pyramidion {
+
+/// The learning rate after warmup. JSON: "linear" (to min_lr at max_steps) | "cosine" |
+/// "inverse_sqrt" | "constant".
+enum class LrDecay { linear, cosine, inverse_sqrt, constant };
+
+/// "linear" / "cosine" / "inverse_sqrt" / "constant"; throws std::invalid_argument for a value
+/// outside the enum.
+std::string to_string(LrDecay decay);
 
 /// Every option of a training run. JSON keys are the field names; "model_overrides" is an object
 /// of ModelConfig fields applied on top of the `model` preset. Relative paths in a JSON file are
@@ -43,7 +55,7 @@ struct TrainConfig {
   std::string train;        // training data (JSON lines: arXiv/PubMed or plain); required
   std::string valid;        // validation data; "" = no validation
   std::string out;          // output directory; required
-  std::string data_format = "automatic";  // "automatic" (by each record's keys) | "arxiv" | "plain"
+  DataFormat data_format = DataFormat::automatic;  // JSON "auto" (by each record's keys) | "arxiv" | "plain"
   bool skip_bad_records = false;     // skip (and count) malformed records instead of failing
   bool truncate = true;     // truncate long sources/summaries to the model's maximum lengths (counted
                             // and reported); false: a long example is an error
@@ -57,8 +69,7 @@ struct TrainConfig {
   int64_t update_freq = 1;    // micro-batches accumulated per update (per rank)
   double lr = 5e-4;           // peak learning rate
   int64_t warmup_steps = 100; // linear warmup from 0 to lr
-  std::string lr_decay = "linear";  // after warmup: "linear" (to min_lr at max_steps) | "cosine" |
-                                    // "inverse_sqrt" | "constant"
+  LrDecay lr_decay = LrDecay::linear;  // after warmup
   double min_lr = 0.0;
   double weight_decay = 0.01;  // AdamW's decoupled weight decay
   double beta1 = 0.9, beta2 = 0.98, adam_eps = 1e-8;
@@ -66,7 +77,7 @@ struct TrainConfig {
   double label_smoothing = 0.1;
   uint64_t seed = 1;           // weights, data order, dropout
   int64_t threads = 0;         // intra-op threads; 0 = LibTorch's default
-  std::string device = "cpu";  // "cpu", "cuda" (device LOCAL_RANK: one GPU per process) or "cuda:N"
+  DeviceSpec device;           // JSON "cpu", "cuda" (device LOCAL_RANK: one GPU per process) or "cuda:N"
   // ---- bookkeeping
   int64_t log_every = 10;         // progress line + metrics entry every N updates
   int64_t validate_every = 100;   // validation loss every N updates (and at the end); 0 = only at the end
@@ -90,6 +101,9 @@ struct TrainConfig {
   std::string to_json_string() const;
   /// Every field with its default and a one-line description, in declaration order (--help).
   static std::string help_text();
+  /// The model preset `model` with `model_overrides` applied and, when vocab_size > 0, that
+  /// vocabulary (the tokenizer's). Throws std::invalid_argument naming the preset and the field.
+  ModelConfig model_config(int64_t vocab_size = 0) const;
 };
 
 /// How to run (not part of the config: the same config can be resumed, interrupted, ...).

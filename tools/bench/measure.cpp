@@ -1,5 +1,7 @@
 #include "measure.h"
 
+#include "util/atomic_file.h"
+
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
 #include <c10/util/Exception.h>
@@ -161,24 +163,6 @@ void AllocationTracker::release_free_memory() {
 #endif
 }
 
-std::string fixed(double v, int digits) {
-  std::ostringstream out;
-  out << std::fixed << std::setprecision(digits) << v;
-  return out.str();
-}
-
-void write_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error("cannot open '" + tmp + "' for writing; does its directory exist?");
-    out << text;
-    if (!out.flush()) throw std::runtime_error("cannot write '" + tmp + "'");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw std::runtime_error("cannot rename '" + tmp + "' to '" + path + "'");
-}
-
 void check_writable(const std::string& path) {
   if (path.empty()) return;
   const std::string tmp = path + ".tmp";
@@ -190,8 +174,8 @@ void check_writable(const std::string& path) {
 void emit_report(const std::string& markdown, const std::string& json, const std::string& markdown_path,
                  const std::string& json_path) {
   std::cout << markdown << std::flush;
-  if (!markdown_path.empty()) write_file(markdown_path, markdown);
-  if (!json_path.empty()) write_file(json_path, json);
+  if (!markdown_path.empty()) detail::write_file_atomically("pyramidion-bench", markdown_path, markdown);
+  if (!json_path.empty()) detail::write_file_atomically("pyramidion-bench", json_path, json);
 }
 
 }  // namespace bench

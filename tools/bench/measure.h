@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "util/text.h"
+
 namespace pyramidion {
 namespace bench {
 
@@ -53,12 +55,8 @@ class AllocationTracker {
   static void release_free_memory();
 };
 
-/// v with `digits` digits after the point.
-std::string fixed(double v, int digits);
-
-/// Writes `text` to `path` atomically (a temporary file, then a rename); throws std::runtime_error
-/// naming the path.
-void write_file(const std::string& path, const std::string& text);
+/// v with `digits` digits after the point (the library's number format, util/text.h).
+using detail::format_fixed;
 
 /// Prints the markdown report to stdout and writes it, and the JSON one, to the given paths
 /// (an empty path writes nothing).

@@ -67,10 +67,10 @@ std::string stem(const std::string& path) {
 
 
 // "-" for what did not run (--steps-only, --generate-only).
-std::string format_ms(double ms) { return ms > 0 ? fixed(ms, ms < 10 ? 2 : 1) : "-"; }
-std::string format_mib(double bytes) { return bytes > 0 ? fixed(bytes / kMiB, 0) : "-"; }
+std::string format_ms(double ms) { return ms > 0 ? format_fixed(ms, ms < 10 ? 2 : 1) : "-"; }
+std::string format_mib(double bytes) { return bytes > 0 ? format_fixed(bytes / kMiB, 0) : "-"; }
 
-std::string ratio(double base, double x) { return x > 0 && base > 0 ? fixed(base / x, 2) + "x" : "-"; }
+std::string ratio(double base, double x) { return x > 0 && base > 0 ? format_fixed(base / x, 2) + "x" : "-"; }
 
 // Rows entering each encoder layer, then the memory length k; the pooling schedule of config.h.
 std::vector<int64_t> encoder_rows(const ModelConfig& c, int64_t n) {
@@ -247,8 +247,8 @@ std::string markdown_report(const Report& rep) {
   std::ostringstream out;
   out << "## Model variants side by side (pyramidion-bench model)\n\n"
       << "Command: `" << rep.command << "`\n\n"
-      << to_markdown(rep.machine) << "- Load average (1 min, whole machine): " << fixed(rep.load_start, 2)
-      << " at start, " << fixed(rep.load_end, 2) << " at end\n"
+      << to_markdown(rep.machine) << "- Load average (1 min, whole machine): " << format_fixed(rep.load_start, 2)
+      << " at start, " << format_fixed(rep.load_end, 2) << " at end\n"
       << "- fp32 on the CPU; source n = " << o.source_length << ", target t = " << o.target_length
       << ", batch b = " << o.batch << ", seed " << o.seed << "; the same random ids for every variant\n"
       << "- " << o.warmup << " warm-up + " << o.reps << (o.reps == 1 ? " timed run" : " timed runs")
@@ -267,7 +267,7 @@ std::string markdown_report(const Report& rep) {
       << "| variant | params | encoder self-attention rows per layer | cross-attention memory k |\n"
       << "|:---|---:|:---|---:|\n";
   for (const auto& r : rep.results)
-    out << "| " << r.name << " | " << fixed(r.params / 1e6, r.params < 1000000 ? 3 : 1) << " M | " << attention_sizes(r.config, r.rows)
+    out << "| " << r.name << " | " << format_fixed(r.params / 1e6, r.params < 1000000 ? 3 : 1) << " M | " << attention_sizes(r.config, r.rows)
         << " | " << r.k << " |\n";
   out << "\n### Times (ms, medians) and memory\n\n"
       << "| variant | train step | fwd+loss | bwd | Adam | encoder fwd | peak MiB | peak extra MiB | encode "

@@ -190,7 +190,7 @@ double verify_soft_against_naive(double base, uint64_t seed) {
 }
 
 
-std::string format_ms(double ms) { return fixed(ms, ms < 10 ? 2 : 1); }
+std::string format_ms(double ms) { return format_fixed(ms, ms < 10 ? 2 : 1); }
 
 const Result* find(const std::vector<Result>& results, const Config& c, const std::string& method) {
   for (const auto& r : results)
@@ -217,8 +217,8 @@ std::string markdown_report(const Report& rep) {
   std::ostringstream out;
   out << "## Soft top-k, forward + backward on the CPU (pyramidion-bench topk)\n\n"
       << "Command: `" << rep.command << "`\n\n"
-      << to_markdown(rep.machine) << "- Load average (1 min, whole machine): " << fixed(rep.load_start, 2)
-      << " at start, " << fixed(rep.load_end, 2) << " at end\n"
+      << to_markdown(rep.machine) << "- Load average (1 min, whole machine): " << format_fixed(rep.load_start, 2)
+      << " at start, " << format_fixed(rep.load_end, 2) << " at end\n"
       << "- fp32 on the CPU, base " << o.base << ", seed " << o.seed << "; " << o.warmup << " warm-up + "
       << o.reps << (o.reps == 1 ? " timed run" : " timed runs")
       << " per method unless noted, methods interleaved round by round; medians\n"
@@ -235,8 +235,8 @@ std::string markdown_report(const Report& rep) {
       << "|---:|---:|---:|---:|:---|---:|---:|---:|---:|---:|\n";
   for (const auto& r : rep.results) {
     const Result* soft = find(rep.results, r.config, "soft");
-    const std::string ratio = soft && soft->total() > 0 ? fixed(r.total() / soft->total(), 2) + "x" : "-";
-    const std::string peak = r.peak_extra_bytes >= 0 ? fixed(r.peak_extra_bytes / 1048576.0, 1) : "-";
+    const std::string ratio = soft && soft->total() > 0 ? format_fixed(r.total() / soft->total(), 2) + "x" : "-";
+    const std::string peak = r.peak_extra_bytes >= 0 ? format_fixed(r.peak_extra_bytes / 1048576.0, 1) : "-";
     const std::string runs = r.note.empty() ? "" : " (" + std::to_string(r.reps) + " run)";
     out << "| " << r.config.b << " | " << r.config.n << " | " << r.config.k << " | " << r.config.d << " | "
         << r.method << runs << " | " << format_ms(r.fwd()) << " | " << format_ms(r.bwd()) << " | "
@@ -252,10 +252,10 @@ std::string markdown_report(const Report& rep) {
     const bool reference = c.b == 16 && c.n == 8192 && c.k == 512 && c.d == 512;
     out << "- " << describe(c) << ":";
     if (naive)
-      out << " naive / soft = " << fixed(naive->total() / soft->total(), 2) << (reference ? " (target >= 3)" : "");
+      out << " naive / soft = " << format_fixed(naive->total() / soft->total(), 2) << (reference ? " (target >= 3)" : "");
     if (naive && copy) out << ";";
     if (copy)
-      out << " soft / copy = " << fixed(soft->total() / copy->total(), 2) << (reference ? " (target <= 3)" : "");
+      out << " soft / copy = " << format_fixed(soft->total() / copy->total(), 2) << (reference ? " (target <= 3)" : "");
     out << " (fwd+bwd medians)\n";
   }
   out << "- Checked first: soft and naive agree on values, scores and both gradients at b=2 n=64 k=8 d=16 "
@@ -319,10 +319,6 @@ nlohmann::json json_report(const Report& rep) {
           {"results", rows},
           {"notes", rep.notes}};
 }
-
-// Writes `text` to `path` through a temporary file and a rename, so a reader never sees half a file.
-
-// Fails before a long run rather than after it when an output file cannot be written.
 
 void check_options(const TopKBenchOptions& o) {
   const auto positive = [](const char* what, const std::vector<int64_t>& values) {

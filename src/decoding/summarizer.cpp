@@ -1,0 +1,181 @@
+// Summarizer (see include/pyramidion/summarizer.h): tokenize, batch by length (make_batches),
+// encode, beam search, detokenize.
+//
+// Legend: b documents in a batch, n longest source, t generated positions, k_i rows kept by
+// pooling layer i.
+#include <pyramidion/summarizer.h>
+
+#include <pyramidion/batching.h>
+#include <pyramidion/generate.h>
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <filesystem>
+#include <stdexcept>
+
+#include "util/atomic_file.h"
+#include "util/field_table.h"
+#include "util/json_fields.h"
+
+namespace pyramidion {
+namespace {
+
+using Table = detail::FieldTable<SummarizeOptions>;
+
+// A generation.json key bound to one TORCH_ARG of SummarizeOptions.
+template <typename T, typename Access>
+Table::Field setting(const char* name, Access access) {
+  Table::Field f{name, "", 0, false, nullptr, nullptr};
+  f.read = [name, access](const detail::ObjectReader& r, SummarizeOptions& o) { r.read(name, access(o)); };
+  f.write = [access](const SummarizeOptions& o) {
+    SummarizeOptions copy = o;
+    return nlohmann::ordered_json(static_cast<T>(access(copy)));
+  };
+  return f;
+}
+
+// The keys of generation.json.
+const Table& generation_table() {
+  static const Table table =
+      Table("generation.json")
+          .add(setting<int64_t>("beam_size", [](SummarizeOptions& o) -> int64_t& { return o.beam_size(); }))
+          .add(setting<int64_t>("max_length", [](SummarizeOptions& o) -> int64_t& { return o.max_length(); }))
+          .add(setting<int64_t>("min_length", [](SummarizeOptions& o) -> int64_t& { return o.min_length(); }))
+          .add(setting<double>("length_penalty", [](SummarizeOptions& o) -> double& { return o.length_penalty(); }))
+          .add(setting<int64_t>("no_repeat_ngram_size",
+                                [](SummarizeOptions& o) -> int64_t& { return o.no_repeat_ngram_size(); }));
+  return table;
+}
+
+}  // namespace
+
+SummarizeOptions SummarizeOptions::from_checkpoint(const std::string& dir) {
+  SummarizeOptions o;
+  const std::string path = (std::filesystem::path(dir) / "generation.json").string();
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return o;
+  const std::string owner = "generation.json ('" + path + "')";
+  const auto root = detail::parse_strict(owner, detail::read_file(owner, path));
+  generation_table().read(root, o, "", {}, owner);
+  return o;
+}
+
+std::string SummarizeOptions::to_generation_json() const { return generation_table().write(*this).dump(2) + "\n"; }
+
+GenerateOptions SummarizeOptions::generate_options() const {
+  return GenerateOptions()
+      .beam_size(beam_size())
+      .max_length(max_length())
+      .min_length(min_length())
+      .length_penalty(length_penalty())
+      .no_repeat_ngram_size(no_repeat_ngram_size());
+}
+
+void SummarizeOptions::check(const ModelConfig& config) const {
+  check_generate_options(generate_options(), config);
+  if (max_tokens() < 1)
+    throw std::invalid_argument("SummarizeOptions.max_tokens = " + std::to_string(max_tokens()) + " must be >= 1");
+}
+
+Summarizer::Summarizer(Seq2Seq model, Tokenizer tokenizer) : model_(std::move(model)), tokenizer_(std::move(tokenizer)) {
+  const auto& c = model_->config();
+  if (tokenizer_.vocab_size() != c.vocab_size || tokenizer_.pad_id() != c.pad_id || tokenizer_.bos_id() != c.bos_id ||
+      tokenizer_.eos_id() != c.eos_id)
+    throw std::invalid_argument("Summarizer: the tokenizer (vocabulary " + std::to_string(tokenizer_.vocab_size()) +
+                                ", pad/bos/eos " + std::to_string(tokenizer_.pad_id()) + "/" +
+                                std::to_string(tokenizer_.bos_id()) + "/" + std::to_string(tokenizer_.eos_id()) +
+                                ") does not match the model (vocabulary " + std::to_string(c.vocab_size) +
+                                ", pad/bos/eos " + std::to_string(c.pad_id) + "/" + std::to_string(c.bos_id) + "/" +
+                                std::to_string(c.eos_id) + ")");
+  model_->eval();
+}
+
+Summarizer Summarizer::load(const std::string& dir) {
+  const auto tokenizer_path = std::filesystem::path(dir) / "tokenizer.model";
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(tokenizer_path, ec))
+    throw std::runtime_error("Summarizer::load: missing " + tokenizer_path.string() +
+                             " (a pyramidion-train checkpoint holds config.json, weights.pt and tokenizer.model)");
+  return Summarizer(Seq2Seq::load(dir), Tokenizer::load(tokenizer_path.string()));
+}
+
+std::vector<Summary> Summarizer::summarize(const std::vector<std::string>& documents, const SummarizeOptions& options) {
+  const auto& config = model_->config();
+  options.check(config);
+  std::vector<std::vector<Tokenizer::Piece>> pieces(documents.size());
+  std::vector<int64_t> document_tokens(documents.size());
+  TokenizedCorpus sources;
+  for (size_t i = 0; i < documents.size(); ++i) {
+    std::vector<int64_t> ids;
+    if (options.keep_positions()) {  // the spans come with the ids: one tokenization
+      pieces[i] = tokenizer_.encode_with_offsets(documents[i]);
+      for (const auto& piece : pieces[i]) ids.push_back(piece.id);
+    } else {
+      ids = tokenizer_.encode(documents[i]);
+    }
+    if (ids.empty())
+      throw std::invalid_argument("Summarizer: document " + std::to_string(i) + " has no tokens (empty text)");
+    document_tokens[i] = static_cast<int64_t>(ids.size());
+    if (document_tokens[i] > config.max_source_length) ids.resize(static_cast<size_t>(config.max_source_length));
+    sources.add(std::to_string(i), ids, {});
+  }
+  auto out = summarize(sources, options);
+  for (size_t i = 0; i < documents.size(); ++i) {
+    out[i].document_tokens = document_tokens[i];
+    out[i].pieces = std::move(pieces[i]);
+  }
+  return out;
+}
+
+std::vector<Summary> Summarizer::summarize(const TokenizedCorpus& sources, const SummarizeOptions& options) {
+  const auto& config = model_->config();
+  options.check(config);
+  const int64_t max_length = options.max_length() > 0 ? options.max_length() : config.max_target_length;
+  // Every batch bounds the encoder's rows and the decoder's cached positions together.
+  const auto batches = make_batches(sources, BatchingOptions()
+                                                 .max_tokens(options.max_tokens())
+                                                 .bucket_size(0)
+                                                 .shuffle(false)
+                                                 .target_positions(options.beam_size() * max_length),
+                                    0);
+  const auto generate_options = options.generate_options();
+  const auto device = model_->parameters().front().device();  // where the caller put the model
+  std::vector<Summary> out(static_cast<size_t>(sources.size()));
+  torch::NoGradGuard no_grad;
+  for (const auto& indices : batches) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const Batch batch = collate(sources, indices, config);
+    const auto encoded = model_->encode(batch.src_ids.to(device), batch.src_mask.to(device));
+    const auto generation = generate(model_, encoded, generate_options);
+    const auto tokens = generation.tokens.cpu();    // (b, t)
+    const auto lengths = generation.lengths.cpu();  // (b)
+    const auto scores = generation.scores.cpu();    // (b)
+    std::vector<at::Tensor> kept;
+    for (const auto& k : encoded.kept_positions) kept.push_back(k.cpu());  // (b, k_i) each
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() /
+                           static_cast<double>(indices.size());
+    const auto tok = tokens.accessor<int64_t, 2>();
+    for (size_t r = 0; r < indices.size(); ++r) {
+      Summary& s = out[static_cast<size_t>(indices[r])];
+      const auto row = static_cast<int64_t>(r);
+      const int64_t len = lengths[row].item<int64_t>();
+      for (int64_t j = 0; j < len && tok[row][j] != config.eos_id; ++j) s.tokens.push_back(tok[row][j]);
+      s.summary = tokenizer_.decode(s.tokens);
+      s.score = scores[row].item<double>();
+      s.seconds = seconds;
+      s.source_tokens = s.document_tokens = sources.source_length(indices[r]);
+      if (!options.keep_positions()) continue;
+      for (const auto& k : kept) {
+        const auto acc = k.accessor<int64_t, 2>();
+        std::vector<int64_t> positions;
+        for (int64_t j = 0; j < k.size(1); ++j)
+          if (acc[row][j] >= 0) positions.push_back(acc[row][j]);
+        s.kept.push_back(std::move(positions));
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace pyramidion

@@ -1,0 +1,146 @@
+// LibTorch binding of the CUDA kernels (topk_kernels.cu): checks shapes with named macros, takes
+// the device guard, launches on the current stream, turns a launch error into an exception, and
+// registers each kernel as the CUDA implementation of the operator declared in src/ops/ops.cpp.
+//
+// Legend: b batch, n inputs, k outputs, L leaves per output tree, d representation size, N count.
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/cuda/CUDAContext.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/library.h>
+
+#include "ops/kernel_checks.h"
+#include "ops/cuda/topk_kernels.h"
+
+#define PYR_CHECK_CUDA(x) TORCH_CHECK((x).is_cuda(), #x " must be a CUDA tensor, got one on ", (x).device())
+#define PYR_CUDA_OK(call)                                                                   \
+  do {                                                                                      \
+    const cudaError_t err_ = (call);                                                        \
+    TORCH_CHECK(err_ == cudaSuccess, "pyramidion CUDA kernel failed: ", cudaGetErrorString(err_)); \
+  } while (0)
+
+namespace pyramidion {
+namespace detail {
+namespace {
+
+// LibTorch's CUDA sort is a radix sort already: the stable descending argsort is all we need.
+at::Tensor rank_cuda(const at::Tensor& key) {
+  PYR_CHECK_CUDA(key);
+  TORCH_CHECK(key.dim() == 2, "key must have shape (b, m), got ", key.sizes());
+  const c10::cuda::CUDAGuard guard(key.device());
+  return std::get<1>(key.sort(/*stable=*/true, /*dim=*/1, /*descending=*/true));
+}
+
+at::Tensor combine_cuda(const at::Tensor& x_in, const at::Tensor& index_in, const at::Tensor& coef_in) {
+  PYR_CHECK_CUDA(x_in);
+  PYR_CHECK_SAME_DEVICE(index_in, x_in);
+  PYR_CHECK_SAME_DEVICE(coef_in, x_in);
+  const c10::cuda::CUDAGuard guard(x_in.device());
+  const auto x = x_in.contiguous(), index = index_in.contiguous(), coef = coef_in.contiguous();
+  const int64_t b = x.size(0), n = x.size(1), d = x.size(2), k = index.size(1), L = index.size(2);
+  PYR_CHECK_SHAPE(index, b, k, L);
+  PYR_CHECK_SHAPE(coef, b, k, L);
+  PYR_CHECK_DTYPE(index, at::kLong);
+  PYR_CHECK_DTYPE(coef, x.scalar_type());
+  auto y = at::empty({b, k, d}, x.options());  // (b, k, d)
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sh_combine_cuda", [&] {
+    PYR_CUDA_OK(cuda::combine<scalar_t>(x.data_ptr<scalar_t>(), index.data_ptr<int64_t>(), coef.data_ptr<scalar_t>(),
+                                        y.data_ptr<scalar_t>(), b, n, k, L, d, at::cuda::getCurrentCUDAStream()));
+  });
+  return y;
+}
+
+at::Tensor leaf_dot_cuda(const at::Tensor& grad_y_in, const at::Tensor& x_in, const at::Tensor& index_in) {
+  PYR_CHECK_CUDA(x_in);
+  PYR_CHECK_SAME_DEVICE(grad_y_in, x_in);
+  PYR_CHECK_SAME_DEVICE(index_in, x_in);
+  const c10::cuda::CUDAGuard guard(x_in.device());
+  const auto gy = grad_y_in.contiguous(), x = x_in.contiguous(), index = index_in.contiguous();
+  const int64_t b = x.size(0), n = x.size(1), d = x.size(2), k = index.size(1), L = index.size(2);
+  PYR_CHECK_SHAPE(gy, b, k, d);
+  PYR_CHECK_SHAPE(index, b, k, L);
+  PYR_CHECK_DTYPE(index, at::kLong);
+  PYR_CHECK_DTYPE(gy, x.scalar_type());
+  auto q = at::empty({b, k, L}, x.options());  // (b, k, L)
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sh_leaf_dot_cuda", [&] {
+    PYR_CUDA_OK(cuda::leaf_dot<scalar_t>(gy.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), index.data_ptr<int64_t>(),
+                                         q.data_ptr<scalar_t>(), b, n, k, L, d, at::cuda::getCurrentCUDAStream()));
+  });
+  return q;
+}
+
+at::Tensor expand_cuda(const at::Tensor& grad_y_in, const at::Tensor& row_in, const at::Tensor& coef_in) {
+  PYR_CHECK_CUDA(grad_y_in);
+  PYR_CHECK_SAME_DEVICE(row_in, grad_y_in);
+  PYR_CHECK_SAME_DEVICE(coef_in, grad_y_in);
+  const c10::cuda::CUDAGuard guard(grad_y_in.device());
+  const auto gy = grad_y_in.contiguous(), row = row_in.contiguous(), coef = coef_in.contiguous();
+  const int64_t b = gy.size(0), k = gy.size(1), d = gy.size(2), n = row.size(1);
+  PYR_CHECK_SHAPE(row, b, n);
+  PYR_CHECK_SHAPE(coef, b, n);
+  PYR_CHECK_DTYPE(row, at::kLong);
+  PYR_CHECK_DTYPE(coef, gy.scalar_type());
+  auto gx = at::empty({b, n, d}, gy.options());  // (b, n, d)
+  AT_DISPATCH_FLOATING_TYPES(gy.scalar_type(), "sh_expand_cuda", [&] {
+    PYR_CUDA_OK(cuda::expand<scalar_t>(gy.data_ptr<scalar_t>(), row.data_ptr<int64_t>(), coef.data_ptr<scalar_t>(),
+                                       gx.data_ptr<scalar_t>(), b, n, k, d, at::cuda::getCurrentCUDAStream()));
+  });
+  return gx;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> pair_blend_cuda(const at::Tensor& s_in, const at::Tensor& valid_in,
+                                                               double log_base) {
+  PYR_CHECK_CUDA(s_in);
+  PYR_CHECK_SAME_DEVICE(valid_in, s_in);
+  const c10::cuda::CUDAGuard guard(s_in.device());
+  const auto s = s_in.contiguous(), valid = valid_in.contiguous();
+  const int64_t N = s.size(0);
+  PYR_CHECK_SHAPE(s, N, 2);
+  PYR_CHECK_SHAPE(valid, N, 2);
+  PYR_CHECK_DTYPE(valid, at::kBool);
+  auto w = at::empty({N}, s.options()), score = at::empty({N}, s.options());
+  auto valid_out = at::empty({N}, valid.options());
+  AT_DISPATCH_FLOATING_TYPES(s.scalar_type(), "sh_pair_blend_cuda", [&] {
+    PYR_CUDA_OK(cuda::pair_blend<scalar_t>(s.data_ptr<scalar_t>(), valid.data_ptr<bool>(),
+                                           static_cast<scalar_t>(log_base), w.data_ptr<scalar_t>(),
+                                           score.data_ptr<scalar_t>(), valid_out.data_ptr<bool>(), N,
+                                           at::cuda::getCurrentCUDAStream()));
+  });
+  return {w, score, valid_out};
+}
+
+at::Tensor node_backward_cuda(const at::Tensor& rho_in, const at::Tensor& sigma_in, const at::Tensor& w_in,
+                              const at::Tensor& s_child_in, const at::Tensor& q_child_in, double log_base) {
+  PYR_CHECK_CUDA(rho_in);
+  for (const auto* t : {&sigma_in, &w_in, &s_child_in, &q_child_in}) PYR_CHECK_SAME_DEVICE(*t, rho_in);
+  const c10::cuda::CUDAGuard guard(rho_in.device());
+  const auto rho = rho_in.contiguous(), sigma = sigma_in.contiguous(), w = w_in.contiguous();
+  const auto s_child = s_child_in.contiguous(), q_child = q_child_in.contiguous();
+  const int64_t N = rho.numel();
+  PYR_CHECK_SHAPE(sigma, N);
+  PYR_CHECK_SHAPE(w, N);
+  PYR_CHECK_SHAPE(s_child, N, 2);
+  PYR_CHECK_SHAPE(q_child, N, 2);
+  auto out = at::empty({N, 2}, rho.options());  // (N, 2)
+  AT_DISPATCH_FLOATING_TYPES(rho.scalar_type(), "sh_node_backward_cuda", [&] {
+    PYR_CUDA_OK(cuda::node_backward<scalar_t>(rho.data_ptr<scalar_t>(), sigma.data_ptr<scalar_t>(),
+                                              w.data_ptr<scalar_t>(), s_child.data_ptr<scalar_t>(),
+                                              q_child.data_ptr<scalar_t>(), static_cast<scalar_t>(log_base),
+                                              out.data_ptr<scalar_t>(), N, at::cuda::getCurrentCUDAStream()));
+  });
+  return out;
+}
+
+}  // namespace
+}  // namespace detail
+}  // namespace pyramidion
+
+TORCH_LIBRARY_IMPL(pyramidion, CUDA, m) {
+  using namespace pyramidion::detail;
+  m.impl("sh_rank", &rank_cuda);
+  m.impl("sh_combine", &combine_cuda);
+  m.impl("sh_leaf_dot", &leaf_dot_cuda);
+  m.impl("sh_expand", &expand_cuda);
+  m.impl("sh_pair_blend", &pair_blend_cuda);
+  m.impl("sh_node_backward", &node_backward_cuda);
+}

@@ -1,0 +1,56 @@
+// Argument checks of the top-k front (ops/topk_checks.h).
+#include "ops/topk_checks.h"
+
+#include "util/tensor_text.h"
+
+#include <ATen/ATen.h>
+
+#include <stdexcept>
+
+namespace pyramidion {
+namespace detail {
+
+at::Tensor check_topk_args(const char* fn, const at::Tensor& x, const at::Tensor& scores, int64_t k,
+                           const at::Tensor& mask) {
+  auto fail = [&](const std::string& what) { throw std::invalid_argument(std::string(fn) + ": " + what); };
+  if (!x.defined() || !scores.defined()) fail("x and scores must be defined tensors");
+  if (x.dim() != 3) fail("x must have shape (b, n, d), got " + describe(x));
+  if (scores.dim() != 2 || scores.size(0) != x.size(0) || scores.size(1) != x.size(1))
+    fail("scores must have shape (b, n) = [" + std::to_string(x.size(0)) + ", " + std::to_string(x.size(1)) +
+         "] to match x " + describe(x) + ", got " + describe(scores));
+  const auto dt = x.scalar_type();
+  if (dt != at::kFloat && dt != at::kDouble)
+    fail(std::string("x must be float32 or float64, got ") + c10::toString(dt));
+  if (scores.scalar_type() != dt)
+    fail(std::string("scores must have the dtype of x (") + c10::toString(dt) + "), got " +
+         c10::toString(scores.scalar_type()));
+  if (scores.device() != x.device())
+    fail("scores are on " + scores.device().str() + " but x is on " + x.device().str());
+  const int64_t n = x.size(1);
+  if (k < 1 || k > n)
+    fail("k must satisfy 1 <= k <= n = " + std::to_string(n) + ", got k = " + std::to_string(k));
+  at::Tensor m = mask;
+  if (m.defined()) {
+    if (m.dim() != 2 || m.size(0) != x.size(0) || m.size(1) != n)
+      fail("mask must have shape (b, n) = [" + std::to_string(x.size(0)) + ", " + std::to_string(n) +
+           "], got " + describe(m));
+    if (m.scalar_type() != at::kBool)
+      fail(std::string("mask must be bool (true for real tokens), got ") + c10::toString(m.scalar_type()));
+    if (m.device() != x.device()) fail("mask is on " + m.device().str() + " but x is on " + x.device().str());
+  } else {
+    m = at::ones({x.size(0), n}, x.options().dtype(at::kBool));
+  }
+  // One host sync per call, at the boundary: non-finite scores of real tokens would silently
+  // poison every pair they meet.
+  const auto bad = scores.isfinite().logical_not().logical_and(m);
+  if (bad.any().item<bool>()) {
+    const auto where = bad.nonzero().select(0, 0).cpu();  // (2,)
+    const int64_t i = where[0].item<int64_t>(), j = where[1].item<int64_t>();
+    fail("scores must be finite where mask is true; scores[" + std::to_string(i) + ", " + std::to_string(j) +
+         "] = " + std::to_string(scores.select(0, i).select(0, j).item<double>()));
+  }
+  return m;
+}
+
+}  // namespace detail
+}  // namespace pyramidion

@@ -1,0 +1,18 @@
+// Private: validation of the public top-k arguments, shared by successive_halving_topk(),
+// hard_topk() and iterative_softmax_topk(). Throws std::invalid_argument naming the values.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <string>
+
+namespace pyramidion {
+namespace detail {
+
+/// Checks x (b, n, d), scores (b, n), 1 <= k <= n and the mask in `mask` (undefined or (b, n)
+/// bool); returns the mask to use: (b, n) bool, all true when none was given.
+at::Tensor check_topk_args(const char* fn, const at::Tensor& x, const at::Tensor& scores, int64_t k,
+                           const at::Tensor& mask);
+
+}  // namespace detail
+}  // namespace pyramidion

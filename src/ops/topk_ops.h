@@ -1,0 +1,55 @@
+// Private: the kernels of the successive-halving top-k, as operators of LibTorch's dispatcher
+// (namespace `pyramidion`), implemented for CPU in src/ops/topk_cpu.cpp and for CUDA in
+// src/ops/cuda/topk_binding.cpp. The autograd function in src/ops/topk.cpp composes them.
+//
+// Legend: b batch, n inputs, k outputs, L = 2^R leaves per output tree, d representation size,
+// N any element count. Leaf index -1 marks a leaf that holds no input (a bye's empty side, or
+// padding); its coefficient is 0.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <tuple>
+#include <vector>
+
+namespace pyramidion {
+namespace detail {
+
+/// The tournament on the scores, packed as tournament.h's pack_tournament describes.
+/// scores (b, n) with padding zeroed, mask (b, n) bool, 1 <= k <= n.
+std::vector<at::Tensor> sh_tournament(const at::Tensor& scores, const at::Tensor& mask, int64_t k,
+                                      double log_base, bool keep_order);
+
+/// The gradient with respect to the input scores (tournament.h, scores_grad); tree is the packed
+/// tournament, leaf_dots (b, k, L), grad_scores (b, k) -> (b, n).
+at::Tensor sh_tree_backward(const std::vector<at::Tensor>& tree, const at::Tensor& leaf_dots,
+                            const at::Tensor& grad_scores, double log_base);
+
+/// Per row, the positions ordered by key descending, ties in position order (a stable descending
+/// argsort). key (b, m) float/double, no NaN -> perm (b, m) int64
+at::Tensor sh_rank(const at::Tensor& key);
+
+/// y[b, i, :] = sum_l coef[b, i, l] * x[b, index[b, i, l], :]
+/// x (b, n, d), index (b, k, L) int64, coef (b, k, L) -> y (b, k, d)
+at::Tensor sh_combine(const at::Tensor& x, const at::Tensor& index, const at::Tensor& coef);
+
+/// q[b, i, l] = <grad_y[b, i, :], x[b, index[b, i, l], :]>  (0 where index is -1)
+/// grad_y (b, k, d), x (b, n, d), index (b, k, L) int64 -> q (b, k, L)
+at::Tensor sh_leaf_dot(const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& index);
+
+/// grad_x[b, p, :] = coef[b, p] * grad_y[b, row[b, p], :]  (every input sits in exactly one tree)
+/// grad_y (b, k, d), row (b, n) int64, coef (b, n) -> grad_x (b, n, d)
+at::Tensor sh_expand(const at::Tensor& grad_y, const at::Tensor& row, const at::Tensor& coef);
+
+/// kernels::pair_blend over N pairs: s (N, 2), valid (N, 2) bool -> w (N), score (N), valid (N)
+std::tuple<at::Tensor, at::Tensor, at::Tensor> sh_pair_blend(const at::Tensor& s,
+                                                             const at::Tensor& valid,
+                                                             double log_base);
+
+/// kernels::node_backward over N nodes: rho, sigma, w (N); s_child, q_child (N, 2)
+/// -> sigma_child (N, 2)
+at::Tensor sh_node_backward(const at::Tensor& rho, const at::Tensor& sigma, const at::Tensor& w,
+                            const at::Tensor& s_child, const at::Tensor& q_child, double log_base);
+
+}  // namespace detail
+}  // namespace pyramidion

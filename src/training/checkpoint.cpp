@@ -1,0 +1,115 @@
+// Training checkpoints (training/checkpoint.h).
+#include "training/checkpoint.h"
+
+#include <pyramidion/summarizer.h>
+
+#include <torch/serialize.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <sstream>
+#include <stdexcept>
+#include <unistd.h>
+
+#include "models/checkpoint.h"
+#include "util/atomic_file.h"
+
+namespace pyramidion {
+namespace detail {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr const char* kWho = "train: checkpoint";
+
+std::string step_name(int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "step-%06lld", static_cast<long long>(step));
+  return buf;
+}
+
+// out/latest -> checkpoints/<name>, replaced atomically (a symbolic link renamed over the old one).
+void point_latest_at(const fs::path& out, const std::string& name) {
+  std::string temp = (out / ".latest.tmp-XXXXXX").string();
+  const int fd = ::mkstemp(temp.data());  // a unique name of the temporary scheme
+  if (fd < 0) throw std::runtime_error(std::string(kWho) + ": cannot update '" + (out / "latest").string() + "'");
+  ::close(fd);
+  std::error_code ec;
+  fs::remove(temp, ec);
+  fs::create_directory_symlink(fs::path("checkpoints") / name, temp);
+  fs::rename(temp, out / "latest");
+}
+
+}  // namespace
+
+std::vector<std::pair<int64_t, fs::path>> list_checkpoints(const fs::path& out) {
+  std::vector<std::pair<int64_t, fs::path>> found;
+  std::error_code ec;
+  const fs::path dir = out / "checkpoints";
+  if (!fs::is_directory(dir, ec)) return found;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("step-", 0) != 0 || !entry.is_directory()) continue;
+    try {
+      size_t used = 0;
+      const int64_t step = std::stoll(name.substr(5), &used);
+      if (used == name.size() - 5 && fs::is_regular_file(entry.path() / "trainer_state.json"))
+        found.emplace_back(step, entry.path());
+    } catch (const std::exception&) {
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+std::string write_checkpoint(const fs::path& out, const Seq2SeqImpl& model, torch::optim::Optimizer& optimizer,
+                             const Tokenizer& tokenizer, const TrainConfig& config, const TrainerState& state) {
+  const fs::path dir = out / "checkpoints";
+  fs::create_directories(dir);
+  remove_temporaries(dir.string());  // leftovers of checkpoints that a crash interrupted
+  const fs::path final_dir = dir / step_name(state.step);
+  AtomicDirectory checkpoint(kWho, final_dir.string());  // replaces a rerun of the same step
+  write_model_files(model, checkpoint);
+  checkpoint.write("tokenizer.model", tokenizer.serialized());
+  std::ostringstream optimizer_bytes;
+  torch::save(optimizer, optimizer_bytes);
+  checkpoint.write("optimizer.pt", optimizer_bytes.str());
+  const json trainer_state{{"step", state.step},
+                           {"epoch", state.cursor.epoch},
+                           {"batch_in_epoch", state.cursor.index},
+                           {"world_size", state.world_size},
+                           {"update_freq", state.update_freq},
+                           {"train_config", state.train_config}};
+  checkpoint.write("trainer_state.json", trainer_state.dump(2) + "\n");
+  // The generation settings pyramidion-summarize starts from (SummarizeOptions::from_checkpoint);
+  // edit the file to change a checkpoint's defaults.
+  checkpoint.write("generation.json", SummarizeOptions().max_length(model.config().max_target_length).to_generation_json());
+  checkpoint.commit();
+  point_latest_at(out, step_name(state.step));
+
+  auto all = list_checkpoints(out);
+  while (static_cast<int64_t>(all.size()) > config.keep_checkpoints) {
+    // Hidden first (one rename), then deleted: a crash never leaves a half-deleted step-N.
+    if (all.front().first != state.step) discard_directory(all.front().second.string());
+    all.erase(all.begin());
+  }
+  return final_dir.string();
+}
+
+TrainerState read_checkpoint_state(const fs::path& dir, torch::optim::Optimizer& optimizer) {
+  torch::load(optimizer, (dir / "optimizer.pt").string());
+  const json state = json::parse(read_file("train: resume", (dir / "trainer_state.json").string()));
+  TrainerState out;
+  out.step = state.at("step").get<int64_t>();
+  out.cursor.epoch = state.at("epoch").get<int64_t>();
+  out.cursor.index = state.at("batch_in_epoch").get<int64_t>();
+  out.world_size = state.value("world_size", int64_t{1});
+  out.update_freq = state.value("update_freq", int64_t{1});
+  out.train_config = state.at("train_config");
+  return out;
+}
+
+}  // namespace detail
+}  // namespace pyramidion

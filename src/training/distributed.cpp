@@ -1,0 +1,439 @@
+// ProcessGroup (see include/pyramidion/distributed.h): a rendezvous over c10d::TCPStore, Gloo for
+// CPU tensors, and NCCL for CUDA tensors when built with CUDA.
+//
+// c10d compiles its backends' declarations only under these macros. LibTorch's CMake target passes
+// them to its users already (INTERFACE_COMPILE_DEFINITIONS of torch_cpu/torch_cuda); defining them
+// here keeps this file correct when it is built some other way. Define them before any include.
+#ifndef USE_DISTRIBUTED
+#define USE_DISTRIBUTED
+#endif
+#ifndef USE_C10D_GLOO
+#define USE_C10D_GLOO
+#endif
+#if defined(PYRAMIDION_WITH_CUDA) && !defined(USE_C10D_NCCL)
+#define USE_C10D_NCCL
+#endif
+
+#include <pyramidion/distributed.h>
+
+#include <ATen/ATen.h>
+#include <c10/util/Exception.h>
+#include <torch/csrc/autograd/grad_mode.h>
+#include <torch/csrc/distributed/c10d/Backend.hpp>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#include <torch/csrc/distributed/c10d/Types.hpp>
+#include <torch/csrc/distributed/c10d/Work.hpp>
+
+// The PyPI wheel ships ProcessGroupGloo.hpp but not the Gloo headers it includes. The class only
+// holds Gloo objects through pointers, so Debian's libgloo-dev headers describe it exactly; without
+// them this library still builds, and a multi-process job fails at start with a message saying so.
+#if __has_include(<gloo/algorithm.h>)
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#define PYRAMIDION_HAS_GLOO 1
+#endif
+
+#ifdef PYRAMIDION_WITH_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#include <torch/csrc/cuda/nccl.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+namespace pyramidion {
+
+namespace {
+
+constexpr const char* kFrom = "ProcessGroup::from_environment: ";
+
+std::optional<std::string> getenv_string(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+std::string in_quotes(const std::string& s) { return "\"" + s + "\""; }
+
+// An exception's message; c10::Error's without the C++ backtrace it carries (which names no user
+// input and runs to dozens of lines).
+std::string message_of(const std::exception& e) {
+  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e)) return c10_error->what_without_backtrace();
+  return e.what();
+}
+
+// The whole of `value` as a base-10 integer, else std::invalid_argument naming the variable.
+int64_t parse_int(const char* name, const std::string& value) {
+  int64_t out = 0;
+  const char* end = value.data() + value.size();
+  const auto [ptr, ec] = std::from_chars(value.data(), end, out);
+  if (value.empty() || ec != std::errc() || ptr != end)
+    throw std::invalid_argument(std::string(kFrom) + name + " = " + in_quotes(value) + " is not an integer");
+  return out;
+}
+
+std::string require(const char* name, int64_t world_size) {
+  auto value = getenv_string(name);
+  if (!value)
+    throw std::invalid_argument(std::string(kFrom) + name + " is not set (WORLD_SIZE = " +
+                                std::to_string(world_size) + " needs RANK, MASTER_ADDR and MASTER_PORT)");
+  return *value;
+}
+
+void validate(const DistributedOptions& options) {
+  const auto backend = options.backend();
+  if (backend != CudaBackend::automatic && backend != CudaBackend::gloo && backend != CudaBackend::nccl)
+    throw std::invalid_argument("DistributedOptions.backend = " + std::to_string(static_cast<int>(backend)) +
+                                " must be automatic, gloo or nccl");
+  if (options.timeout().count() <= 0)
+    throw std::invalid_argument("DistributedOptions.timeout = " + std::to_string(options.timeout().count()) +
+                                " s must be > 0");
+  if (options.bucket_bytes() < 1)
+    throw std::invalid_argument("DistributedOptions.bucket_bytes = " + std::to_string(options.bucket_bytes()) +
+                                " must be >= 1");
+}
+
+#ifdef PYRAMIDION_WITH_CUDA
+// Why ProcessGroupNCCL cannot be used in this process, or "" when it can. Its Options embed
+// ncclConfig_t, whose size changes with NCCL's minor version, and are allocated here (an inline
+// factory) but filled by LibTorch: the headers seen here must match the NCCL LibTorch runs with.
+std::string nccl_unusable_reason(int local_rank) {
+  const int devices = static_cast<int>(at::cuda::device_count());
+  if (devices == 0) return "no CUDA device is present";
+  if (local_rank >= devices)
+    return "LOCAL_RANK = " + std::to_string(local_rank) + " but only " + std::to_string(devices) +
+           " CUDA devices are present";
+  const auto runtime = static_cast<int64_t>(torch::cuda::nccl::version());
+  const int64_t compiled = NCCL_VERSION_CODE;
+  if (runtime / 100 != compiled / 100)
+    return "pyramidion was compiled against NCCL " + std::to_string(NCCL_MAJOR) + "." +
+           std::to_string(NCCL_MINOR) + " headers but LibTorch runs NCCL version code " +
+           std::to_string(runtime) +
+           " (their ncclConfig_t differ); put the runtime's nccl.h first on the include path";
+  return "";
+}
+#endif
+
+}  // namespace
+
+struct ProcessGroup::Impl {
+  int rank = 0;
+  int world_size = 1;
+  int local_rank = 0;
+  std::string master;  // "MASTER_ADDR:MASTER_PORT = host:port", for messages
+  std::string cuda_backend = "none";
+  int64_t bucket_bytes = 0;
+  // Destroyed in reverse order: the backends before the store they rendezvoused through.
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::Backend> gloo;
+  c10::intrusive_ptr<c10d::Backend> nccl;
+
+  ~Impl() {
+    // ProcessGroupNCCL expects an explicit shutdown (its watchdog thread) before destruction.
+    if (nccl) {
+      try {
+        nccl->shutdown();
+      } catch (const std::exception&) {
+        // Destruction must not throw; the process is going away with its communicators anyway.
+      }
+    }
+  }
+
+  std::string where() const {
+    return "rank " + std::to_string(rank) + " of " + std::to_string(world_size) + " (" + master + ")";
+  }
+
+  c10d::Backend& backend_for(const at::Tensor& t) const { return (t.is_cuda() && nccl) ? *nccl : *gloo; }
+
+  // Waits for a collective; c10d/Gloo errors (a dead peer, a timeout, mismatching shapes) become
+  // std::runtime_error naming the operation and this rank.
+  template <typename Launch>
+  void run(const char* op, Launch&& launch) const {
+    try {
+      auto work = launch();
+      work->wait();
+    } catch (const std::exception& e) {
+      throw std::runtime_error(std::string("ProcessGroup::") + op + ": collective failed on " + where() + ": " +
+                               message_of(e));
+    }
+  }
+
+  void allreduce(const char* op, at::Tensor& t, c10d::ReduceOp::RedOpType reduce) const {
+    std::vector<at::Tensor> tensors{t};
+    c10d::AllreduceOptions opts;
+    opts.reduceOp = c10d::ReduceOp(reduce);
+    run(op, [&] { return backend_for(t).allreduce(tensors, opts); });
+  }
+
+  void broadcast(const char* op, at::Tensor& t) const {
+    std::vector<at::Tensor> tensors{t};
+    c10d::BroadcastOptions opts;
+    opts.rootRank = 0;
+    run(op, [&] { return backend_for(t).broadcast(tensors, opts); });
+  }
+
+  // Every rank must pass the same number of tensors with the same total size: a mismatch would make
+  // the bucketed collectives pair unrelated tensors (or stall). One int64 MAX-allreduce of
+  // [count, numel, -count, -numel] gives the maximum and the minimum over the ranks. `extra` (also
+  // MAX-reduced, appended) lets the caller piggyback its own flags on the same collective.
+  at::Tensor check_same_layout(const char* op, int64_t count, int64_t numel, const at::Tensor& extra) const {
+    auto t = at::cat({at::tensor({count, numel, -count, -numel}, at::kLong), extra.to(at::kLong)});
+    allreduce(op, t, c10d::ReduceOp::MAX);
+    const auto v = t.accessor<int64_t, 1>();
+    if (v[0] != -v[2] || v[1] != -v[3])
+      throw std::invalid_argument(std::string("ProcessGroup::") + op +
+                                  ": the ranks' modules differ: between " + std::to_string(-v[2]) + " and " +
+                                  std::to_string(v[0]) + " tensors, " + std::to_string(-v[3]) + " and " +
+                                  std::to_string(v[1]) + " elements (this is " + where() + " with " +
+                                  std::to_string(count) + ", " + std::to_string(numel) + ")");
+    return t.slice(0, 4);
+  }
+
+  // Flattens `tensors` into buckets of about bucket_bytes (one dtype and device per bucket, in
+  // order), applies `collective` to each flat bucket and copies the result back into the tensors.
+  template <typename Collective>
+  void bucketed(const std::vector<at::Tensor>& tensors, Collective&& collective) const {
+    using Key = std::pair<at::ScalarType, std::string>;
+    struct Bucket {
+      std::vector<at::Tensor> tensors;
+      int64_t bytes = 0;
+    };
+    std::map<Key, Bucket> open;
+    const auto flush = [&](Bucket& bucket) {
+      if (bucket.tensors.empty()) return;
+      std::vector<at::Tensor> flat_parts;
+      flat_parts.reserve(bucket.tensors.size());
+      for (const auto& t : bucket.tensors) flat_parts.push_back(t.reshape({-1}));
+      auto flat = at::cat(flat_parts);  // (sum of numel)
+      collective(flat);
+      int64_t offset = 0;
+      for (auto& t : bucket.tensors) {
+        t.copy_(flat.slice(0, offset, offset + t.numel()).view(t.sizes()));
+        offset += t.numel();
+      }
+      bucket = Bucket{};
+    };
+    for (const auto& t : tensors) {
+      auto& bucket = open[Key{t.scalar_type(), t.device().str()}];
+      const int64_t bytes = t.numel() * static_cast<int64_t>(t.element_size());
+      if (!bucket.tensors.empty() && bucket.bytes + bytes > bucket_bytes) flush(bucket);
+      bucket.tensors.push_back(t);
+      bucket.bytes += bytes;
+    }
+    for (auto& [key, bucket] : open) flush(bucket);
+  }
+};
+
+ProcessGroup::ProcessGroup(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ProcessGroup::ProcessGroup(ProcessGroup&&) noexcept = default;
+ProcessGroup& ProcessGroup::operator=(ProcessGroup&&) noexcept = default;
+ProcessGroup::~ProcessGroup() = default;
+
+int ProcessGroup::rank() const { return impl_->rank; }
+int ProcessGroup::world_size() const { return impl_->world_size; }
+int ProcessGroup::local_rank() const { return impl_->local_rank; }
+const std::string& ProcessGroup::cuda_backend() const { return impl_->cuda_backend; }
+
+ProcessGroup ProcessGroup::from_environment(const DistributedOptions& options) {
+  validate(options);
+  auto impl = std::make_unique<Impl>();
+  impl->bucket_bytes = options.bucket_bytes();
+
+  // ---- the environment -------------------------------------------------------------------------
+  const auto world_env = getenv_string("WORLD_SIZE");
+  const int64_t world_size = world_env ? parse_int("WORLD_SIZE", *world_env) : 1;
+  if (world_size < 1 || world_size > (1 << 20))
+    throw std::invalid_argument(std::string(kFrom) + "WORLD_SIZE = " + in_quotes(*world_env) +
+                                " must be in [1, 1048576]");
+  int64_t rank = 0;
+  if (world_size > 1) {
+    rank = parse_int("RANK", require("RANK", world_size));
+  } else if (auto r = getenv_string("RANK")) {
+    rank = parse_int("RANK", *r);
+  }
+  if (rank < 0 || rank >= world_size)
+    throw std::invalid_argument(std::string(kFrom) + "RANK = " + std::to_string(rank) +
+                                " must be in [0, WORLD_SIZE = " + std::to_string(world_size) + ")");
+  int64_t local_rank = rank;
+  if (auto l = getenv_string("LOCAL_RANK")) {
+    local_rank = parse_int("LOCAL_RANK", *l);
+    if (local_rank < 0 || local_rank >= world_size)
+      throw std::invalid_argument(std::string(kFrom) + "LOCAL_RANK = " + in_quotes(*l) +
+                                  " must be in [0, WORLD_SIZE = " + std::to_string(world_size) + ")");
+  }
+  impl->rank = static_cast<int>(rank);
+  impl->world_size = static_cast<int>(world_size);
+  impl->local_rank = static_cast<int>(local_rank);
+  if (world_size == 1) return ProcessGroup(std::move(impl));  // no store, no sockets
+
+  const std::string addr = require("MASTER_ADDR", world_size);
+  if (addr.empty()) throw std::invalid_argument(std::string(kFrom) + "MASTER_ADDR is empty");
+  const std::string port_text = require("MASTER_PORT", world_size);
+  const int64_t port = parse_int("MASTER_PORT", port_text);
+  if (port < 1 || port > 65535)
+    throw std::invalid_argument(std::string(kFrom) + "MASTER_PORT = " + in_quotes(port_text) +
+                                " must be in [1, 65535]");
+  impl->master = "MASTER_ADDR:MASTER_PORT = " + addr + ":" + std::to_string(port);
+  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options.timeout());
+  const std::string timeout_text = std::to_string(options.timeout().count()) + " s";
+
+#ifndef PYRAMIDION_HAS_GLOO
+  throw std::runtime_error(std::string(kFrom) + "this pyramidion was built without the Gloo headers, which the " +
+                           "LibTorch wheel does not ship (Debian: apt-get install libgloo-dev, then rebuild); " +
+                           "WORLD_SIZE = " + std::to_string(world_size) + " needs them");
+#else
+  std::string cuda_backend = "gloo";
+#ifdef PYRAMIDION_WITH_CUDA
+  if (options.backend() != CudaBackend::gloo) {
+    const std::string reason = nccl_unusable_reason(impl->local_rank);
+    if (reason.empty()) {
+      cuda_backend = "nccl";
+    } else if (options.backend() == CudaBackend::nccl) {
+      throw std::runtime_error(std::string(kFrom) + "backend \"nccl\" requested on " + impl->where() +
+                               " but NCCL is not usable: " + reason);
+    }
+  }
+#else
+  if (options.backend() == CudaBackend::nccl)
+    throw std::runtime_error(std::string(kFrom) + "backend \"nccl\" requested on " + impl->where() +
+                             " but pyramidion was built without CUDA (PYRAMIDION_WITH_CUDA=OFF)");
+#endif
+
+  // ---- rendezvous ------------------------------------------------------------------------------
+  try {
+    c10d::TCPStoreOptions store_options;
+    store_options.port = static_cast<uint16_t>(port);
+    store_options.isServer = rank == 0;
+    store_options.numWorkers = static_cast<size_t>(world_size);
+    store_options.waitWorkers = true;  // rank 0 returns once every rank has connected (or throws)
+    store_options.timeout = timeout;
+    impl->store = c10::make_intrusive<c10d::TCPStore>(addr, store_options);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string(kFrom) + impl->where() + ": the rendezvous failed within " +
+                             timeout_text + " (" +
+                             (rank == 0 ? "rank 0 serves the store and waits for every rank"
+                                        : "this rank connects to rank 0's store") +
+                             "): " + message_of(e));
+  }
+
+  // ---- backends --------------------------------------------------------------------------------
+  try {
+    auto gloo_options = c10d::ProcessGroupGloo::Options::create(timeout);
+    const auto lazy = c10d::getDefaultGlooLazyInit();
+    if (auto ifname = getenv_string("GLOO_SOCKET_IFNAME"); ifname && !ifname->empty()) {
+      gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(*ifname, lazy));
+    } else {
+      gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice(lazy));
+    }
+    auto gloo_store = c10::make_intrusive<c10d::PrefixStore>("pyramidion/gloo", impl->store);
+    impl->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(gloo_store, impl->rank, impl->world_size,
+                                                             gloo_options);
+#ifdef PYRAMIDION_WITH_CUDA
+    if (cuda_backend == "nccl") {
+      auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
+      nccl_options->timeout = timeout;
+      auto nccl_store = c10::make_intrusive<c10d::PrefixStore>("pyramidion/nccl", impl->store);
+      impl->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(nccl_store, impl->rank, impl->world_size,
+                                                               nccl_options);
+    }
+#endif
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string(kFrom) + impl->where() + ": connecting to the other ranks failed within " +
+                             timeout_text + ": " + message_of(e));
+  }
+  impl->cuda_backend = cuda_backend;
+  return ProcessGroup(std::move(impl));
+#endif
+}
+
+void ProcessGroup::broadcast_parameters(torch::nn::Module& module) {
+  std::vector<at::Tensor> tensors;
+  for (const auto& p : module.parameters()) tensors.push_back(p);
+  for (const auto& b : module.buffers())
+    if (b.defined()) tensors.push_back(b);
+  if (impl_->world_size == 1) return;
+  int64_t numel = 0;
+  for (const auto& t : tensors) numel += t.numel();
+  impl_->check_same_layout("broadcast_parameters", static_cast<int64_t>(tensors.size()), numel,
+                           at::empty({0}, at::kLong));
+  torch::NoGradGuard no_grad;  // in-place writes into leaves that require grad
+  impl_->bucketed(tensors, [&](at::Tensor& flat) { impl_->broadcast("broadcast_parameters", flat); });
+}
+
+void ProcessGroup::allreduce_gradients(torch::nn::Module& module, double divide_by) {
+  if (!std::isfinite(divide_by) || divide_by <= 0)
+    throw std::invalid_argument("ProcessGroup::allreduce_gradients: divide_by = " + std::to_string(divide_by) +
+                                " must be finite and > 0 (the global number of target tokens)");
+  std::vector<at::Tensor> params;
+  for (const auto& p : module.parameters())
+    if (p.requires_grad()) params.push_back(p);
+  for (const auto& p : params)
+    if (p.grad().defined() && p.grad().is_sparse())
+      throw std::invalid_argument("ProcessGroup::allreduce_gradients: sparse gradients are not supported (a "
+                                  "parameter of shape " + c10::str(p.sizes()) + ")");
+  const double scale = 1.0 / divide_by;
+  torch::NoGradGuard no_grad;
+  if (impl_->world_size == 1) {
+    for (auto& p : params)
+      if (p.grad().defined()) p.mutable_grad().mul_(scale);
+    return;
+  }
+
+  // Which parameters have a gradient on some rank: MAX of the local flags.
+  auto flags = at::empty({static_cast<int64_t>(params.size())}, at::kLong);
+  auto f = flags.accessor<int64_t, 1>();
+  int64_t numel = 0;
+  for (size_t i = 0; i < params.size(); ++i) {
+    f[static_cast<int64_t>(i)] = params[i].grad().defined() ? 1 : 0;
+    numel += params[i].numel();
+  }
+  const auto any = impl_->check_same_layout("allreduce_gradients", static_cast<int64_t>(params.size()), numel, flags);
+  const auto a = any.accessor<int64_t, 1>();
+  std::vector<at::Tensor> grads;
+  for (size_t i = 0; i < params.size(); ++i) {
+    if (a[static_cast<int64_t>(i)] == 0) continue;  // no rank has one: stays undefined, as in one process
+    auto& p = params[i];
+    if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p, at::MemoryFormat::Contiguous);
+    grads.push_back(p.grad());
+  }
+  impl_->bucketed(grads, [&](at::Tensor& flat) {
+    impl_->allreduce("allreduce_gradients", flat, c10d::ReduceOp::SUM);
+    flat.mul_(scale);
+  });
+}
+
+double ProcessGroup::allreduce_sum(double value) {
+  if (impl_->world_size == 1) return value;
+  auto t = at::full({1}, value, at::kDouble);
+  impl_->allreduce("allreduce_sum", t, c10d::ReduceOp::SUM);
+  return t.item<double>();
+}
+
+void ProcessGroup::barrier() {
+  if (impl_->world_size == 1) return;
+  impl_->run("barrier", [&] { return impl_->gloo->barrier(c10d::BarrierOptions()); });
+}
+
+void ProcessGroup::run_on_main(const std::string& who, const std::string& what, const std::function<void()>& work) {
+  std::string error;
+  if (is_main()) {
+    try {
+      work();
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }
+  if (allreduce_sum(error.empty() ? 0.0 : 1.0) > 0)
+    throw std::runtime_error(is_main() ? error : who + ": rank 0 failed while " + what + " (its log says why)");
+}
+
+}  // namespace pyramidion

@@ -1,0 +1,383 @@
+// The trainer (training/trainer.h): pyramidion::train() as named steps.
+//
+// Legend: b batch, n source tokens, t target positions.
+#include "training/trainer.h"
+
+#include <pyramidion/data.h>
+
+#include <ATen/ATen.h>
+#include <torch/nn/utils/clip_grad.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <utility>
+
+#include "training/loss.h"
+#include "training/train_config_table.h"
+#include "training/validation.h"
+#include "util/atomic_file.h"
+#include "util/text.h"
+
+namespace pyramidion {
+namespace detail {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// The first documents up to this much text train the tokenizer: plenty for a subword vocabulary,
+// and bounded memory on a multi-gigabyte training set.
+constexpr size_t kTokenizerTextBytes = size_t{256} << 20;
+
+ProcessGroup connect(const TrainConfig& config) {
+  config.validate();
+  return ProcessGroup::from_environment(
+      DistributedOptions().timeout(std::chrono::seconds(config.distributed_timeout)));
+}
+
+ReaderOptions reader_options(const TrainConfig& c) {
+  return ReaderOptions().format(c.data_format).skip_bad(c.skip_bad_records);
+}
+
+double seconds_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+}  // namespace
+
+// ---- BatchStream -------------------------------------------------------------------------------
+
+const std::vector<int64_t>& BatchStream::next(DataCursor& cursor) {
+  load(cursor.epoch);
+  if (cursor.index >= static_cast<int64_t>(batches_.size())) {
+    ++cursor.epoch;
+    cursor.index = 0;
+    load(cursor.epoch);
+  }
+  return batches_[static_cast<size_t>(cursor.index++)];
+}
+
+void BatchStream::load(int64_t epoch) {
+  if (epoch == loaded_) return;
+  batches_ = make_batches(corpus_, options_, epoch);
+  loaded_ = epoch;
+}
+
+// ---- the steps ---------------------------------------------------------------------------------
+
+Trainer::Trainer(const TrainConfig& config, const TrainRunOptions& run)
+    : config_(config), run_(run), group_(connect(config_)), device_(at::kCPU), out_(config.out),
+      start_(std::chrono::steady_clock::now()) {
+  log_ = group_.is_main() ? run_.log() : nullptr;
+  if (config_.threads > 0) at::set_num_threads(static_cast<int>(config_.threads));
+  device_ = config_.device.resolve(group_.local_rank());
+}
+
+void Trainer::say(const std::string& line) const {
+  if (log_) *log_ << line << std::endl;
+}
+
+void Trainer::on_main(const std::string& what, const std::function<void()>& work) {
+  group_.run_on_main("train", what, work);
+}
+
+void Trainer::append_metrics(const json& entry) {
+  on_main("writing metrics.jsonl",
+          [&] { append_to_file("train", (out_ / "metrics.jsonl").string(), entry.dump() + "\n"); });
+}
+
+void Trainer::locate_start() {
+  const auto checkpoints = list_checkpoints(out_);
+  if (run_.resume() && checkpoints.empty())
+    throw std::runtime_error("train: --resume, but " + (out_ / "checkpoints").string() + " holds no checkpoint");
+  if (!run_.resume() && !checkpoints.empty())
+    throw std::runtime_error("train: " + (out_ / "checkpoints").string() + " already holds checkpoints (newest " +
+                             checkpoints.back().second.filename().string() +
+                             "); pass --resume to continue that run, or choose another output directory");
+  if (run_.resume()) resume_dir_ = checkpoints.back().second;
+  group_.barrier();  // every rank has looked before rank 0 writes anything
+  on_main("creating the output directory", [&] {
+    fs::create_directories(out_ / "checkpoints");
+    // Leftovers of writers that a crash interrupted (the tokenizer, the config, `latest`).
+    remove_temporaries(out_.string());
+  });
+}
+
+void Trainer::prepare_tokenizer() {
+  const fs::path path = out_ / "tokenizer.model";
+  std::string source;
+  if (run_.resume()) {
+    source = (resume_dir_ / "tokenizer.model").string();
+  } else if (!config_.tokenizer.empty()) {
+    source = config_.tokenizer;
+  } else {
+    on_main("training the tokenizer", [&] {
+      say("training a " + std::to_string(config_.vocab_size) + "-token sentencepiece model on " + config_.train);
+      DocumentReader reader(config_.train, reader_options(config_));
+      std::vector<std::string> texts;
+      size_t bytes = 0;
+      Document doc;
+      while (bytes < kTokenizerTextBytes && reader.next(doc)) {
+        bytes += doc.document.size() + doc.summary.size();
+        texts.push_back(std::move(doc.document));
+        texts.push_back(std::move(doc.summary));
+      }
+      Tokenizer::train(texts, TokenizerTrainOptions().vocab_size(config_.vocab_size)).save(path.string());
+    });
+    source = path.string();
+  }
+  tokenizer_ = Tokenizer::load(source);
+  on_main("saving the tokenizer", [&] {
+    if (source != path.string()) tokenizer_->save(path.string());
+  });
+  model_config_ = config_.model_config(tokenizer_->vocab_size());
+  const auto& t = *tokenizer_;
+  const auto& m = model_config_;
+  if (t.pad_id() != m.pad_id || t.bos_id() != m.bos_id || t.eos_id() != m.eos_id)
+    throw std::invalid_argument("train: the tokenizer's pad/bos/eos ids (" + std::to_string(t.pad_id()) + ", " +
+                                std::to_string(t.bos_id()) + ", " + std::to_string(t.eos_id()) +
+                                ") differ from the model's (" + std::to_string(m.pad_id) + ", " +
+                                std::to_string(m.bos_id) + ", " + std::to_string(m.eos_id) + ")");
+}
+
+void Trainer::describe_corpus(const char* name, const std::string& path, const CorpusStats& n,
+                              const TokenizedCorpus& corpus) const {
+  say(std::string(name) + ": " + path + ": " + std::to_string(n.documents) + " documents, " +
+      std::to_string(corpus.source_tokens()) + " source and " + std::to_string(corpus.target_tokens()) +
+      " summary tokens; " + std::to_string(n.truncated_sources) + " sources truncated to " +
+      std::to_string(model_config_.max_source_length) + " tokens, " + std::to_string(n.truncated_targets) +
+      " summaries to " + std::to_string(model_config_.max_target_length - 1) + "; " + std::to_string(n.skipped) +
+      " bad records skipped");
+}
+
+void Trainer::prepare_data() {
+  // The model's limits: targets leave room for eos.
+  const auto options = CorpusOptions()
+                           .reader(reader_options(config_))
+                           .max_source_length(model_config_.max_source_length)
+                           .max_target_length(model_config_.max_target_length - 1)
+                           .truncate(config_.truncate);
+  const auto progress = [this](const std::string& line) { say(line); };
+  CorpusStats stats;
+  train_corpus_ = tokenize_file(config_.train, *tokenizer_, options, &stats, progress);
+  if (train_corpus_.size() == 0) throw std::runtime_error("train: " + config_.train + " holds no usable record");
+  describe_corpus("train", config_.train, stats, train_corpus_);
+  if (!config_.valid.empty()) {
+    valid_corpus_ = tokenize_file(config_.valid, *tokenizer_, CorpusOptions(options).max_documents(config_.valid_max_docs),
+                                  &stats, progress);
+    describe_corpus("valid", config_.valid, stats, valid_corpus_);
+  }
+  stream_ = std::make_unique<BatchStream>(
+      train_corpus_, BatchingOptions().max_tokens(config_.max_tokens).bucket_size(config_.bucket_size).seed(config_.seed));
+}
+
+void Trainer::build_model_and_optimizer() {
+  at::manual_seed(config_.seed);
+  model_ = run_.resume() ? Seq2Seq::load(resume_dir_.string()) : Seq2Seq(model_config_);
+  if (run_.resume() && model_->config() != model_config_)
+    throw std::invalid_argument("train: the model config of " + resume_dir_.string() +
+                                " differs from the one this run's config builds; resume with the same model settings");
+  model_->to(device_);
+  model_->train();
+  group_.broadcast_parameters(*model_);
+  std::vector<at::Tensor> decay, no_decay;  // no weight decay on biases and LayerNorm gains
+  for (const auto& p : model_->parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
+  const auto adamw = [&](double weight_decay) {
+    return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(config_.lr)
+                                                            .betas({config_.beta1, config_.beta2})
+                                                            .eps(config_.adam_eps)
+                                                            .weight_decay(weight_decay));
+  };
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  groups.emplace_back(decay, adamw(config_.weight_decay));
+  groups.emplace_back(no_decay, adamw(0.0));
+  optimizer_ = std::make_unique<torch::optim::AdamW>(std::move(groups));
+}
+
+void Trainer::resume() {
+  if (!run_.resume()) return;
+  const TrainerState state = read_checkpoint_state(resume_dir_, *optimizer_);
+  step_ = first_step_ = state.step;
+  cursor_ = state.cursor;
+  say("resumed from " + resume_dir_.string() + " at step " + std::to_string(step_));
+  // The optimizer file restores AdamW's moments and its hyperparameters: the config's win.
+  auto& param_groups = optimizer_->param_groups();
+  for (size_t g = 0; g < param_groups.size(); ++g)
+    static_cast<torch::optim::AdamWOptions&>(param_groups[g].options())
+        .betas({config_.beta1, config_.beta2})
+        .eps(config_.adam_eps)
+        .weight_decay(g == 0 ? config_.weight_decay : 0.0);
+  // Settings that make the continuation differ from an uninterrupted run: said, not refused.
+  std::string changed = train_config_table().changes(state.train_config, json::parse(config_.to_json_string()),
+                                                     kContinuation);
+  const int64_t saved_batches = state.world_size * state.update_freq;
+  const int64_t batches = group_.world_size() * config_.update_freq;
+  if (saved_batches != batches)
+    changed += std::string(changed.empty() ? "" : ", ") + "batches per update " + std::to_string(saved_batches) +
+               " -> " + std::to_string(batches);
+  if (!changed.empty())
+    say("warning: resuming with changed settings (" + changed + "); the run will not match an uninterrupted one");
+  if (step_ >= config_.max_steps)
+    say("the checkpoint is at step " + std::to_string(step_) + " >= max_steps = " + std::to_string(config_.max_steps) +
+        ": nothing to train (raise --max-steps to continue)");
+}
+
+void Trainer::start_logs() {
+  on_main("writing train_config.json", [&] {
+    write_file_atomically("train", (out_ / "train_config.json").string(), config_.to_json_string() + "\n");
+    if (run_.resume())
+      append_to_file("train", (out_ / "metrics.jsonl").string(),
+                     json{{"event", "resume"}, {"step", step_}}.dump() + "\n");
+  });
+  int64_t params = 0;
+  for (const auto& p : model_->parameters()) params += p.numel();
+  say("model: " + std::to_string(params) + " parameters, " + std::to_string(model_config_.encoder_layers) + "+" +
+      std::to_string(model_config_.decoder_layers) + " layers, d_model " + std::to_string(model_config_.d_model) +
+      "; ranks: " + std::to_string(group_.world_size()) + "; updates " + std::to_string(step_) + " -> " +
+      std::to_string(config_.max_steps));
+  loop_start_ = interval_start_ = std::chrono::steady_clock::now();
+}
+
+bool Trainer::stop_requested() {
+  const bool here = run_.stop() && run_.stop()->load();
+  return group_.allreduce_sum(here ? 1.0 : 0.0) > 0;
+}
+
+void Trainer::update() {
+  ++step_;
+  const int64_t world = group_.world_size(), rank = group_.rank();
+  // The update's world * update_freq batches, in stream order; this rank takes every world-th.
+  std::vector<std::vector<int64_t>> mine;
+  double global_tokens = 0;
+  for (int64_t j = 0; j < world * config_.update_freq; ++j) {
+    const auto& batch = stream_->next(cursor_);
+    for (const int64_t i : batch) global_tokens += static_cast<double>(train_corpus_.target_length(i) + 1);
+    if (j % world == rank) mine.push_back(batch);
+  }
+  // Dropout masks from (seed, step, rank): a resumed run draws what an uninterrupted one would.
+  at::manual_seed(config_.seed * 1000003ULL + static_cast<uint64_t>(step_) * 7919ULL + static_cast<uint64_t>(rank));
+  double local_nll = 0, local_source = 0;
+  for (const auto& indices : mine) {
+    const Batch batch = collate(train_corpus_, indices, model_config_).to(device_);
+    auto [loss, nll] = batch_loss(model_, batch, config_.label_smoothing);
+    loss.backward();
+    local_nll += nll;
+    local_source += static_cast<double>(batch.source_tokens);
+  }
+  // Every rank checks the same sum, before any weight changes.
+  const double update_nll = group_.allreduce_sum(local_nll);
+  if (!std::isfinite(update_nll))
+    throw std::runtime_error("train: the loss became " + std::to_string(update_nll) + " at step " +
+                             std::to_string(step_) + " (lower lr, or check the data); the last checkpoint is intact");
+  group_.allreduce_gradients(*model_, global_tokens);  // sum over ranks, / the update's target tokens
+  grad_norm_ = config_.clip_norm > 0 ? torch::nn::utils::clip_grad_norm_(model_->parameters(), config_.clip_norm) : 0;
+  lr_ = learning_rate(config_, step_);
+  for (auto& g : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr_);
+  optimizer_->step();
+  optimizer_->zero_grad();
+  interval_loss_ += update_nll;
+  interval_tokens_ += global_tokens;
+  interval_source_ += local_source;
+  if (run_.on_update()) run_.on_update()(step_);
+}
+
+void Trainer::log_progress() {
+  const double loss = interval_loss_ / interval_tokens_;  // NLL per target token, all ranks
+  const double source = group_.allreduce_sum(interval_source_);
+  const auto now = std::chrono::steady_clock::now();
+  const double seconds = seconds_between(interval_start_, now);
+  const double elapsed = seconds_between(loop_start_, now);  // of the updates of this invocation
+  const double per_step = elapsed / static_cast<double>(step_ - first_step_);
+  const double tokens_per_s = (interval_tokens_ + source) / std::max(seconds, 1e-9);
+  result_.train_loss = loss;
+  say("step " + std::to_string(step_) + "/" + std::to_string(config_.max_steps) + "  loss " + format_fixed(loss, 4) +
+      "  lr " + format_scientific(lr_) + "  gnorm " + format_fixed(grad_norm_, 2) + "  " +
+      std::to_string(static_cast<int64_t>(tokens_per_s)) + " tok/s  epoch " + std::to_string(cursor_.epoch) +
+      "  elapsed " + format_duration(elapsed) + "  eta " +
+      format_duration(per_step * static_cast<double>(config_.max_steps - step_)));
+  append_metrics(json{{"step", step_},
+                      {"loss", loss},
+                      {"lr", lr_},
+                      {"grad_norm", grad_norm_},
+                      {"tokens_per_s", tokens_per_s},
+                      {"epoch", cursor_.epoch},
+                      {"elapsed_s", elapsed}});
+  interval_loss_ = interval_tokens_ = interval_source_ = 0;
+  interval_start_ = now;
+}
+
+void Trainer::validate() {
+  if (valid_corpus_.size() == 0) return;
+  result_.valid_loss = validation_loss(model_, valid_corpus_, config_, group_, device_);
+  json entry{{"step", step_}, {"valid_loss", result_.valid_loss}, {"valid_ppl", std::exp(result_.valid_loss)}};
+  std::string rouge_text;
+  on_main("scoring validation summaries", [&] {
+    if (config_.valid_rouge_docs == 0) return;
+    const auto r = validation_rouge(model_, valid_corpus_, config_.valid_rouge_docs, *tokenizer_, config_);
+    result_.valid_rouge1 = r.rouge1.f1;
+    result_.valid_rouge2 = r.rouge2.f1;
+    result_.valid_rougeL = r.rougeL.f1;
+    entry["valid_rouge1"] = r.rouge1.f1;
+    entry["valid_rouge2"] = r.rouge2.f1;
+    entry["valid_rougeL"] = r.rougeL.f1;
+    rouge_text = "  ROUGE-1/2/L " + format_fixed(100 * r.rouge1.f1, 2) + "/" + format_fixed(100 * r.rouge2.f1, 2) +
+                 "/" + format_fixed(100 * r.rougeL.f1, 2) + " (greedy, " +
+                 std::to_string(std::min(config_.valid_rouge_docs, valid_corpus_.size())) + " docs)";
+  });
+  say("step " + std::to_string(step_) + "  valid loss " + format_fixed(result_.valid_loss, 4) + "  ppl " +
+      format_fixed(std::exp(result_.valid_loss), 2) + rouge_text);
+  append_metrics(entry);
+}
+
+void Trainer::checkpoint() {
+  TrainerState state;
+  state.step = step_;
+  state.cursor = cursor_;
+  state.world_size = group_.world_size();
+  state.update_freq = config_.update_freq;
+  state.train_config = json::parse(config_.to_json_string());
+  on_main("writing a checkpoint",
+          [&] { last_checkpoint_ = write_checkpoint(out_, *model_, *optimizer_, *tokenizer_, config_, state); });
+  say("checkpoint " + last_checkpoint_);
+}
+
+void Trainer::finish(bool interrupted) {
+  if (step_ > first_step_) checkpoint();
+  if (last_checkpoint_.empty() && run_.resume() && group_.is_main()) last_checkpoint_ = resume_dir_.string();
+  if (!interrupted && step_ > first_step_) validate();
+  if (interrupted) say("stopped at step " + std::to_string(step_) + "; continue with --resume");
+  result_.step = step_;
+  result_.interrupted = interrupted;
+  result_.checkpoint = last_checkpoint_;
+  say("done: " + std::to_string(step_) + " updates in " + format_duration(seconds_between(start_, std::chrono::steady_clock::now())));
+}
+
+TrainResult Trainer::run() {
+  locate_start();
+  prepare_tokenizer();
+  prepare_data();
+  build_model_and_optimizer();
+  resume();
+  start_logs();
+  bool interrupted = false;
+  while (step_ < config_.max_steps) {
+    if (stop_requested()) {
+      interrupted = true;
+      break;
+    }
+    update();
+    if (step_ % config_.log_every == 0 || step_ == config_.max_steps) log_progress();
+    // Checkpoint first: a validation that fails (e.g. out of memory) then loses nothing.
+    if (config_.checkpoint_every > 0 && step_ % config_.checkpoint_every == 0 && step_ < config_.max_steps) checkpoint();
+    if (config_.validate_every > 0 && step_ % config_.validate_every == 0 && step_ < config_.max_steps) validate();
+  }
+  finish(interrupted);
+  return result_;
+}
+
+}  // namespace detail
+
+TrainResult train(const TrainConfig& config, const TrainRunOptions& run) { return detail::Trainer(config, run).run(); }
+
+}  // namespace pyramidion

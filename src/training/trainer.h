@@ -1,0 +1,118 @@
+// Private: the trainer behind pyramidion::train() (include/pyramidion/train.h), as named steps.
+// train() is:
+//
+//   Trainer t(config, run);     // validate the config, connect the ranks, choose the device
+//   t.locate_start();           // a fresh output directory, or the newest checkpoint to resume
+//   t.prepare_tokenizer();      // the checkpoint's, the given one, or trained on the training split
+//   t.prepare_data();           // the training and validation corpora
+//   t.build_model_and_optimizer();
+//   t.resume();                 // (with --resume) optimizer, step and data position
+//   t.start_logs();             // train_config.json, metrics.jsonl, the model line
+//   while (!done) { t.update(); log, checkpoint and validate on their schedules }
+//   t.finish();                 // the last checkpoint and validation
+//
+// A new precision or a new dataset kind plugs into one of these steps. Work that rank 0 does alone
+// (every write to the output directory, tokenizer training, ROUGE) goes through on_main(), so that
+// a failure there stops every rank with its message.
+#pragma once
+
+#include <pyramidion/batching.h>
+#include <pyramidion/config.h>
+#include <pyramidion/corpus.h>
+#include <pyramidion/distributed.h>
+#include <pyramidion/model.h>
+#include <pyramidion/tokenizer.h>
+#include <pyramidion/train.h>
+
+#include <nlohmann/json.hpp>
+#include <torch/optim/adamw.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "training/checkpoint.h"
+
+namespace pyramidion {
+namespace detail {
+
+/// The epoch's batch list of a corpus, computed once per epoch, read in stream order.
+class BatchStream {
+ public:
+  BatchStream(const TokenizedCorpus& corpus, BatchingOptions options) : corpus_(corpus), options_(options) {}
+  /// The batch at `cursor`, then advances it (to the next epoch after the last batch).
+  const std::vector<int64_t>& next(DataCursor& cursor);
+
+ private:
+  void load(int64_t epoch);
+  const TokenizedCorpus& corpus_;
+  BatchingOptions options_;
+  std::vector<std::vector<int64_t>> batches_;
+  int64_t loaded_ = -1;
+};
+
+class Trainer {
+ public:
+  /// Validates the config, connects to the other ranks (distributed.h), sets the threads and
+  /// resolves the device.
+  Trainer(const TrainConfig& config, const TrainRunOptions& run);
+
+  /// The whole run, step by step (see the top of this file).
+  TrainResult run();
+
+  void locate_start();
+  void prepare_tokenizer();
+  void prepare_data();
+  void build_model_and_optimizer();
+  void resume();
+  void start_logs();
+  /// True when some rank was asked to stop (all ranks agree, so that all stop after one update).
+  bool stop_requested();
+  /// One optimizer update: this rank's share of the next world * update_freq batches.
+  void update();
+  void log_progress();
+  void validate();
+  void checkpoint();
+  void finish(bool interrupted);
+
+ private:
+  void say(const std::string& line) const;
+  void on_main(const std::string& what, const std::function<void()>& work);
+  void append_metrics(const nlohmann::json& entry);
+  void describe_corpus(const char* name, const std::string& path, const CorpusStats& stats,
+                       const TokenizedCorpus& corpus) const;
+
+  // Fixed at construction.
+  const TrainConfig config_;
+  const TrainRunOptions run_;
+  ProcessGroup group_;
+  std::ostream* log_ = nullptr;  // rank 0's progress stream
+  at::Device device_;
+  std::filesystem::path out_;
+  std::chrono::steady_clock::time_point start_;
+
+  // Made by the steps, in order.
+  std::filesystem::path resume_dir_;  // empty: a fresh run
+  std::optional<Tokenizer> tokenizer_;
+  ModelConfig model_config_;
+  TokenizedCorpus train_corpus_, valid_corpus_;
+  Seq2Seq model_{nullptr};
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::unique_ptr<BatchStream> stream_;
+
+  // Where the run is.
+  int64_t step_ = 0, first_step_ = 0;
+  DataCursor cursor_;
+  double lr_ = 0, grad_norm_ = 0;                                // of the last update
+  double interval_loss_ = 0, interval_tokens_ = 0, interval_source_ = 0;  // since the last log line
+  std::chrono::steady_clock::time_point loop_start_, interval_start_;
+  std::string last_checkpoint_;
+  TrainResult result_;
+};
+
+}  // namespace detail
+}  // namespace pyramidion

@@ -1,0 +1,61 @@
+// Validation loss and ROUGE (training/validation.h).
+#include "training/validation.h"
+
+#include <pyramidion/batching.h>
+#include <pyramidion/summarizer.h>
+
+#include <torch/autograd.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "training/loss.h"
+
+namespace pyramidion {
+namespace detail {
+
+double validation_loss(Seq2Seq& model, const TokenizedCorpus& corpus, const TrainConfig& config,
+                       ProcessGroup& group, at::Device device) {
+  if (corpus.size() == 0) return -1;
+  at::NoGradGuard no_grad;
+  model->eval();
+  const auto batches = make_batches(
+      corpus, BatchingOptions().max_tokens(config.max_tokens).bucket_size(config.bucket_size).seed(config.seed), 0);
+  double nll = 0, tokens = 0;
+  for (size_t i = static_cast<size_t>(group.rank()); i < batches.size(); i += static_cast<size_t>(group.world_size())) {
+    const Batch batch = collate(corpus, batches[i], model->config()).to(device);
+    nll += batch_loss(model, batch, 0.0).second;
+    tokens += static_cast<double>(batch.target_tokens);
+  }
+  model->train();
+  nll = group.allreduce_sum(nll);
+  tokens = group.allreduce_sum(tokens);
+  return nll / tokens;
+}
+
+RougeScores validation_rouge(Seq2Seq& model, const TokenizedCorpus& corpus, int64_t docs, const Tokenizer& tokenizer,
+                             const TrainConfig& config) {
+  TokenizedCorpus sources;
+  std::vector<std::string> references;
+  for (int64_t i = 0; i < std::min(docs, corpus.size()); ++i) {
+    sources.add(corpus.id(i), corpus.source(i), {});
+    references.push_back(tokenizer.decode(corpus.target(i)));
+  }
+  Summarizer summarizer(model, tokenizer);  // puts the model in eval mode
+  const auto summaries = summarizer.summarize(
+      sources, SummarizeOptions().beam_size(1).no_repeat_ngram_size(3).max_tokens(config.max_tokens));
+  model->train();
+  std::vector<std::string> predictions;
+  for (const auto& s : summaries) predictions.push_back(s.summary);
+  const auto report =
+      rouge_corpus(predictions, references,
+                   RougeCorpusOptions().rouge(RougeOptions().use_stemmer(true)).bootstrap_samples(0));
+  RougeScores mean;
+  mean.rouge1.f1 = report.rouge1.f1.mid;
+  mean.rouge2.f1 = report.rouge2.f1.mid;
+  mean.rougeL.f1 = report.rougeL.f1.mid;
+  return mean;
+}
+
+}  // namespace detail
+}  // namespace pyramidion

@@ -1,0 +1,269 @@
+// The one file writer (util/atomic_file.h).
+#include "util/atomic_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <vector>
+
+namespace pyramidion {
+namespace detail {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kTempTag = ".tmp-";
+constexpr const char* kOldTag = ".old-";
+
+[[noreturn]] void io_error(const std::string& who, const std::string& what, const std::string& path, int error) {
+  throw std::runtime_error(who + ": " + what + " '" + path + "': " + std::strerror(error));
+}
+
+fs::path parent_of(const fs::path& target) {
+  return target.has_parent_path() ? target.parent_path() : fs::path(".");
+}
+
+// "<parent>/.<name><tag>XXXXXX", the pattern mkstemp and mkdtemp fill in.
+std::string sibling_pattern(const fs::path& target, const char* tag) {
+  return (parent_of(target) / ("." + target.filename().string() + tag + "XXXXXX")).string();
+}
+
+// Writes all of `bytes` to `fd`; false (errno set) on failure.
+bool write_all(int fd, std::string_view bytes) {
+  size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    written += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Persists a rename in `dir`; a filesystem that cannot sync a directory has nothing to lose here.
+void sync_directory(const fs::path& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+// A directory path without a trailing separator ("ckpt/" -> "ckpt").
+fs::path directory_target(const std::string& who, const std::string& path) {
+  fs::path target = fs::path(path).lexically_normal();
+  if (target.filename().empty()) target = target.parent_path();
+  if (target.empty() || target == ".") io_error(who, "not a directory name:", path, EINVAL);
+  return target;
+}
+
+// Writes a new file at `path` (created or truncated) and flushes it.
+void write_new_file(const std::string& who, const std::string& path, const std::string& shown, std::string_view bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) io_error(who, "cannot create", shown, errno);
+  if (!write_all(fd, bytes) || ::fsync(fd) != 0) {
+    const int error = errno;
+    ::close(fd);
+    io_error(who, "cannot write", shown, error);
+  }
+  if (::close(fd) != 0) io_error(who, "cannot write", shown, errno);
+}
+
+}  // namespace
+
+bool is_temporary_name(const std::string& filename) {
+  if (filename.size() < 2 || filename[0] != '.') return false;
+  for (const char* tag : {kTempTag, kOldTag}) {
+    const size_t suffix = std::strlen(tag) + 6;  // the tag and mkstemp's six characters
+    if (filename.size() <= suffix + 1 || filename.compare(filename.size() - suffix, std::strlen(tag), tag) != 0)
+      continue;
+    bool random = true;
+    for (size_t i = filename.size() - 6; i < filename.size(); ++i)
+      random = random && std::isalnum(static_cast<unsigned char>(filename[i]));
+    if (random) return true;
+  }
+  return false;
+}
+
+int remove_temporaries(const std::string& dir) {
+  std::error_code ec;
+  std::vector<fs::path> leftovers;
+  for (const auto& entry : fs::directory_iterator(dir, ec))
+    if (is_temporary_name(entry.path().filename().string())) leftovers.push_back(entry.path());
+  for (const auto& path : leftovers) fs::remove_all(path, ec);
+  return static_cast<int>(leftovers.size());
+}
+
+void write_file_atomically(const std::string& who, const std::string& path, std::string_view bytes) {
+  AtomicFile file(who, path);
+  file.write(bytes);
+  file.commit();
+}
+
+void append_to_file(const std::string& who, const std::string& path, std::string_view bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) io_error(who, "cannot open", path, errno);
+  if (!write_all(fd, bytes)) {
+    const int error = errno;
+    ::close(fd);
+    io_error(who, "cannot write", path, error);
+  }
+  if (::close(fd) != 0) io_error(who, "cannot write", path, errno);
+}
+
+bool discard_directory(const std::string& path) {
+  const fs::path target = fs::path(path).lexically_normal();
+  std::string hidden = sibling_pattern(target, kOldTag);
+  const bool renamed = ::mkdtemp(hidden.data()) != nullptr && ::rmdir(hidden.c_str()) == 0 &&
+                       std::rename(target.c_str(), hidden.c_str()) == 0;
+  std::error_code ec;
+  fs::remove_all(renamed ? fs::path(hidden) : target, ec);
+  return !ec;
+}
+
+std::string read_file(const std::string& who, const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw std::runtime_error(who + ": cannot read '" + path + "': is a directory");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) io_error(who, "cannot open", path, errno);
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) io_error(who, "cannot read", path, errno);
+  return text.str();
+}
+
+// ---- AtomicFile ------------------------------------------------------------------------------
+
+AtomicFile::AtomicFile(std::string who, std::string path) : who_(std::move(who)), path_(std::move(path)) {
+  const fs::path target(path_);
+  if (target.filename().empty()) io_error(who_, "not a file path:", path_, EISDIR);
+  temp_ = sibling_pattern(target, kTempTag);
+  fd_ = ::mkstemp(temp_.data());
+  if (fd_ < 0) io_error(who_, "cannot create a temporary file to write", path_, errno);
+  if (::fchmod(fd_, 0644) != 0) {
+    const int error = errno;
+    ::close(fd_);
+    ::unlink(temp_.c_str());
+    fd_ = -1;
+    io_error(who_, "cannot set the permissions of the file for", path_, error);
+  }
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    ::unlink(temp_.c_str());
+  }
+}
+
+void AtomicFile::write(std::string_view bytes) {
+  if (fd_ < 0) throw std::logic_error(who_ + ": '" + path_ + "' is already committed or kept");
+  if (!write_all(fd_, bytes)) io_error(who_, "cannot write", path_, errno);
+}
+
+void AtomicFile::flush() {
+  if (fd_ < 0) throw std::logic_error(who_ + ": '" + path_ + "' is already committed or kept");
+  if (::fsync(fd_) != 0) io_error(who_, "cannot flush", path_, errno);
+}
+
+void AtomicFile::commit() {
+  flush();  // before the rename: a crash never leaves `path` naming an incomplete file
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) {
+    const int error = errno;
+    ::unlink(temp_.c_str());
+    io_error(who_, "cannot write", path_, error);
+  }
+  if (std::rename(temp_.c_str(), path_.c_str()) != 0) {
+    const int error = errno;
+    ::unlink(temp_.c_str());
+    io_error(who_, "cannot rename the temporary file onto", path_, error);
+  }
+  sync_directory(parent_of(path_));
+}
+
+std::string AtomicFile::keep_as_partial() {
+  const fs::path target(path_);
+  const std::string partial = (parent_of(target) / ("." + target.filename().string() + ".partial")).string();
+  if (fd_ < 0) return partial;
+  const int fd = fd_;
+  fd_ = -1;
+  const bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  if (!synced || std::rename(temp_.c_str(), partial.c_str()) != 0) {
+    const int error = errno;
+    ::unlink(temp_.c_str());
+    io_error(who_, "cannot keep the partial output of", path_, error);
+  }
+  return partial;
+}
+
+// ---- AtomicDirectory -------------------------------------------------------------------------
+
+AtomicDirectory::AtomicDirectory(std::string who, std::string path) : who_(std::move(who)) {
+  const fs::path target = directory_target(who_, path);
+  path_ = target.string();
+  std::error_code ec;
+  fs::create_directories(parent_of(target), ec);
+  if (ec) io_error(who_, "cannot create the directory of", path_, ec.value());
+  temp_ = sibling_pattern(target, kTempTag);
+  if (::mkdtemp(temp_.data()) == nullptr) io_error(who_, "cannot create a temporary directory to write", path_, errno);
+  // mkdtemp makes it private (0700); what we publish is as readable as any file we write.
+  if (::chmod(temp_.c_str(), 0755) != 0) {
+    const int error = errno;
+    fs::remove_all(temp_, ec);
+    io_error(who_, "cannot set the permissions of the directory for", path_, error);
+  }
+}
+
+AtomicDirectory::~AtomicDirectory() {
+  if (committed_) return;
+  std::error_code ec;
+  fs::remove_all(temp_, ec);
+}
+
+void AtomicDirectory::write(const std::string& name, std::string_view bytes) {
+  write_new_file(who_, (fs::path(temp_) / name).string(), (fs::path(path_) / name).string(), bytes);
+}
+
+void AtomicDirectory::commit() {
+  const int fd = ::open(temp_.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const int error = errno;
+    if (fd >= 0) ::close(fd);
+    io_error(who_, "cannot flush", path_, error);
+  }
+  ::close(fd);
+  // A directory cannot be renamed over a non-empty one: the old one is set aside first.
+  std::error_code ec;
+  std::string old;
+  if (fs::exists(path_, ec)) {
+    old = sibling_pattern(path_, kOldTag);
+    if (::mkdtemp(old.data()) == nullptr || ::rmdir(old.c_str()) != 0 || std::rename(path_.c_str(), old.c_str()) != 0)
+      io_error(who_, "cannot set aside the previous", path_, errno);
+  }
+  if (std::rename(temp_.c_str(), path_.c_str()) != 0) {
+    const int error = errno;
+    if (!old.empty()) std::rename(old.c_str(), path_.c_str());  // put the previous one back
+    io_error(who_, "cannot rename the temporary directory onto", path_, error);
+  }
+  committed_ = true;
+  sync_directory(parent_of(path_));
+  if (!old.empty()) fs::remove_all(old, ec);
+}
+
+}  // namespace detail
+}  // namespace pyramidion

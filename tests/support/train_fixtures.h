@@ -1,0 +1,61 @@
+// Test-only helpers shared by the training and summarization tests: scratch directories, slices of
+// the bundled ACLSum data, and a small, fast training config (processes: test_support.h).
+#pragma once
+
+#include <pyramidion/train.h>
+
+#include "support/test_support.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace pyramidion_test {
+
+namespace fs = std::filesystem;
+
+inline const std::string kSource = PYRAMIDION_SOURCE_DIR;
+
+inline fs::path fresh_dir(const std::string& name) {
+  const fs::path dir = fs::path(::testing::TempDir()) / ("pyramidion_train_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+// The first `n` records of the converted aclsum split (scripts/get_data.sh), as a file in `dir`.
+inline std::string data_slice(const fs::path& dir, const std::string& split, int n) {
+  const fs::path full = fs::path(kSource) / "data" / "aclsum" / (split + ".jsonl");
+  std::ifstream in(full);
+  if (!in) ADD_FAILURE() << full << " is missing: run scripts/get_data.sh (scripts/test.sh does)";
+  const fs::path out = dir / (split + ".jsonl");
+  std::ofstream o(out);
+  std::string line;
+  for (int i = 0; i < n && std::getline(in, line); ++i) o << line << '\n';
+  return out.string();
+}
+
+// A small, fast run: the tiny DeepPyramidion (sources cut to 64 tokens, summaries to 31), a
+// 300-token vocabulary, 6 examples per micro-batch.
+inline pyramidion::TrainConfig tiny_config(const fs::path& dir, int docs = 12) {
+  pyramidion::TrainConfig c;
+  c.model = kSource + "/configs/tiny-deep-pyramidion.json";
+  c.train = data_slice(dir, "train", docs);
+  c.valid = data_slice(dir, "valid", 4);
+  c.out = (dir / "out").string();
+  c.vocab_size = 300;
+  c.max_tokens = 6 * 96;
+  c.max_steps = 8;
+  c.warmup_steps = 2;
+  c.lr = 3e-3;
+  c.log_every = 2;
+  c.validate_every = 4;
+  c.checkpoint_every = 4;
+  c.threads = 1;
+  return c;
+}
+
+}  // namespace pyramidion_test

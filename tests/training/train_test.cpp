@@ -1,0 +1,362 @@
+// Training (include/pyramidion/train.h and tools/train): config validation, the learning-rate
+// schedule, a short run on the real bundled data whose loss falls, exact resume after a clean stop
+// and after SIGKILL, and data-parallel training equal to one process on the combined batches.
+#include <pyramidion/model.h>
+#include <pyramidion/summarizer.h>
+#include <pyramidion/train.h>
+
+#include "support/model_fixtures.h"
+#include "support/train_fixtures.h"
+#include "util/atomic_file.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <torch/cuda.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace {
+
+namespace fs = std::filesystem;
+using pyramidion::TrainConfig;
+using pyramidion_test::data_slice;
+using pyramidion_test::error_of;
+using pyramidion_test::fresh_dir;
+using pyramidion_test::kSource;
+using pyramidion_test::tiny_config;
+
+// Every parameter of two checkpoints: max |a - b|.
+double weight_diff(const std::string& a, const std::string& b) {
+  auto ma = pyramidion::Seq2Seq::load(a), mb = pyramidion::Seq2Seq::load(b);
+  double diff = 0;
+  const auto pa = ma->named_parameters(), pb = mb->named_parameters();
+  EXPECT_EQ(pa.size(), pb.size());
+  for (const auto& p : pa) diff = std::max(diff, (p.value() - pb[p.key()]).abs().max().item<double>());
+  return diff;
+}
+
+int run_tool(const std::vector<std::string>& args, const std::vector<std::string>& env, const fs::path& log) {
+  return pyramidion_test::run_process(PYRAMIDION_TRAIN_BIN, args, env, log);
+}
+pid_t spawn_tool(const std::vector<std::string>& args, const std::vector<std::string>& env, const fs::path& log) {
+  return pyramidion_test::spawn_process(PYRAMIDION_TRAIN_BIN, args, pyramidion_test::environment_with(env), log);
+}
+using pyramidion_test::read_text;
+using pyramidion_test::wait_process;
+
+// The CLI arguments that reproduce tiny_config's fields.
+std::vector<std::string> tiny_args(const TrainConfig& c) {
+  return {"--model", c.model, "--train", c.train, "--valid", c.valid, "--out", c.out,
+          "--max-steps", std::to_string(c.max_steps), "--set", "vocab_size=300", "max_tokens=" + std::to_string(c.max_tokens),
+          "warmup_steps=2", "lr=0.003", "log_every=2", "validate_every=4", "checkpoint_every=4", "threads=1"};
+}
+
+// ---- config -----------------------------------------------------------------------------------
+
+TEST(TrainConfigCheck, InvalidFieldsAreRejectedByName) {
+  const auto dir = fresh_dir("config");
+  const auto base = tiny_config(dir);
+  EXPECT_NO_THROW(base.validate());
+  const auto invalid = [&](const std::string& key, const std::string& value) {
+    TrainConfig c = base;
+    return error_of<std::invalid_argument>([&] {
+      c.set(key, value);
+      c.validate();
+    });
+  };
+  EXPECT_NE(invalid("lr", "-1").find("TrainConfig.lr = -1"), std::string::npos);
+  EXPECT_NE(invalid("lr", "\"fast\"").find("TrainConfig.lr must be a number"), std::string::npos);
+  EXPECT_NE(invalid("lr_decay", "sideways").find("lr_decay = \"sideways\""), std::string::npos);
+  EXPECT_NE(invalid("data_format", "xml").find("data_format = \"xml\""), std::string::npos);
+  EXPECT_NE(invalid("keep_checkpoints", "0").find("keep_checkpoints = 0"), std::string::npos);
+  EXPECT_NE(invalid("update_freq", "1.5").find("update_freq must be an integer"), std::string::npos);
+  EXPECT_NE(invalid("max_tokens", "50").find("max_source_length + max_target_length = 96"), std::string::npos);
+  EXPECT_NE(invalid("label_smoothing", "1").find("label_smoothing = 1"), std::string::npos);
+  EXPECT_NE(invalid("seed", "-3").find("seed = -3"), std::string::npos);
+  EXPECT_NE(invalid("warmup_step", "3").find("did you mean 'warmup_steps'"), std::string::npos);
+  EXPECT_NE(invalid("model.d_model", "33").find("ModelConfig.heads = 2 must divide d_model = 33"), std::string::npos);
+  EXPECT_NE(invalid("model.d_modle", "64").find("unknown key 'd_modle'"), std::string::npos);
+  EXPECT_NE(invalid("device", "gpu").find("device = \"gpu\" must be \"cpu\", \"cuda\" or \"cuda:N\""), std::string::npos);
+  EXPECT_NE(invalid("device", "cuda:x").find("device = \"cuda:x\""), std::string::npos);
+  if (!torch::cuda::is_available()) {
+    TrainConfig gpu = base;
+    gpu.device = pyramidion::parse_device("cuda");
+    EXPECT_NE(error_of<std::runtime_error>([&] { gpu.validate(); }).find("no CUDA device is available"),
+              std::string::npos);
+  }
+
+  TrainConfig missing = base;
+  missing.train = (dir / "nope.jsonl").string();
+  EXPECT_NE(error_of<std::runtime_error>([&] { missing.validate(); }).find("nope.jsonl': no such file"),
+            std::string::npos);
+  TrainConfig no_out = base;
+  no_out.out.clear();
+  EXPECT_NE(error_of<std::invalid_argument>([&] { no_out.validate(); }).find("TrainConfig.out = \"\" is required"),
+            std::string::npos);
+}
+
+TEST(TrainConfigCheck, JsonRoundTripAndRelativePaths) {
+  const auto dir = fresh_dir("json");
+  TrainConfig c = tiny_config(dir);
+  c.set("model.dropout", "0.25");
+  c.set("lr_decay", "cosine");
+  const auto again = TrainConfig::from_json_string(c.to_json_string());
+  EXPECT_EQ(again.to_json_string(), c.to_json_string());
+  EXPECT_EQ(again.model_overrides.at("dropout"), "0.25");
+
+  std::ofstream(dir / "run.json") << R"({"model": "m.json", "train": "data/t.jsonl", "out": "/abs/out", "max_steps": 7})";
+  const auto read = TrainConfig::from_json_file((dir / "run.json").string());
+  EXPECT_EQ(read.model, (dir / "m.json").string());
+  EXPECT_EQ(read.train, (dir / "data/t.jsonl").string());
+  EXPECT_EQ(read.out, "/abs/out");
+  EXPECT_EQ(read.max_steps, 7);
+  std::ofstream(dir / "bad.json") << R"({"max_steps": 7, "max_steps": 8})";
+  EXPECT_NE(error_of<std::invalid_argument>([&] { TrainConfig::from_json_file((dir / "bad.json").string()); })
+                .find("duplicate key 'max_steps'"),
+            std::string::npos);
+}
+
+TEST(TrainConfigCheck, HelpDocumentsEveryField) {
+  const auto help = TrainConfig::help_text();
+  const auto fields = nlohmann::json::parse(TrainConfig().to_json_string());
+  for (const auto& item : fields.items()) {
+    const auto at = help.find("  " + item.key() + " = " + item.value().dump());
+    EXPECT_NE(at, std::string::npos) << item.key() << " (with its default) is missing from --help";
+  }
+  EXPECT_EQ(static_cast<size_t>(std::count(help.begin(), help.end(), '\n')), fields.size());
+}
+
+TEST(TrainSchedule, WarmupThenDecay) {
+  TrainConfig c;
+  c.lr = 1e-3;
+  c.min_lr = 1e-4;
+  c.warmup_steps = 10;
+  c.max_steps = 110;
+  EXPECT_DOUBLE_EQ(pyramidion::learning_rate(c, 1), 1e-4);
+  EXPECT_DOUBLE_EQ(pyramidion::learning_rate(c, 5), 5e-4);
+  EXPECT_DOUBLE_EQ(pyramidion::learning_rate(c, 10), 1e-3);
+  EXPECT_DOUBLE_EQ(pyramidion::learning_rate(c, 60), 1e-4 + 0.9e-3 * 0.5);  // linear, halfway
+  EXPECT_DOUBLE_EQ(pyramidion::learning_rate(c, 110), 1e-4);
+  c.lr_decay = pyramidion::LrDecay::cosine;
+  EXPECT_NEAR(pyramidion::learning_rate(c, 60), 1e-4 + 0.9e-3 * 0.5, 1e-15);  // cos(pi/2) = 0
+  EXPECT_NEAR(pyramidion::learning_rate(c, 35), 1e-4 + 0.9e-3 * 0.5 * (1 + std::cos(M_PI / 4)), 1e-15);
+  c.lr_decay = pyramidion::LrDecay::inverse_sqrt;
+  EXPECT_DOUBLE_EQ(pyramidion::learning_rate(c, 40), 1e-3 * std::sqrt(10.0 / 40.0));
+  c.lr_decay = pyramidion::LrDecay::constant;
+  EXPECT_DOUBLE_EQ(pyramidion::learning_rate(c, 100), 1e-3);
+}
+
+// ---- runs -------------------------------------------------------------------------------------
+
+TEST(TrainRun, LossFallsOnRealData) {
+  const auto dir = fresh_dir("loss");
+  auto c = tiny_config(dir);
+  c.max_steps = 40;
+  c.log_every = 5;
+  c.validate_every = 0;
+  c.checkpoint_every = 0;
+  const auto result = pyramidion::train(c);
+  EXPECT_EQ(result.step, 40);
+  EXPECT_FALSE(result.interrupted);
+  // The metrics log: the first interval's training loss against the last.
+  std::ifstream metrics(fs::path(c.out) / "metrics.jsonl");
+  std::vector<double> losses;
+  std::string line;
+  while (std::getline(metrics, line)) {
+    const auto at = line.find("\"loss\":");
+    if (at != std::string::npos) losses.push_back(std::stod(line.substr(at + 7)));
+  }
+  ASSERT_EQ(losses.size(), 8u);
+  EXPECT_LT(losses.back(), losses.front() - 0.5) << "first " << losses.front() << " last " << losses.back();
+  EXPECT_GT(result.valid_loss, 0);
+  EXPECT_LT(result.valid_loss, std::log(300.0));  // better than uniform over the vocabulary
+  // ROUGE of greedy summaries of the validation sample was computed and logged.
+  EXPECT_GE(result.valid_rouge1, 0.0);
+  EXPECT_LE(result.valid_rouge1, 1.0);
+  EXPECT_NE(pyramidion_test::read_text(fs::path(c.out) / "metrics.jsonl").find("\"valid_rouge1\""), std::string::npos);
+  // The checkpoint carries the generation settings pyramidion-summarize starts from.
+  const auto generation = pyramidion::SummarizeOptions::from_checkpoint(result.checkpoint);
+  EXPECT_EQ(generation.beam_size(), 4);
+  EXPECT_EQ(generation.max_length(), 32);
+  // The final checkpoint loads as a model and is what out/latest points at.
+  EXPECT_EQ(fs::canonical(fs::path(c.out) / "latest"), fs::canonical(result.checkpoint));
+  EXPECT_NO_THROW(pyramidion::Seq2Seq::load(result.checkpoint));
+}
+
+TEST(TrainRun, StopAndResumeEqualsUninterrupted) {
+  const auto dir = fresh_dir("resume");
+  auto whole = tiny_config(dir);
+  whole.out = (dir / "whole").string();
+  const auto full = pyramidion::train(whole);
+
+  auto parts = tiny_config(dir);
+  parts.out = (dir / "parts").string();
+  std::atomic<bool> stop{false};
+  // Stop after update 3: between the checkpoints of steps 0 and 4.
+  const auto first = pyramidion::train(
+      parts, pyramidion::TrainRunOptions().stop(&stop).on_update([&](int64_t step) { stop = step == 3; }));
+  EXPECT_TRUE(first.interrupted);
+  EXPECT_EQ(first.step, 3);
+  EXPECT_TRUE(fs::is_directory(fs::path(parts.out) / "checkpoints" / "step-000003"));
+  // Without --resume the run refuses to overwrite; with it, it continues.
+  EXPECT_NE(error_of<std::runtime_error>([&] { pyramidion::train(parts); }).find("pass --resume"), std::string::npos);
+  const auto second = pyramidion::train(parts, pyramidion::TrainRunOptions().resume(true));
+  EXPECT_EQ(second.step, 8);
+  EXPECT_EQ(weight_diff(full.checkpoint, second.checkpoint), 0.0) << "a resumed run must end with the same weights";
+  EXPECT_DOUBLE_EQ(full.valid_loss, second.valid_loss);
+
+  // Resuming a finished run trains nothing and says so; changed settings are announced by name.
+  std::ostringstream log;
+  const auto again = pyramidion::train(parts, pyramidion::TrainRunOptions().resume(true).log(&log));
+  EXPECT_EQ(again.step, 8);
+  EXPECT_EQ(fs::canonical(again.checkpoint), fs::canonical(second.checkpoint));
+  EXPECT_NE(log.str().find("nothing to train"), std::string::npos) << log.str();
+  auto changed = parts;
+  changed.seed = 5;
+  changed.max_steps = 9;
+  std::ostringstream log2;
+  EXPECT_EQ(pyramidion::train(changed, pyramidion::TrainRunOptions().resume(true).log(&log2)).step, 9);
+  EXPECT_NE(log2.str().find("seed 1 -> 5"), std::string::npos) << log2.str();
+  EXPECT_NE(log2.str().find("max_steps 8 -> 9"), std::string::npos) << log2.str();
+
+  auto empty = tiny_config(dir);
+  empty.out = (dir / "empty").string();
+  EXPECT_NE(error_of<std::runtime_error>([&] { pyramidion::train(empty, pyramidion::TrainRunOptions().resume(true)); })
+                .find("holds no checkpoint"),
+            std::string::npos);
+}
+
+// Every temporary name the writers of a run use is one the next run's cleanup removes: here the
+// leftovers of a checkpoint and of train_config.json killed in the middle of their writes.
+TEST(TrainRun, LeftoversOfWritesKilledMidwayAreRemovedAtTheNextStart) {
+  const auto dir = fresh_dir("leftovers");
+  auto c = tiny_config(dir);
+  c.max_steps = 4;
+  c.validate_every = 0;
+  c.valid_rouge_docs = 0;
+  pyramidion::train(c);
+  const fs::path out(c.out);
+  pyramidion_test::killed_while([&] {
+    pyramidion::detail::AtomicDirectory checkpoint("train: checkpoint", (out / "checkpoints" / "step-000006").string());
+    checkpoint.write("weights.pt", "half a checkpoint");
+    pyramidion_test::die();
+  });
+  pyramidion_test::killed_while([&] {
+    pyramidion::detail::AtomicFile config("train", (out / "train_config.json").string());
+    config.write("{\"half\":");
+    pyramidion_test::die();
+  });
+  const auto temporaries = [&] {
+    int n = 0;
+    for (const auto& d : {out, out / "checkpoints"})
+      for (const auto& e : fs::directory_iterator(d)) n += pyramidion::detail::is_temporary_name(e.path().filename().string());
+    return n;
+  };
+  ASSERT_EQ(temporaries(), 2);
+  c.max_steps = 5;
+  EXPECT_EQ(pyramidion::train(c, pyramidion::TrainRunOptions().resume(true)).step, 5);
+  EXPECT_EQ(temporaries(), 0);
+  EXPECT_TRUE(fs::is_directory(out / "checkpoints" / "step-000004"));
+  EXPECT_TRUE(fs::is_directory(out / "checkpoints" / "step-000005"));
+  EXPECT_NO_THROW(pyramidion::TrainConfig::from_json_file((out / "train_config.json").string()));
+}
+
+TEST(TrainTool, SigkillBetweenCheckpointsResumesFromTheLastGoodOne) {
+  const auto dir = fresh_dir("sigkill");
+  auto c = tiny_config(dir);
+  c.out = (dir / "whole").string();
+  ASSERT_EQ(run_tool(tiny_args(c), {}, dir / "whole.log"), 0) << read_text(dir / "whole.log");
+
+  c.out = (dir / "killed").string();
+  auto args = tiny_args(c);
+  auto killed_args = args;
+  killed_args.insert(killed_args.end(), {"--kill-at-step", "6"});
+  EXPECT_EQ(run_tool(killed_args, {}, dir / "killed.log"), 128 + SIGKILL) << read_text(dir / "killed.log");
+  EXPECT_TRUE(fs::is_directory(fs::path(c.out) / "checkpoints" / "step-000004"));
+  EXPECT_FALSE(fs::exists(fs::path(c.out) / "checkpoints" / "step-000008"));
+  args.push_back("--resume");
+  ASSERT_EQ(run_tool(args, {}, dir / "resumed.log"), 0) << read_text(dir / "resumed.log");
+  EXPECT_NE(read_text(dir / "resumed.log").find("resumed from"), std::string::npos);
+  EXPECT_EQ(weight_diff((dir / "whole/checkpoints/step-000008").string(), (dir / "killed/checkpoints/step-000008").string()),
+            0.0);
+}
+
+TEST(TrainTool, SigtermSavesACheckpointAndExitsCleanly) {
+  const auto dir = fresh_dir("sigterm");
+  auto c = tiny_config(dir);
+  auto args = tiny_args(c);
+  args[9] = "100000";  // --max-steps: far more than the test waits for
+  const pid_t pid = spawn_tool(args, {}, dir / "run.log");
+  // Once the first progress line is in the metrics log, training is under way.
+  const auto metrics = fs::path(c.out) / "metrics.jsonl";
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (!(fs::exists(metrics) && fs::file_size(metrics) > 0) && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  ASSERT_GT(pid, 0);
+  ::kill(pid, SIGTERM);
+  ASSERT_EQ(wait_process(pid, dir / "run.log"), 0) << read_text(dir / "run.log");
+  const auto log = read_text(dir / "run.log");
+  EXPECT_NE(log.find("continue with --resume"), std::string::npos) << log;
+  // The checkpoint of the step it stopped at is complete and loads.
+  const auto latest = fs::canonical(fs::path(c.out) / "latest");
+  EXPECT_NO_THROW(pyramidion::Seq2Seq::load(latest.string()));
+  EXPECT_TRUE(fs::is_regular_file(latest / "optimizer.pt"));
+  EXPECT_LT(std::stoll(latest.filename().string().substr(5)), 100000);
+}
+
+TEST(TrainTool, InvalidValuesAreRejectedBeforeAnyWork) {
+  const auto dir = fresh_dir("cli");
+  auto c = tiny_config(dir);
+  auto args = tiny_args(c);
+  args.insert(args.end(), {"--set", "lr=-2"});
+  EXPECT_EQ(run_tool(args, {}, dir / "bad.log"), 2);
+  EXPECT_NE(read_text(dir / "bad.log").find("TrainConfig.lr = -2"), std::string::npos);
+  EXPECT_FALSE(fs::exists(c.out)) << "nothing may be written for an invalid config";
+  EXPECT_NE(run_tool({"--set", "nonsense"}, {}, dir / "noeq.log"), 0);
+  EXPECT_NE(read_text(dir / "noeq.log").find("expected KEY=VALUE, got 'nonsense'"), std::string::npos);
+}
+
+TEST(TrainTool, TwoProcessesEqualOneProcessOnTheCombinedBatches) {
+  const auto dir = fresh_dir("ddp");
+  auto c = tiny_config(dir);
+  // One process accumulating 2 micro-batches per update ...
+  c.out = (dir / "single").string();
+  auto single = tiny_args(c);
+  single.insert(single.end(), {"--set", "update_freq=2"});
+  ASSERT_EQ(run_tool(single, {}, dir / "single.log"), 0) << read_text(dir / "single.log");
+  // ... against 2 processes taking one each (rank 0 writes).
+  c.out = (dir / "ddp").string();
+  const auto args = tiny_args(c);
+  const int port = 20000 + ::getpid() % 20000;
+  std::vector<std::string> common = {"WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port)};
+  int status1 = -1;
+  std::thread second([&] {
+    auto env = common;
+    env.push_back("RANK=1");
+    status1 = run_tool(args, env, dir / "rank1.log");
+  });
+  auto env0 = common;
+  env0.push_back("RANK=0");
+  const int status0 = run_tool(args, env0, dir / "rank0.log");
+  second.join();
+  ASSERT_EQ(status0, 0) << read_text(dir / "rank0.log");
+  ASSERT_EQ(status1, 0) << read_text(dir / "rank1.log");
+  const double diff =
+      weight_diff((dir / "single/checkpoints/step-000008").string(), (dir / "ddp/checkpoints/step-000008").string());
+  EXPECT_LT(diff, 1e-5) << "2 ranks vs 1 rank with update_freq 2";
+  EXPECT_EQ(read_text(dir / "rank1.log").find("step 8/8"), std::string::npos) << "only rank 0 reports";
+}
+
+}  // namespace

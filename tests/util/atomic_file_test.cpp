@@ -1,0 +1,193 @@
+// Tests of the one file writer (src/util/atomic_file.cpp): complete files or none, the previous
+// version kept on failure, errors that name the path and the OS reason, and the temporary names a
+// killed writer leaves, which remove_temporaries() recognises (and nothing else).
+#include "util/atomic_file.h"
+
+#include "support/test_support.h"
+
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace {
+
+namespace fs = std::filesystem;
+using pyramidion::detail::AtomicDirectory;
+using pyramidion::detail::AtomicFile;
+using pyramidion_test::die;
+using pyramidion_test::error_of;
+using pyramidion_test::killed_while;
+using pyramidion_test::read_text;
+
+fs::path fresh(const std::string& name) {
+  const auto dir = fs::path(::testing::TempDir()) / ("pyramidion_atomic_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::vector<std::string> entries(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// Writes beyond this many bytes fail with EFBIG ("File too large") while it lives: a full disk,
+// for this process only.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    ::getrlimit(RLIMIT_FSIZE, &saved_);
+    previous_ = ::signal(SIGXFSZ, SIG_IGN);
+    rlimit limit = saved_;
+    limit.rlim_cur = bytes;
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &saved_);
+    ::signal(SIGXFSZ, previous_);
+  }
+
+ private:
+  rlimit saved_{};
+  sighandler_t previous_ = SIG_DFL;
+};
+
+TEST(AtomicFile, WritesReplacesAndLeavesNoTemporary) {
+  const auto dir = fresh("write");
+  const auto path = (dir / "a.json").string();
+  pyramidion::detail::write_file_atomically("test", path, "one");
+  pyramidion::detail::write_file_atomically("test", path, "two");
+  EXPECT_EQ(read_text(path), "two");
+  AtomicFile pieces("test", (dir / "b.txt").string());
+  pieces.write("x");
+  pieces.flush();
+  pieces.write("y");
+  EXPECT_FALSE(fs::exists(dir / "b.txt")) << "published only at commit";
+  pieces.commit();
+  EXPECT_EQ(read_text(dir / "b.txt"), "xy");
+  EXPECT_EQ(entries(dir), (std::vector<std::string>{"a.json", "b.txt"}));
+  { AtomicFile abandoned("test", (dir / "c.txt").string()); abandoned.write("never"); }
+  EXPECT_EQ(entries(dir), (std::vector<std::string>{"a.json", "b.txt"})) << "an uncommitted file leaves nothing";
+}
+
+TEST(AtomicFile, AFullDiskNamesThePathAndTheReasonAndKeepsTheOldFile) {
+  const auto dir = fresh("full");
+  const auto path = (dir / "report.md").string();
+  pyramidion::detail::write_file_atomically("test", path, "the old report");
+  std::string message;
+  {
+    FileSizeLimit limit(1024);
+    message = error_of<std::runtime_error>(
+        [&] { pyramidion::detail::write_file_atomically("bench", path, std::string(4096, 'x')); });
+  }
+  EXPECT_EQ(message, "bench: cannot write '" + path + "': File too large");
+  EXPECT_EQ(read_text(path), "the old report");
+  EXPECT_EQ(entries(dir), std::vector<std::string>{"report.md"});
+  EXPECT_NE(error_of<std::runtime_error>([&] {
+              pyramidion::detail::write_file_atomically("test", (dir / "no" / "x").string(), "x");
+            }).find("'" + (dir / "no" / "x").string() + "': No such file or directory"),
+            std::string::npos);
+}
+
+TEST(AtomicFile, KeepAsPartialHoldsWhatWasWritten) {
+  const auto dir = fresh("partial");
+  AtomicFile file("test", (dir / "out.jsonl").string());
+  file.write("{\"a\": 1}\n");
+  EXPECT_EQ(file.keep_as_partial(), (dir / ".out.jsonl.partial").string());
+  EXPECT_EQ(read_text(dir / ".out.jsonl.partial"), "{\"a\": 1}\n");
+  EXPECT_EQ(entries(dir), std::vector<std::string>{".out.jsonl.partial"});
+}
+
+TEST(AtomicDirectory, PublishesWholeAndReplacesAnOldOne) {
+  const auto dir = fresh("dir");
+  const auto path = (dir / "step-000004").string();
+  {
+    AtomicDirectory d("test", path);
+    d.write("weights.pt", "old");
+    d.commit();
+  }
+  {
+    AtomicDirectory d("test", path + "/");  // a trailing separator names the same directory
+    d.write("weights.pt", "new");
+    d.write("config.json", "{}");
+    EXPECT_EQ(read_text(fs::path(path) / "weights.pt"), "old") << "the old one stays until commit";
+    d.commit();
+  }
+  EXPECT_EQ(read_text(fs::path(path) / "weights.pt"), "new");
+  EXPECT_EQ(entries(path), (std::vector<std::string>{"config.json", "weights.pt"}));
+  EXPECT_EQ(entries(dir), std::vector<std::string>{"step-000004"}) << "no temporary or set-aside directory left";
+  { AtomicDirectory abandoned("test", (dir / "step-000008").string()); abandoned.write("weights.pt", "x"); }
+  EXPECT_EQ(entries(dir), std::vector<std::string>{"step-000004"});
+  std::string message;
+  {
+    FileSizeLimit limit(1024);
+    AtomicDirectory d("train: checkpoint", (dir / "step-000012").string());
+    message = error_of<std::runtime_error>([&] { d.write("optimizer.pt", std::string(4096, 'x')); });
+  }
+  EXPECT_EQ(message, "train: checkpoint: cannot write '" + (dir / "step-000012" / "optimizer.pt").string() +
+                         "': File too large");
+  EXPECT_EQ(entries(dir), std::vector<std::string>{"step-000004"});
+}
+
+TEST(Temporaries, EveryNameAKilledWriterLeavesIsRecognisedAndNothingElse) {
+  const auto dir = fresh("killed");
+  std::ofstream(dir / "keep.json") << "{}";
+  std::ofstream(dir / ".keep.jsonl.partial") << "kept on purpose";
+  std::ofstream(dir / ".hidden-by-the-user") << "x";
+  fs::create_directories(dir / "step-000004");
+  killed_while([&] {
+    AtomicFile f("test", (dir / "train_config.json").string());
+    f.write("half");
+    die();
+  });
+  killed_while([&] {
+    AtomicDirectory d("test", (dir / "step-000008").string());
+    d.write("weights.pt", "half a checkpoint");
+    die();
+  });
+  // What AtomicDirectory::commit and discard_directory leave when killed between setting a
+  // directory aside and removing it.
+  fs::create_directories(dir / ".step-000002.old-Ab12Cd" / "sub");
+  std::vector<std::string> leftovers;
+  for (const auto& name : entries(dir))
+    if (pyramidion::detail::is_temporary_name(name)) leftovers.push_back(name);
+  EXPECT_EQ(leftovers.size(), 3u) << "a file, a directory and a set-aside directory";
+  EXPECT_EQ(pyramidion::detail::remove_temporaries(dir.string()), 3);
+  EXPECT_EQ(entries(dir),
+            (std::vector<std::string>{".hidden-by-the-user", ".keep.jsonl.partial", "keep.json", "step-000004"}));
+  for (const std::string name : {".a.tmp-12345", ".a.tmp-1234567", ".a.old-12 456", "a.tmp-123456", ".tmp-123456"})
+    EXPECT_FALSE(pyramidion::detail::is_temporary_name(name)) << name;
+  EXPECT_TRUE(pyramidion::detail::is_temporary_name("..step-000004.partial.tmp-Q1w2E3"));
+}
+
+TEST(Temporaries, DiscardDirectoryRemovesItWhole) {
+  const auto dir = fresh("discard");
+  fs::create_directories(dir / "step-000002" / "sub");
+  std::ofstream(dir / "step-000002" / "sub" / "w") << "x";
+  EXPECT_TRUE(pyramidion::detail::discard_directory((dir / "step-000002").string()));
+  EXPECT_TRUE(entries(dir).empty());
+}
+
+TEST(AppendToFile, AppendsAndNamesThePathOnError) {
+  const auto dir = fresh("append");
+  const auto path = (dir / "metrics.jsonl").string();
+  pyramidion::detail::append_to_file("train", path, "a\n");
+  pyramidion::detail::append_to_file("train", path, "b\n");
+  EXPECT_EQ(read_text(path), "a\nb\n");
+  EXPECT_EQ(error_of<std::runtime_error>([&] { pyramidion::detail::append_to_file("train", dir.string(), "x"); }),
+            "train: cannot open '" + dir.string() + "': Is a directory");
+}
+
+}  // namespace
