@@ -26,11 +26,11 @@
 #include <torch/csrc/distributed/c10d/Work.hpp>
 
 // The PyPI wheel ships ProcessGroupGloo.hpp but not the Gloo headers it includes. The class only
-// holds Gloo objects through pointers, so Debian's libgloo-dev headers describe it exactly; without
-// them this library still builds, and a multi-process job fails at start with a message saying so.
-#if __has_include(<gloo/algorithm.h>)
+// holds Gloo objects through pointers, so Debian's libgloo-dev headers describe it exactly. The
+// build decides (CMake's PYRAMIDION_WITH_GLOO, reported at configure time): without them this
+// library builds for single processes, and a multi-process job fails at start saying so.
+#ifdef PYRAMIDION_HAS_GLOO
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
-#define PYRAMIDION_HAS_GLOO 1
 #endif
 
 #ifdef PYRAMIDION_WITH_CUDA

@@ -127,6 +127,7 @@ TEST(SummarizeFile, OptionsAreCheckedBeforeAnyInputIsRead) {
 }
 
 TEST(SummarizeTool, JsonLinesInOrderBadRecordsReportedAndHighlightWritten) {
+  PYRAMIDION_REQUIRE_TOOLS();
   const auto dir = pyramidion_test::fresh_dir("summarize_tool");
   const auto docs = test_documents();
   {
@@ -165,6 +166,7 @@ TEST(SummarizeTool, JsonLinesInOrderBadRecordsReportedAndHighlightWritten) {
 }
 
 TEST(SummarizeTool, PlainTextFromStdinToStdout) {
+  PYRAMIDION_REQUIRE_TOOLS();
   const auto dir = pyramidion_test::fresh_dir("summarize_stdin");
   std::ofstream(dir / "paper.txt") << test_documents()[3].document;
   const int status = pyramidion_test::run_process(

@@ -13,6 +13,15 @@ function(run)
 endfunction()
 file(REMOVE_RECURSE ${WORK_DIR})
 run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${WORK_DIR}/prefix)
+# The installed targets carry no path of this machine: an application's RPATH comes from its own
+# LibTorch (pyramidionWheelRpath.cmake, called by pyramidionConfig.cmake).
+file(GLOB _exports ${WORK_DIR}/prefix/*/cmake/pyramidion/pyramidionTargets*.cmake)
+foreach(_export ${_exports})
+  file(READ ${_export} _text)
+  if(_text MATCHES "rpath|site-packages")
+    message(FATAL_ERROR "${_export} exports a path of the build machine (rpath or site-packages)")
+  endif()
+endforeach()
 run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/outside_app -B ${WORK_DIR}/build -G ${CMAKE_GENERATOR}
     -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DTorch_DIR=${TORCH_DIR} -DEXAMPLE_SOURCE=${EXAMPLE_SOURCE}
     -DCMAKE_BUILD_TYPE=Release)

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -22,6 +23,18 @@
 #include <vector>
 
 extern char** environ;
+
+// The command-line tools, for the tests that run them; absent in a build without them.
+#ifndef PYRAMIDION_TRAIN_BIN
+#define PYRAMIDION_TRAIN_BIN ""
+#define PYRAMIDION_SUMMARIZE_BIN ""
+#endif
+/// First statement of a test that runs a tool: skips it, saying why, in a build without the tools.
+#define PYRAMIDION_REQUIRE_TOOLS()                                                             \
+  do {                                                                                         \
+    if (std::string(PYRAMIDION_TRAIN_BIN).empty())                                             \
+      GTEST_SKIP() << "pyramidion was built without its tools (PYRAMIDION_BUILD_TOOLS=OFF)";   \
+  } while (0)
 
 namespace pyramidion_test {
 
@@ -137,6 +150,29 @@ inline void killed_while(const std::function<void()>& write) {
   ASSERT_EQ(::waitpid(pid, &status, 0), pid);
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the child did not reach die()";
 }
+
+/// While it lives, this process's writes beyond `bytes` in a file fail with EFBIG ("File too
+/// large"): a full disk, for this process only.
+class FileSizeLimit {
+ public:
+  explicit FileSizeLimit(rlim_t bytes) {
+    ::getrlimit(RLIMIT_FSIZE, &saved_);
+    previous_ = ::signal(SIGXFSZ, SIG_IGN);
+    rlimit limit = saved_;
+    limit.rlim_cur = bytes;
+    ::setrlimit(RLIMIT_FSIZE, &limit);
+  }
+  ~FileSizeLimit() {
+    ::setrlimit(RLIMIT_FSIZE, &saved_);
+    ::signal(SIGXFSZ, previous_);
+  }
+  FileSizeLimit(const FileSizeLimit&) = delete;
+  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
+
+ private:
+  rlimit saved_{};
+  sighandler_t previous_ = SIG_DFL;
+};
 
 /// The whole file ("" when it cannot be read).
 inline std::string read_text(const fs::path& path) {

@@ -273,7 +273,32 @@ TEST(TrainRun, LeftoversOfWritesKilledMidwayAreRemovedAtTheNextStart) {
   EXPECT_NO_THROW(pyramidion::TrainConfig::from_json_file((out / "train_config.json").string()));
 }
 
+// A checkpoint that cannot be written (the disk is full) is an error naming the file and the
+// system's reason, and leaves the previous checkpoints and no temporary behind.
+TEST(TrainRun, AFailedCheckpointWriteNamesTheFileAndKeepsThePreviousOne) {
+  const auto dir = fresh_dir("full_disk");
+  auto c = tiny_config(dir);
+  c.max_steps = 4;
+  c.validate_every = 0;
+  pyramidion::train(c);
+  c.max_steps = 5;
+  std::string message;
+  {
+    // Room for the tokenizer (242 KB) and the weights (235 KB), not for the optimizer state (541 KB).
+    pyramidion_test::FileSizeLimit full(300 * 1024);
+    message = error_of<std::runtime_error>([&] { pyramidion::train(c, pyramidion::TrainRunOptions().resume(true)); });
+  }
+  const auto checkpoints = fs::path(c.out) / "checkpoints";
+  EXPECT_EQ(message, "train: checkpoint: cannot write '" + (checkpoints / "step-000005" / "optimizer.pt").string() +
+                         "': File too large");
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(checkpoints)) names.push_back(e.path().filename().string());
+  EXPECT_EQ(names, std::vector<std::string>{"step-000004"});
+  EXPECT_NO_THROW(pyramidion::Seq2Seq::load((checkpoints / "step-000004").string()));
+}
+
 TEST(TrainTool, SigkillBetweenCheckpointsResumesFromTheLastGoodOne) {
+  PYRAMIDION_REQUIRE_TOOLS();
   const auto dir = fresh_dir("sigkill");
   auto c = tiny_config(dir);
   c.out = (dir / "whole").string();
@@ -294,6 +319,7 @@ TEST(TrainTool, SigkillBetweenCheckpointsResumesFromTheLastGoodOne) {
 }
 
 TEST(TrainTool, SigtermSavesACheckpointAndExitsCleanly) {
+  PYRAMIDION_REQUIRE_TOOLS();
   const auto dir = fresh_dir("sigterm");
   auto c = tiny_config(dir);
   auto args = tiny_args(c);
@@ -317,6 +343,7 @@ TEST(TrainTool, SigtermSavesACheckpointAndExitsCleanly) {
 }
 
 TEST(TrainTool, InvalidValuesAreRejectedBeforeAnyWork) {
+  PYRAMIDION_REQUIRE_TOOLS();
   const auto dir = fresh_dir("cli");
   auto c = tiny_config(dir);
   auto args = tiny_args(c);
@@ -329,6 +356,7 @@ TEST(TrainTool, InvalidValuesAreRejectedBeforeAnyWork) {
 }
 
 TEST(TrainTool, TwoProcessesEqualOneProcessOnTheCombinedBatches) {
+  PYRAMIDION_REQUIRE_TOOLS();
   const auto dir = fresh_dir("ddp");
   auto c = tiny_config(dir);
   // One process accumulating 2 micro-batches per update ...

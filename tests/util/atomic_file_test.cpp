@@ -8,7 +8,6 @@
 #include <gtest/gtest.h>
 
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -26,6 +25,7 @@ using pyramidion::detail::AtomicDirectory;
 using pyramidion::detail::AtomicFile;
 using pyramidion_test::die;
 using pyramidion_test::error_of;
+using pyramidion_test::FileSizeLimit;
 using pyramidion_test::killed_while;
 using pyramidion_test::read_text;
 
@@ -42,27 +42,6 @@ std::vector<std::string> entries(const fs::path& dir) {
   std::sort(names.begin(), names.end());
   return names;
 }
-
-// Writes beyond this many bytes fail with EFBIG ("File too large") while it lives: a full disk,
-// for this process only.
-class FileSizeLimit {
- public:
-  explicit FileSizeLimit(rlim_t bytes) {
-    ::getrlimit(RLIMIT_FSIZE, &saved_);
-    previous_ = ::signal(SIGXFSZ, SIG_IGN);
-    rlimit limit = saved_;
-    limit.rlim_cur = bytes;
-    ::setrlimit(RLIMIT_FSIZE, &limit);
-  }
-  ~FileSizeLimit() {
-    ::setrlimit(RLIMIT_FSIZE, &saved_);
-    ::signal(SIGXFSZ, previous_);
-  }
-
- private:
-  rlimit saved_{};
-  sighandler_t previous_ = SIG_DFL;
-};
 
 TEST(AtomicFile, WritesReplacesAndLeavesNoTemporary) {
   const auto dir = fresh("write");
