@@ -64,140 +64,195 @@ Generation Seq2SeqImpl::generate(const at::Tensor& src_ids, const at::Tensor& sr
   return pyramidion::generate(holder, src_ids, src_mask, options);
 }
 
-Generation generate(Seq2Seq& model, const EncoderOutput& encoded, const GenerateOptions& options) {
-  const auto& config = model->config();
-  const int64_t L = options.max_length() > 0 ? options.max_length() : config.max_target_length;
-  check_generate_options(options, config);
-  torch::NoGradGuard no_grad;
+namespace {
 
-  const int64_t K = options.beam_size();
-  const double penalty = options.length_penalty();
-  if (!encoded.memory.defined() || encoded.memory.dim() != 3)
-    throw std::invalid_argument("generate: the encoder output's memory must be (b, k, d_model); use Seq2Seq::encode");
-  const int64_t b = encoded.memory.size(0);
-  const int64_t v = config.vocab_size;
-  const auto device = encoded.memory.device();
-  const auto long_opts = at::TensorOptions().dtype(at::kLong).device(device);
-  const auto float_opts = at::TensorOptions().dtype(at::kFloat).device(device);
+// The 2K best continuations of every alive example, best first.
+struct Candidates {
+  at::Tensor scores;  // (a, 2K) cumulative log-probabilities
+  at::Tensor token;   // (a, 2K)
+  at::Tensor row;     // (a, 2K) decoder rows (of a*K) they continue
+  at::Tensor is_eos;  // (a, 2K)
+};
 
-  // Every example's state repeated per beam: rows e*K .. e*K + K-1 belong to example e. An
-  // example leaves the batch (its rows are dropped from every active tensor and the state) as
-  // soon as it is done; `alive` maps the a remaining examples to their index in the batch.
-  auto state = model->start_decoding(encoded);
-  state.expand(K);  // b sources -> b*K decoder rows (the memory is not copied)
-  auto alive = at::arange(b, long_opts);                          // (a)
-  int64_t a = b;
+// The search of generate(), one step at a time. Every example's state is repeated per beam: rows
+// e*K .. e*K + K-1 belong to example e. An example leaves the batch (its rows are dropped from
+// every active tensor and the decoder state) as soon as it is done; `alive_` maps the a remaining
+// examples to their index in the batch.
+class BeamSearch {
+ public:
+  BeamSearch(Seq2Seq& model, const EncoderOutput& encoded, const GenerateOptions& options)
+      : model_(model), config_(model->config()), options_(options),
+        L_(options.max_length() > 0 ? options.max_length() : config_.max_target_length),
+        K_(options.beam_size()), b_(encoded.memory.size(0)), a_(b_),
+        long_(at::TensorOptions().dtype(at::kLong).device(encoded.memory.device())),
+        float_(at::TensorOptions().dtype(at::kFloat).device(encoded.memory.device())),
+        state_(model->start_decoding(encoded)) {
+    state_.expand(K_);  // b sources -> b*K decoder rows (the memory is not copied)
+    alive_ = at::arange(b_, long_);                                // (a)
+    tokens_ = at::full({b_ * K_, L_}, config_.pad_id, long_);      // (a*K, L) active hypotheses
+    // Cumulative log-probabilities of the active hypotheses; at the start the K beams are the
+    // same hypothesis, so only beam 0 is expanded.
+    cum_ = at::full({b_, K_}, kNegInf, float_);                    // (a, K)
+    cum_.select(1, 0).zero_();
+    input_ = at::full({b_ * K_, 1}, config_.bos_id, long_);        // (a*K, 1)
+    // The finished pool of the alive examples: their K best eos-terminated hypotheses, best first.
+    pool_scores_ = at::full({b_, K_}, kNegInf, float_);            // (a, K) normalized
+    pool_tokens_ = at::full({b_, K_, L_}, config_.pad_id, long_);  // (a, K, L)
+    pool_lengths_ = at::zeros({b_, K_}, long_);                    // (a, K)
+    // The best hypothesis of every example, written when it leaves the batch.
+    best_scores_ = at::full({b_}, kNegInf, float_);                // (b)
+    best_tokens_ = at::full({b_, L_}, config_.pad_id, long_);      // (b, L)
+    best_lengths_ = at::zeros({b_}, long_);                        // (b)
+  }
 
-  auto tokens = at::full({b * K, L}, config.pad_id, long_opts);  // (a*K, L) active hypotheses
-  // Cumulative log-probabilities of the active hypotheses; at the start the K beams are the same
-  // hypothesis, so only beam 0 is expanded.
-  auto cum = at::full({b, K}, kNegInf, float_opts);  // (a, K)
-  cum.select(1, 0).zero_();
-  auto input = at::full({b * K, 1}, config.bos_id, long_opts);  // (a*K, 1)
-
-  // The finished pool of the alive examples: their K best eos-terminated hypotheses, best first.
-  auto pool_scores = at::full({b, K}, kNegInf, float_opts);          // (a, K) normalized
-  auto pool_tokens = at::full({b, K, L}, config.pad_id, long_opts);  // (a, K, L)
-  auto pool_lengths = at::zeros({b, K}, long_opts);                  // (a, K)
-  // The best hypothesis of every example, written when it leaves the batch.
-  auto best_scores = at::full({b}, kNegInf, float_opts);          // (b)
-  auto best_tokens = at::full({b, L}, config.pad_id, long_opts);  // (b, L)
-  auto best_lengths = at::zeros({b}, long_opts);                  // (b)
-  const auto retire = [&](const at::Tensor& local) {  // local: (r) indices among the alive
-    const auto where = alive.index_select(0, local);  // (r) indices in the batch
-    best_scores.index_copy_(0, where, pool_scores.select(1, 0).index_select(0, local));
-    best_tokens.index_copy_(0, where, pool_tokens.select(1, 0).index_select(0, local));
-    best_lengths.index_copy_(0, where, pool_lengths.select(1, 0).index_select(0, local));
-  };
-
-  const auto candidate_position = at::arange(2 * K, long_opts).unsqueeze(0);  // (1, 2K)
-  int64_t steps = 0;
-  for (int64_t i = 0; i < L; ++i) {
-    auto lprobs = at::log_softmax(model->decode_step(input, state).to(at::kFloat), -1);  // (a*K, v)
-    lprobs.select(1, config.pad_id).fill_(kNegInf);
-    if (i < options.min_length()) lprobs.select(1, config.eos_id).fill_(kNegInf);
-    if (options.no_repeat_ngram_size() > 0)
-      ban_repeated_ngrams(lprobs, tokens.narrow(1, 0, i), options.no_repeat_ngram_size());
-
-    // The 2K best continuations over K*v per example, best first.
-    const auto row_base = (at::arange(a, long_opts) * K).unsqueeze(1);      // (a, 1)
-    const auto scores = cum.unsqueeze(2) + lprobs.view({a, K, v});          // (a, K, v)
-    auto [cand_scores, cand_index] = scores.view({a, K * v}).topk(2 * K, 1);  // (a, 2K) each
-    const auto cand_beam = at::div(cand_index, v, "floor");                  // (a, 2K)
-    const auto cand_token = cand_index.remainder(v);                         // (a, 2K)
-    const auto cand_row = row_base + cand_beam;                              // (a, 2K) rows of a*K
-    const auto is_eos = cand_token == config.eos_id;                         // (a, 2K)
-
-    // Finalize the eos candidates among the first K (fairseq): their tokens plus eos at i.
-    {
-      const auto first = is_eos.narrow(1, 0, K) & cand_scores.narrow(1, 0, K).isfinite();    // (a, K)
-      const auto normalized = cand_scores.narrow(1, 0, K) / std::pow(double(i + 1), penalty);  // (a, K)
-      const auto new_scores = normalized.masked_fill(first.logical_not(), kNegInf);           // (a, K)
-      auto new_tokens = tokens.index_select(0, cand_row.narrow(1, 0, K).reshape(-1)).view({a, K, L});  // (a, K, L)
-      new_tokens.select(2, i).fill_(config.eos_id);
-      merge_into_pool(pool_scores, pool_tokens, pool_lengths, new_scores, new_tokens,
-                      at::full({a, K}, i + 1, long_opts));
+  Generation run() {
+    for (int64_t i = 0; i < L_; ++i) {
+      const auto candidates = top_candidates(next_log_probs(i));
+      finalize_eos(candidates, i);
+      steps_ = i + 1;
+      const auto rows = advance(candidates, i);
+      if (!drop_done(rows, i)) break;
     }
-    steps = i + 1;
+    finish_at_max_length();
+    return result();
+  }
 
-    // Continue with the K best candidates that do not end in eos (there are >= K: each beam
-    // contributes one eos candidate at most).
-    const auto order = is_eos.to(at::kLong) * (2 * K) + candidate_position;  // (a, 2K): non-eos first
-    const auto keep = std::get<1>(order.topk(K, 1, /*largest=*/false, /*sorted=*/true));  // (a, K)
-    cum = cand_scores.gather(1, keep);                                   // (a, K)
-    const auto rows = cand_row.gather(1, keep).reshape(-1);               // (a*K)
-    const auto next_token = cand_token.gather(1, keep).reshape({-1, 1});  // (a*K, 1)
-    tokens = tokens.index_select(0, rows);                               // (a*K, L)
-    tokens.select(1, i).copy_(next_token.squeeze(1));
-    input = next_token;
+ private:
+  // The next token's log-probabilities (a*K, v), with pad, early eos and repeated n-grams banned.
+  at::Tensor next_log_probs(int64_t i) {
+    auto lprobs = at::log_softmax(model_->decode_step(input_, state_).to(at::kFloat), -1);  // (a*K, v)
+    lprobs.select(1, config_.pad_id).fill_(kNegInf);
+    if (i < options_.min_length()) lprobs.select(1, config_.eos_id).fill_(kNegInf);
+    if (options_.no_repeat_ngram_size() > 0)
+      ban_repeated_ngrams(lprobs, tokens_.narrow(1, 0, i), options_.no_repeat_ngram_size());
+    return lprobs;
+  }
 
-    // An example is done when its pool is full and (early stopping) or (no active hypothesis can
-    // beat the pool's best: log-probs only fall, so its score is bounded by cum / length^penalty at
-    // the longest length when penalty > 0, the next length otherwise).
-    auto done = pool_scores.select(1, K - 1).isfinite();  // (a)
-    if (!options.early_stopping()) {
-      const double bound_length = penalty > 0 ? double(L) : double(i + 2);
-      const auto bound = std::get<0>(cum.max(1)) / std::pow(bound_length, penalty);  // (a)
-      done = done & (pool_scores.select(1, 0) >= bound);
+  // The 2K best continuations over K*v per example, best first.
+  Candidates top_candidates(const at::Tensor& lprobs) const {
+    const int64_t v = config_.vocab_size;
+    const auto row_base = (at::arange(a_, long_) * K_).unsqueeze(1);             // (a, 1)
+    const auto scores = cum_.unsqueeze(2) + lprobs.view({a_, K_, v});            // (a, K, v)
+    auto [cand_scores, cand_index] = scores.view({a_, K_ * v}).topk(2 * K_, 1);  // (a, 2K) each
+    Candidates c;
+    c.scores = cand_scores;
+    c.token = cand_index.remainder(v);                     // (a, 2K)
+    c.row = row_base + at::div(cand_index, v, "floor");    // (a, 2K) rows of a*K
+    c.is_eos = c.token == config_.eos_id;                  // (a, 2K)
+    return c;
+  }
+
+  // Finalizes the eos candidates among the first K (fairseq): their tokens plus eos at i.
+  void finalize_eos(const Candidates& c, int64_t i) {
+    const auto scores = c.scores.narrow(1, 0, K_);                                       // (a, K)
+    const auto first = c.is_eos.narrow(1, 0, K_) & scores.isfinite();                   // (a, K)
+    const auto normalized = scores / std::pow(double(i + 1), options_.length_penalty());  // (a, K)
+    const auto new_scores = normalized.masked_fill(first.logical_not(), kNegInf);        // (a, K)
+    auto new_tokens = tokens_.index_select(0, c.row.narrow(1, 0, K_).reshape(-1)).view({a_, K_, L_});  // (a, K, L)
+    new_tokens.select(2, i).fill_(config_.eos_id);
+    merge_into_pool(pool_scores_, pool_tokens_, pool_lengths_, new_scores, new_tokens,
+                    at::full({a_, K_}, i + 1, long_));
+  }
+
+  // Continues with the K best candidates that do not end in eos (there are >= K: each beam
+  // contributes one eos candidate at most). Returns the decoder rows they continue, (a*K).
+  at::Tensor advance(const Candidates& c, int64_t i) {
+    const auto position = at::arange(2 * K_, long_).unsqueeze(0);                          // (1, 2K)
+    const auto order = c.is_eos.to(at::kLong) * (2 * K_) + position;                       // (a, 2K): non-eos first
+    const auto keep = std::get<1>(order.topk(K_, 1, /*largest=*/false, /*sorted=*/true));  // (a, K)
+    cum_ = c.scores.gather(1, keep);                                   // (a, K)
+    const auto rows = c.row.gather(1, keep).reshape(-1);               // (a*K)
+    const auto next_token = c.token.gather(1, keep).reshape({-1, 1});  // (a*K, 1)
+    tokens_ = tokens_.index_select(0, rows);                           // (a*K, L)
+    tokens_.select(1, i).copy_(next_token.squeeze(1));
+    input_ = next_token;
+    return rows;
+  }
+
+  // Retires the examples that are done and reorders the decoder state; false when none remain.
+  // An example is done when its pool is full and (early stopping) or (no active hypothesis can
+  // beat the pool's best: log-probs only fall, so its score is bounded by cum / length^penalty at
+  // the longest length when penalty > 0, the next length otherwise).
+  bool drop_done(const at::Tensor& rows, int64_t i) {
+    const double penalty = options_.length_penalty();
+    auto done = pool_scores_.select(1, K_ - 1).isfinite();  // (a)
+    if (!options_.early_stopping()) {
+      const double bound_length = penalty > 0 ? double(L_) : double(i + 2);
+      const auto bound = std::get<0>(cum_.max(1)) / std::pow(bound_length, penalty);  // (a)
+      done = done & (pool_scores_.select(1, 0) >= bound);
     }
-    const int64_t open = a - done.sum().item<int64_t>();  // the step's one host sync
-    if (open < a) {
-      retire(done.nonzero().squeeze(1));
-      if (open == 0) {
-        a = 0;
-        break;
-      }
-      const auto remaining = done.logical_not().nonzero().squeeze(1);  // (a')
-      const auto remaining_rows =
-          (remaining.unsqueeze(1) * K + at::arange(K, long_opts).unsqueeze(0)).reshape(-1);  // (a'*K)
-      alive = alive.index_select(0, remaining);
-      cum = cum.index_select(0, remaining);                  // (a', K)
-      pool_scores = pool_scores.index_select(0, remaining);  // (a', K)
-      pool_tokens = pool_tokens.index_select(0, remaining);  // (a', K, L)
-      pool_lengths = pool_lengths.index_select(0, remaining);
-      tokens = tokens.index_select(0, remaining_rows);  // (a'*K, L)
-      input = input.index_select(0, remaining_rows);    // (a'*K, 1)
-      state.reorder(rows.index_select(0, remaining_rows), remaining);
-      a = open;
-    } else if (K > 1) {  // greedy: rows is the identity, nothing moves
-      state.reorder(rows);
+    const int64_t open = a_ - done.sum().item<int64_t>();  // the step's one host sync
+    if (open == a_) {
+      if (K_ > 1) state_.reorder(rows);  // greedy: rows is the identity, nothing moves
+      return true;
     }
+    retire(done.nonzero().squeeze(1));
+    if (open == 0) {
+      a_ = 0;
+      return false;
+    }
+    const auto remaining = done.logical_not().nonzero().squeeze(1);  // (a')
+    const auto remaining_rows =
+        (remaining.unsqueeze(1) * K_ + at::arange(K_, long_).unsqueeze(0)).reshape(-1);  // (a'*K)
+    alive_ = alive_.index_select(0, remaining);
+    cum_ = cum_.index_select(0, remaining);                  // (a', K)
+    pool_scores_ = pool_scores_.index_select(0, remaining);  // (a', K)
+    pool_tokens_ = pool_tokens_.index_select(0, remaining);  // (a', K, L)
+    pool_lengths_ = pool_lengths_.index_select(0, remaining);
+    tokens_ = tokens_.index_select(0, remaining_rows);  // (a'*K, L)
+    input_ = input_.index_select(0, remaining_rows);    // (a'*K, 1)
+    state_.reorder(rows.index_select(0, remaining_rows), remaining);
+    a_ = open;
+    return true;
   }
 
   // Examples that reached max_length: their active hypotheses compete as they are (no eos).
-  if (a > 0) {
-    const auto normalized = cum / std::pow(double(steps), penalty);  // (a, K)
-    merge_into_pool(pool_scores, pool_tokens, pool_lengths, normalized.masked_fill(cum.isinf(), kNegInf),
-                    tokens.view({a, K, L}), at::full({a, K}, steps, long_opts));
-    retire(at::arange(a, long_opts));
+  void finish_at_max_length() {
+    if (a_ == 0) return;
+    const auto normalized = cum_ / std::pow(double(steps_), options_.length_penalty());  // (a, K)
+    merge_into_pool(pool_scores_, pool_tokens_, pool_lengths_, normalized.masked_fill(cum_.isinf(), kNegInf),
+                    tokens_.view({a_, K_, L_}), at::full({a_, K_}, steps_, long_));
+    retire(at::arange(a_, long_));
   }
 
-  Generation out;
-  out.lengths = best_lengths;  // (b)
-  out.scores = best_scores;    // (b)
-  const int64_t t = std::max<int64_t>(best_lengths.max().item<int64_t>(), 1);
-  out.tokens = best_tokens.narrow(1, 0, t).contiguous();  // (b, L) -> (b, t)
-  return out;
+  // Writes the pool's best of the alive examples `local` (r) as their results.
+  void retire(const at::Tensor& local) {
+    const auto where = alive_.index_select(0, local);  // (r) indices in the batch
+    best_scores_.index_copy_(0, where, pool_scores_.select(1, 0).index_select(0, local));
+    best_tokens_.index_copy_(0, where, pool_tokens_.select(1, 0).index_select(0, local));
+    best_lengths_.index_copy_(0, where, pool_lengths_.select(1, 0).index_select(0, local));
+  }
+
+  Generation result() const {
+    Generation out;
+    out.lengths = best_lengths_;  // (b)
+    out.scores = best_scores_;    // (b)
+    const int64_t t = std::max<int64_t>(best_lengths_.max().item<int64_t>(), 1);
+    out.tokens = best_tokens_.narrow(1, 0, t).contiguous();  // (b, L) -> (b, t)
+    return out;
+  }
+
+  Seq2Seq& model_;
+  const ModelConfig& config_;
+  const GenerateOptions& options_;
+  const int64_t L_, K_, b_;
+  int64_t a_;          // examples still searching
+  int64_t steps_ = 0;  // steps taken
+  const at::TensorOptions long_, float_;
+  DecoderState state_;
+  at::Tensor alive_, tokens_, cum_, input_;
+  at::Tensor pool_scores_, pool_tokens_, pool_lengths_;
+  at::Tensor best_scores_, best_tokens_, best_lengths_;
+};
+
+}  // namespace
+
+Generation generate(Seq2Seq& model, const EncoderOutput& encoded, const GenerateOptions& options) {
+  check_generate_options(options, model->config());
+  if (!encoded.memory.defined() || encoded.memory.dim() != 3)
+    throw std::invalid_argument("generate: the encoder output's memory must be (b, k, d_model); use Seq2Seq::encode");
+  torch::NoGradGuard no_grad;
+  return BeamSearch(model, encoded, options).run();
 }
 
 }  // namespace pyramidion

@@ -47,15 +47,15 @@ struct TreeOut {
   int64_t* input_row;              // (b, n)
 };
 
+// The rounds of one example (tournament.cpp, play_round): for each round, where each new
+// candidate's sides stood in the previous list.
 template <typename T>
-void tournament_example(int64_t e, const T* score_in, const bool* mask_in, const std::vector<int64_t>& sizes,
-                        T log_base, bool keep_order, const TreeOut<T>& out, RankScratch<T>& scratch) {
-  const int64_t n = out.n, k = out.k, R = out.R, L = out.L;
+std::vector<ExampleRound<T>> play_rounds(const T* score_in, const bool* mask_in, const std::vector<int64_t>& sizes,
+                                         int64_t k, T log_base, RankScratch<T>& scratch) {
+  const int64_t n = sizes[0], R = static_cast<int64_t>(sizes.size()) - 1;
   std::vector<ExampleRound<T>> rounds(R);
   std::vector<T> key(n);
   std::vector<int64_t> perm(n);
-
-  // Rounds (tournament.cpp, play_round).
   const T* cur_s = score_in;
   const char* cur_v_char = nullptr;
   int64_t real = 0;
@@ -91,9 +91,16 @@ void tournament_example(int64_t e, const T* score_in, const bool* mask_in, const
     cur_v_char = rd.valid.data();
     real = real2;
   }
+  return rounds;
+}
 
-  // Winners follow side a down every round; keep_order sorts by them, outputs without a real
-  // input last (keep_order_permutation).
+// Winners follow side a down every round; keep_order sorts by them, outputs without a real input
+// last (keep_order_permutation). Writes example e's winners and output mask; returns the order of
+// its outputs (output i is the final candidate order[i]).
+template <typename T>
+std::vector<int64_t> order_outputs(int64_t e, const std::vector<ExampleRound<T>>& rounds, bool keep_order,
+                                   const TreeOut<T>& out) {
+  const int64_t k = out.k, n = out.n, R = out.R;
   const ExampleRound<T>& last = rounds[R - 1];
   std::vector<int64_t> win(k), order(k);
   for (int64_t i = 0; i < k; ++i) {
@@ -110,8 +117,15 @@ void tournament_example(int64_t e, const T* score_in, const bool* mask_in, const
     out.winner[e * k + i] = win[order[i]];
     out.out_mask[e * k + i] = last.valid[order[i]] != 0;
   }
+  return order;
+}
 
-  // Top-down: each output's tree, level by level, and the leaves.
+// Top-down: each output's tree of example e, level by level, and its leaves; then every input's
+// leaf and output row.
+template <typename T>
+void write_trees(int64_t e, const T* score_in, const bool* mask_in, const std::vector<ExampleRound<T>>& rounds,
+                 const std::vector<int64_t>& order, const TreeOut<T>& out) {
+  const int64_t n = out.n, k = out.k, R = out.R, L = out.L;
   std::fill(out.input_leaf + e * n, out.input_leaf + (e + 1) * n, int64_t{-1});
   std::vector<int64_t> pos(L), next_pos(L);
   std::vector<T> coef(L), next_coef(L);
@@ -147,6 +161,15 @@ void tournament_example(int64_t e, const T* score_in, const bool* mask_in, const
     }
   }
   for (int64_t p = 0; p < n; ++p) out.input_row[e * n + p] = std::max<int64_t>(out.input_leaf[e * n + p], 0) / L;
+}
+
+// The whole tournament of example e.
+template <typename T>
+void tournament_example(int64_t e, const T* score_in, const bool* mask_in, const std::vector<int64_t>& sizes,
+                        T log_base, bool keep_order, const TreeOut<T>& out, RankScratch<T>& scratch) {
+  const auto rounds = play_rounds(score_in, mask_in, sizes, out.k, log_base, scratch);
+  const auto order = order_outputs(e, rounds, keep_order, out);
+  write_trees(e, score_in, mask_in, rounds, order, out);
 }
 
 std::vector<at::Tensor> tournament_cpu(const at::Tensor& scores_in, const at::Tensor& mask_in, int64_t k,

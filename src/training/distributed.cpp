@@ -130,6 +130,8 @@ struct ProcessGroup::Impl {
   int world_size = 1;
   int local_rank = 0;
   std::string master;  // "MASTER_ADDR:MASTER_PORT = host:port", for messages
+  std::string master_addr;
+  uint16_t master_port = 0;
   std::string cuda_backend = "none";
   int64_t bucket_bytes = 0;
   // Destroyed in reverse order: the backends before the store they rendezvoused through.
@@ -151,6 +153,14 @@ struct ProcessGroup::Impl {
   std::string where() const {
     return "rank " + std::to_string(rank) + " of " + std::to_string(world_size) + " (" + master + ")";
   }
+
+  // from_environment's steps, in order.
+  void read_ranks();   // WORLD_SIZE, RANK, LOCAL_RANK
+  void read_master();  // MASTER_ADDR, MASTER_PORT (WORLD_SIZE > 1)
+  std::string choose_cuda_backend(CudaBackend wanted) const;  // "gloo" or "nccl"
+  void rendezvous(std::chrono::milliseconds timeout, const std::string& timeout_text);
+  void connect_backends(const std::string& cuda_backend, std::chrono::milliseconds timeout,
+                        const std::string& timeout_text);
 
   c10d::Backend& backend_for(const at::Tensor& t) const { return (t.is_cuda() && nccl) ? *nccl : *gloo; }
 
@@ -243,89 +253,83 @@ int ProcessGroup::world_size() const { return impl_->world_size; }
 int ProcessGroup::local_rank() const { return impl_->local_rank; }
 const std::string& ProcessGroup::cuda_backend() const { return impl_->cuda_backend; }
 
-ProcessGroup ProcessGroup::from_environment(const DistributedOptions& options) {
-  validate(options);
-  auto impl = std::make_unique<Impl>();
-  impl->bucket_bytes = options.bucket_bytes();
+// ---- connecting: ProcessGroup::from_environment's steps -----------------------------------------
 
-  // ---- the environment -------------------------------------------------------------------------
+void ProcessGroup::Impl::read_ranks() {
   const auto world_env = getenv_string("WORLD_SIZE");
-  const int64_t world_size = world_env ? parse_int("WORLD_SIZE", *world_env) : 1;
-  if (world_size < 1 || world_size > (1 << 20))
+  const int64_t world = world_env ? parse_int("WORLD_SIZE", *world_env) : 1;
+  if (world < 1 || world > (1 << 20))
     throw std::invalid_argument(std::string(kFrom) + "WORLD_SIZE = " + in_quotes(*world_env) +
                                 " must be in [1, 1048576]");
-  int64_t rank = 0;
-  if (world_size > 1) {
-    rank = parse_int("RANK", require("RANK", world_size));
-  } else if (auto r = getenv_string("RANK")) {
-    rank = parse_int("RANK", *r);
+  int64_t r = 0;
+  if (world > 1) {
+    r = parse_int("RANK", require("RANK", world));
+  } else if (auto text = getenv_string("RANK")) {
+    r = parse_int("RANK", *text);
   }
-  if (rank < 0 || rank >= world_size)
-    throw std::invalid_argument(std::string(kFrom) + "RANK = " + std::to_string(rank) +
-                                " must be in [0, WORLD_SIZE = " + std::to_string(world_size) + ")");
-  int64_t local_rank = rank;
+  if (r < 0 || r >= world)
+    throw std::invalid_argument(std::string(kFrom) + "RANK = " + std::to_string(r) + " must be in [0, WORLD_SIZE = " +
+                                std::to_string(world) + ")");
+  int64_t local = r;
   if (auto l = getenv_string("LOCAL_RANK")) {
-    local_rank = parse_int("LOCAL_RANK", *l);
-    if (local_rank < 0 || local_rank >= world_size)
+    local = parse_int("LOCAL_RANK", *l);
+    if (local < 0 || local >= world)
       throw std::invalid_argument(std::string(kFrom) + "LOCAL_RANK = " + in_quotes(*l) +
-                                  " must be in [0, WORLD_SIZE = " + std::to_string(world_size) + ")");
+                                  " must be in [0, WORLD_SIZE = " + std::to_string(world) + ")");
   }
-  impl->rank = static_cast<int>(rank);
-  impl->world_size = static_cast<int>(world_size);
-  impl->local_rank = static_cast<int>(local_rank);
-  if (world_size == 1) return ProcessGroup(std::move(impl));  // no store, no sockets
+  rank = static_cast<int>(r);
+  world_size = static_cast<int>(world);
+  local_rank = static_cast<int>(local);
+}
 
-  const std::string addr = require("MASTER_ADDR", world_size);
-  if (addr.empty()) throw std::invalid_argument(std::string(kFrom) + "MASTER_ADDR is empty");
+void ProcessGroup::Impl::read_master() {
+  master_addr = require("MASTER_ADDR", world_size);
+  if (master_addr.empty()) throw std::invalid_argument(std::string(kFrom) + "MASTER_ADDR is empty");
   const std::string port_text = require("MASTER_PORT", world_size);
   const int64_t port = parse_int("MASTER_PORT", port_text);
   if (port < 1 || port > 65535)
     throw std::invalid_argument(std::string(kFrom) + "MASTER_PORT = " + in_quotes(port_text) +
                                 " must be in [1, 65535]");
-  impl->master = "MASTER_ADDR:MASTER_PORT = " + addr + ":" + std::to_string(port);
-  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options.timeout());
-  const std::string timeout_text = std::to_string(options.timeout().count()) + " s";
+  master_port = static_cast<uint16_t>(port);
+  master = "MASTER_ADDR:MASTER_PORT = " + master_addr + ":" + std::to_string(port);
+}
 
-#ifndef PYRAMIDION_HAS_GLOO
-  throw std::runtime_error(std::string(kFrom) + "this pyramidion was built without the Gloo headers, which the " +
-                           "LibTorch wheel does not ship (Debian: apt-get install libgloo-dev, then rebuild); " +
-                           "WORLD_SIZE = " + std::to_string(world_size) + " needs them");
-#else
-  std::string cuda_backend = "gloo";
+std::string ProcessGroup::Impl::choose_cuda_backend(CudaBackend wanted) const {
 #ifdef PYRAMIDION_WITH_CUDA
-  if (options.backend() != CudaBackend::gloo) {
-    const std::string reason = nccl_unusable_reason(impl->local_rank);
-    if (reason.empty()) {
-      cuda_backend = "nccl";
-    } else if (options.backend() == CudaBackend::nccl) {
-      throw std::runtime_error(std::string(kFrom) + "backend \"nccl\" requested on " + impl->where() +
-                               " but NCCL is not usable: " + reason);
-    }
-  }
+  if (wanted == CudaBackend::gloo) return "gloo";
+  const std::string reason = nccl_unusable_reason(local_rank);
+  if (reason.empty()) return "nccl";
+  if (wanted == CudaBackend::nccl)
+    throw std::runtime_error(std::string(kFrom) + "backend \"nccl\" requested on " + where() +
+                             " but NCCL is not usable: " + reason);
 #else
-  if (options.backend() == CudaBackend::nccl)
-    throw std::runtime_error(std::string(kFrom) + "backend \"nccl\" requested on " + impl->where() +
+  if (wanted == CudaBackend::nccl)
+    throw std::runtime_error(std::string(kFrom) + "backend \"nccl\" requested on " + where() +
                              " but pyramidion was built without CUDA (PYRAMIDION_WITH_CUDA=OFF)");
 #endif
+  return "gloo";
+}
 
-  // ---- rendezvous ------------------------------------------------------------------------------
+void ProcessGroup::Impl::rendezvous(std::chrono::milliseconds timeout, const std::string& timeout_text) {
   try {
     c10d::TCPStoreOptions store_options;
-    store_options.port = static_cast<uint16_t>(port);
+    store_options.port = master_port;
     store_options.isServer = rank == 0;
     store_options.numWorkers = static_cast<size_t>(world_size);
     store_options.waitWorkers = true;  // rank 0 returns once every rank has connected (or throws)
     store_options.timeout = timeout;
-    impl->store = c10::make_intrusive<c10d::TCPStore>(addr, store_options);
+    store = c10::make_intrusive<c10d::TCPStore>(master_addr, store_options);
   } catch (const std::exception& e) {
-    throw std::runtime_error(std::string(kFrom) + impl->where() + ": the rendezvous failed within " +
-                             timeout_text + " (" +
+    throw std::runtime_error(std::string(kFrom) + where() + ": the rendezvous failed within " + timeout_text + " (" +
                              (rank == 0 ? "rank 0 serves the store and waits for every rank"
                                         : "this rank connects to rank 0's store") +
                              "): " + message_of(e));
   }
+}
 
-  // ---- backends --------------------------------------------------------------------------------
+void ProcessGroup::Impl::connect_backends(const std::string& backend, std::chrono::milliseconds timeout,
+                                          const std::string& timeout_text) {
+#ifdef PYRAMIDION_HAS_GLOO
   try {
     auto gloo_options = c10d::ProcessGroupGloo::Options::create(timeout);
     const auto lazy = c10d::getDefaultGlooLazyInit();
@@ -334,25 +338,45 @@ ProcessGroup ProcessGroup::from_environment(const DistributedOptions& options) {
     } else {
       gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice(lazy));
     }
-    auto gloo_store = c10::make_intrusive<c10d::PrefixStore>("pyramidion/gloo", impl->store);
-    impl->gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(gloo_store, impl->rank, impl->world_size,
-                                                             gloo_options);
+    auto gloo_store = c10::make_intrusive<c10d::PrefixStore>("pyramidion/gloo", store);
+    gloo = c10::make_intrusive<c10d::ProcessGroupGloo>(gloo_store, rank, world_size, gloo_options);
 #ifdef PYRAMIDION_WITH_CUDA
-    if (cuda_backend == "nccl") {
+    if (backend == "nccl") {
       auto nccl_options = c10d::ProcessGroupNCCL::Options::create();
       nccl_options->timeout = timeout;
-      auto nccl_store = c10::make_intrusive<c10d::PrefixStore>("pyramidion/nccl", impl->store);
-      impl->nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(nccl_store, impl->rank, impl->world_size,
-                                                               nccl_options);
+      auto nccl_store = c10::make_intrusive<c10d::PrefixStore>("pyramidion/nccl", store);
+      nccl = c10::make_intrusive<c10d::ProcessGroupNCCL>(nccl_store, rank, world_size, nccl_options);
     }
 #endif
   } catch (const std::exception& e) {
-    throw std::runtime_error(std::string(kFrom) + impl->where() + ": connecting to the other ranks failed within " +
+    throw std::runtime_error(std::string(kFrom) + where() + ": connecting to the other ranks failed within " +
                              timeout_text + ": " + message_of(e));
   }
-  impl->cuda_backend = cuda_backend;
-  return ProcessGroup(std::move(impl));
+  cuda_backend = backend;
+#else
+  throw std::runtime_error(std::string(kFrom) + "this pyramidion was built without the Gloo headers, which the " +
+                           "LibTorch wheel does not ship (Debian: apt-get install libgloo-dev, then rebuild " +
+                           "with PYRAMIDION_WITH_GLOO); WORLD_SIZE = " + std::to_string(world_size) + " needs them");
 #endif
+}
+
+ProcessGroup ProcessGroup::from_environment(const DistributedOptions& options) {
+  validate(options);
+  auto impl = std::make_unique<Impl>();
+  impl->bucket_bytes = options.bucket_bytes();
+  impl->read_ranks();
+  if (impl->world_size == 1) return ProcessGroup(std::move(impl));  // no store, no sockets
+  impl->read_master();
+  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options.timeout());
+  const std::string timeout_text = std::to_string(options.timeout().count()) + " s";
+#ifdef PYRAMIDION_HAS_GLOO  // without Gloo, connect_backends says why before any socket is opened
+  const std::string backend = impl->choose_cuda_backend(options.backend());
+  impl->rendezvous(timeout, timeout_text);
+#else
+  const std::string backend = "gloo";
+#endif
+  impl->connect_backends(backend, timeout, timeout_text);
+  return ProcessGroup(std::move(impl));
 }
 
 void ProcessGroup::broadcast_parameters(torch::nn::Module& module) {

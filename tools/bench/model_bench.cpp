@@ -144,6 +144,75 @@ std::vector<double> measure(int warmup, int reps, size_t parts, F f, const std::
   return medians;
 }
 
+// The training step (forward, backward, Adam) and the encoder's forward pass with autograd.
+void measure_training(const ModelBenchOptions& o, Seq2Seq& model, const Inputs& in, Result& r) {
+  model->train();
+  torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(1e-4));
+  const int64_t v = r.config.vocab_size;
+  auto step = [&]() -> std::vector<double> {
+    const int64_t live_before = AllocationTracker::live_bytes();
+    AllocationTracker::reset_peak();
+    Stopwatch total;
+    adam.zero_grad();
+    Stopwatch t_fwd;
+    const at::Tensor logits = model->forward(in.src, in.mask, in.tgt_in);  // (b, t, v)
+    at::Tensor loss = at::cross_entropy_loss(logits.reshape({-1, v}), in.tgt.reshape({-1}));
+    const double fwd = t_fwd.ms();
+    Stopwatch t_bwd;
+    loss.backward();
+    const double bwd = t_bwd.ms();
+    Stopwatch t_adam;
+    adam.step();
+    const double ms_adam = t_adam.ms();
+    const double ms_total = total.ms();
+    r.loss = loss.item<double>();
+    r.peak_bytes = std::max(r.peak_bytes, static_cast<double>(AllocationTracker::peak_bytes()));
+    r.peak_extra_bytes =
+        std::max(r.peak_extra_bytes, static_cast<double>(AllocationTracker::peak_bytes() - live_before));
+    return {ms_total, fwd, bwd, ms_adam};
+  };
+  const auto m = measure(o.warmup, o.reps, 4, step, r.name + " training step");
+  r.train = m[0], r.fwd = m[1], r.bwd = m[2], r.adam = m[3];
+  adam.zero_grad();
+  auto encoder_forward = [&]() -> std::vector<double> {
+    Stopwatch t;
+    const EncoderOutput out = model->encode(in.src, in.mask);  // (b, k, d), with autograd graph
+    return {t.ms()};
+  };
+  r.enc_train = measure(o.warmup, o.reps, 1, encoder_forward, r.name + " encoder fwd (train)")[0];
+}
+
+// Encoding in eval mode, and greedy and beam-4 generation of exactly target_length tokens.
+void measure_generation(const ModelBenchOptions& o, Seq2Seq& model, const Inputs& in, Result& r) {
+  model->eval();
+  torch::NoGradGuard no_grad;
+  auto encode_eval = [&]() -> std::vector<double> {
+    Stopwatch t;
+    const EncoderOutput out = model->encode(in.src, in.mask);
+    const DecoderState state = model->start_decoding(out);
+    return {t.ms()};
+  };
+  r.encode_eval = measure(o.warmup, o.reps, 1, encode_eval, r.name + " encode (eval)")[0];
+  auto generation = [&](int64_t beam) {
+    return [&, beam]() -> std::vector<double> {
+      Stopwatch t;
+      const Generation g = generate(model, in.src, in.mask,
+                                    GenerateOptions()
+                                        .beam_size(beam)
+                                        .max_length(o.target_length)
+                                        .min_length(o.target_length));
+      const double ms = t.ms();
+      if (g.tokens.size(1) != o.target_length)
+        throw std::runtime_error("model: " + r.name + ": beam " + std::to_string(beam) + " generated " +
+                                 std::to_string(g.tokens.size(1)) + " tokens, expected " +
+                                 std::to_string(o.target_length));
+      return std::vector<double>{ms};
+    };
+  };
+  r.greedy = measure(o.warmup, o.reps, 1, generation(1), r.name + " greedy")[0];
+  r.beam = measure(o.warmup, o.reps, 1, generation(kBeam), r.name + " beam 4")[0];
+}
+
 Result run_variant(const ModelBenchOptions& o, const std::string& path, const ModelConfig& config,
                    const Inputs& in) {
   Result r;
@@ -164,72 +233,8 @@ Result run_variant(const ModelBenchOptions& o, const std::string& path, const Mo
     throw std::runtime_error("model: " + r.name + ": encode() left " + std::to_string(r.k) +
                              " memory rows, the pooling schedule says " + std::to_string(r.rows.back()));
 
-  if (o.train) {
-    model->train();
-    torch::optim::Adam adam(model->parameters(), torch::optim::AdamOptions(1e-4));
-    const int64_t v = config.vocab_size;
-    auto step = [&]() -> std::vector<double> {
-      const int64_t live_before = AllocationTracker::live_bytes();
-      AllocationTracker::reset_peak();
-      Stopwatch total;
-      adam.zero_grad();
-      Stopwatch t_fwd;
-      const at::Tensor logits = model->forward(in.src, in.mask, in.tgt_in);  // (b, t, v)
-      at::Tensor loss = at::cross_entropy_loss(logits.reshape({-1, v}), in.tgt.reshape({-1}));
-      const double fwd = t_fwd.ms();
-      Stopwatch t_bwd;
-      loss.backward();
-      const double bwd = t_bwd.ms();
-      Stopwatch t_adam;
-      adam.step();
-      const double ms_adam = t_adam.ms();
-      const double ms_total = total.ms();
-      r.loss = loss.item<double>();
-      r.peak_bytes = std::max(r.peak_bytes, static_cast<double>(AllocationTracker::peak_bytes()));
-      r.peak_extra_bytes =
-          std::max(r.peak_extra_bytes, static_cast<double>(AllocationTracker::peak_bytes() - live_before));
-      return {ms_total, fwd, bwd, ms_adam};
-    };
-    const auto m = measure(o.warmup, o.reps, 4, step, r.name + " training step");
-    r.train = m[0], r.fwd = m[1], r.bwd = m[2], r.adam = m[3];
-    adam.zero_grad();
-    auto encoder_forward = [&]() -> std::vector<double> {
-      Stopwatch t;
-      const EncoderOutput out = model->encode(in.src, in.mask);  // (b, k, d), with autograd graph
-      return {t.ms()};
-    };
-    r.enc_train = measure(o.warmup, o.reps, 1, encoder_forward, r.name + " encoder fwd (train)")[0];
-  }
-
-  if (o.generate) {
-    model->eval();
-    torch::NoGradGuard no_grad;
-    auto encode_eval = [&]() -> std::vector<double> {
-      Stopwatch t;
-      const EncoderOutput out = model->encode(in.src, in.mask);
-      const DecoderState state = model->start_decoding(out);
-      return {t.ms()};
-    };
-    r.encode_eval = measure(o.warmup, o.reps, 1, encode_eval, r.name + " encode (eval)")[0];
-    auto generation = [&](int64_t beam) {
-      return [&, beam]() -> std::vector<double> {
-        Stopwatch t;
-        const Generation g = generate(model, in.src, in.mask,
-                                      GenerateOptions()
-                                          .beam_size(beam)
-                                          .max_length(o.target_length)
-                                          .min_length(o.target_length));
-        const double ms = t.ms();
-        if (g.tokens.size(1) != o.target_length)
-          throw std::runtime_error("model: " + r.name + ": beam " + std::to_string(beam) + " generated " +
-                                   std::to_string(g.tokens.size(1)) + " tokens, expected " +
-                                   std::to_string(o.target_length));
-        return std::vector<double>{ms};
-      };
-    };
-    r.greedy = measure(o.warmup, o.reps, 1, generation(1), r.name + " greedy")[0];
-    r.beam = measure(o.warmup, o.reps, 1, generation(kBeam), r.name + " beam 4")[0];
-  }
+  if (o.train) measure_training(o, model, in, r);
+  if (o.generate) measure_generation(o, model, in, r);
   return r;
 }
 

@@ -345,21 +345,9 @@ void check_options(const TopKBenchOptions& o) {
                                   "' (choose from soft, naive, copy, hard, iterative)");
 }
 
-}  // namespace
-
-void run_topk_bench(const TopKBenchOptions& o, const std::string& command) {
-  check_options(o);
-  check_writable(o.json_path);
-  check_writable(o.markdown_path);
-  const auto wants = [&](const std::string& m) {
-    return std::find(o.methods.begin(), o.methods.end(), m) != o.methods.end();
-  };
-  Report rep;
-  rep.options = &o;
-  rep.command = command;
-  rep.load_start = load_average();
-  std::vector<std::string>& notes = rep.notes;
-  std::vector<Config>& configs = rep.configs;
+// The sweep's configurations (b, n, k, d) with k <= n; the others noted as skipped.
+std::vector<Config> sweep(const TopKBenchOptions& o, std::vector<std::string>& notes) {
+  std::vector<Config> configs;
   for (const auto b : o.batch)
     for (const auto n : o.tokens)
       for (const auto k : o.keep)
@@ -372,57 +360,76 @@ void run_topk_bench(const TopKBenchOptions& o, const std::string& command) {
           configs.push_back({b, n, k, d});
         }
   if (configs.empty()) throw std::invalid_argument("topk: no configuration with k <= n to run");
+  return configs;
+}
+
+// The methods to time at configuration c (the asked ones it supports), with their repetitions:
+// iterative softmax, O(b k n d), runs once or not at all where it would take too long.
+std::vector<Result> plan(const TopKBenchOptions& o, const Config& c, std::vector<std::string>& notes) {
+  std::vector<Result> planned;
+  for (const auto& method : topk_methods()) {
+    if (std::find(o.methods.begin(), o.methods.end(), method) == o.methods.end()) continue;
+    if (method == "naive" && !naive_supports(c.n, c.k)) {
+      notes.push_back("naive skipped at " + describe(c) + ": the authors' formulation needs n / k a power of two.");
+      continue;
+    }
+    Result r;
+    r.config = c;
+    r.method = method;
+    r.warmup = o.warmup;
+    r.reps = o.reps;
+    const double work = static_cast<double>(c.b) * c.k * c.n * c.d;  // iterative softmax is O(b k n d)
+    if (method == "iterative" && !o.methods_explicit && work > o.iterative_full_limit) {
+      std::ostringstream msg;
+      msg << std::setprecision(2) << "iterative softmax costs O(b k n d) = " << work << " here";
+      if (work > o.iterative_once_limit) {
+        msg << " > " << o.iterative_once_limit << "; name it in --methods to run it.";
+        notes.push_back("iterative skipped at " + describe(c) + ": " + msg.str());
+        continue;
+      }
+      msg << " > " << o.iterative_full_limit << ", so it ran once with no warm-up; name it in --methods to give "
+          << "it --warmup/--reps";
+      r.warmup = 0;
+      r.reps = 1;
+      r.note = msg.str();
+    }
+    planned.push_back(std::move(r));
+  }
+  return planned;
+}
+
+}  // namespace
+
+void run_topk_bench(const TopKBenchOptions& o, const std::string& command) {
+  check_options(o);
+  check_writable(o.json_path);
+  check_writable(o.markdown_path);
+  Report rep;
+  rep.options = &o;
+  rep.command = command;
+  rep.load_start = load_average();
+  rep.configs = sweep(o, rep.notes);
 
   AllocationTracker::install();
   const bool warm = o.memory == "warm";
   AllocationTracker::set_reuse(warm);
   if (warm && o.warmup == 0)
-    notes.push_back("--memory warm with --warmup 0: the first run of each method touched new pages.");
+    rep.notes.push_back("--memory warm with --warmup 0: the first run of each method touched new pages.");
   std::fprintf(stderr, "[topk] checking soft against naive on a small input\n");
   rep.verify_diff = verify_soft_against_naive(o.base, o.seed);
 
-  std::vector<Result>& results = rep.results;
-  for (size_t ci = 0; ci < configs.size(); ++ci) {
-    const Config& c = configs[ci];
-    std::fprintf(stderr, "[topk] configuration %zu/%zu: %s\n", ci + 1, configs.size(), describe(c).c_str());
-    std::vector<Result> planned;
-    for (const auto& method : topk_methods()) {
-      if (!wants(method)) continue;
-      if (method == "naive" && !naive_supports(c.n, c.k)) {
-        notes.push_back("naive skipped at " + describe(c) +
-                        ": the authors' formulation needs n / k a power of two.");
-        continue;
-      }
-      Result r;
-      r.config = c;
-      r.method = method;
-      r.warmup = o.warmup;
-      r.reps = o.reps;
-      const double work = static_cast<double>(c.b) * c.k * c.n * c.d;  // iterative softmax is O(b k n d)
-      if (method == "iterative" && !o.methods_explicit && work > o.iterative_full_limit) {
-        std::ostringstream msg;
-        msg << std::setprecision(2) << "iterative softmax costs O(b k n d) = " << work << " here";
-        if (work > o.iterative_once_limit) {
-          msg << " > " << o.iterative_once_limit << "; name it in --methods to run it.";
-          notes.push_back("iterative skipped at " + describe(c) + ": " + msg.str());
-          continue;
-        }
-        msg << " > " << o.iterative_full_limit
-            << ", so it ran once with no warm-up; name it in --methods to give "
-            << "it --warmup/--reps";
-        r.warmup = 0;
-        r.reps = 1;
-        r.note = msg.str();
-      }
-      planned.push_back(std::move(r));
-    }
+  const bool copy = std::find(o.methods.begin(), o.methods.end(), "copy") != o.methods.end();
+  for (size_t ci = 0; ci < rep.configs.size(); ++ci) {
+    const Config& c = rep.configs[ci];
+    std::fprintf(stderr, "[topk] configuration %zu/%zu: %s\n", ci + 1, rep.configs.size(), describe(c).c_str());
+    std::vector<Result> planned = plan(o, c, rep.notes);
     if (planned.empty()) continue;
-    const Inputs in = make_inputs(c, o.base, o.seed, wants("copy"));
+    const Inputs in = make_inputs(c, o.base, o.seed, copy);
     measure_interleaved(planned, in, warm);
     for (auto& r : planned) {
       std::fprintf(stderr, "[topk] %s %-9s median fwd+bwd %.1f ms\n", describe(c).c_str(), r.method.c_str(),
                    r.total());
-      results.push_back(std::move(r));
+      rep.results.push_back(std::move(r));
     }
     AllocationTracker::release_free_memory();  // the next configuration allocates other sizes
   }
