@@ -57,8 +57,8 @@ TokenizedCorpus tokenize_file(const std::string& path, const Tokenizer& tokenize
     auto target = tokenizer.encode(doc.summary);
     const auto where = path + ":" + std::to_string(doc.line) + ": record '" + doc.id + "'";
     if (source.empty() || target.empty()) {
-      const std::string what = where + " has an empty " + (source.empty() ? "document" : "summary") +
-                               " after tokenization";
+      const std::string what =
+          where + " has an empty " + (source.empty() ? "document" : "summary") + " after tokenization";
       if (!options.reader().skip_bad()) throw std::runtime_error(what);
       ++counts.skipped;
       continue;

@@ -25,11 +25,11 @@ constexpr double kNegInf = -std::numeric_limits<double>::infinity();
 // hypotheses hyp (r, i). Vectorised: compares the last n-1 tokens with every (n-1)-prefix.
 void ban_repeated_ngrams(at::Tensor& lprobs, const at::Tensor& hyp, int64_t n) {
   const int64_t i = hyp.size(1);
-  if (i < n) return;                                        // no complete n-gram yet
-  const auto windows = hyp.unfold(1, n, 1);                 // (r, i - n + 1, n)
-  const auto prefixes = windows.narrow(2, 0, n - 1);        // (r, w, n - 1)
-  const auto next = windows.select(2, n - 1);               // (r, w)
-  const auto suffix = hyp.narrow(1, i - n + 1, n - 1);      // (r, n - 1)
+  if (i < n) return;                                            // no complete n-gram yet
+  const auto windows = hyp.unfold(1, n, 1);                     // (r, i - n + 1, n)
+  const auto prefixes = windows.narrow(2, 0, n - 1);            // (r, w, n - 1)
+  const auto next = windows.select(2, n - 1);                   // (r, w)
+  const auto suffix = hyp.narrow(1, i - n + 1, n - 1);          // (r, n - 1)
   const auto match = (prefixes == suffix.unsqueeze(1)).all(2);  // (r, w); n = 1: every window
   const auto hits = at::zeros_like(lprobs).scatter_add_(1, next, match.to(lprobs.scalar_type()));  // (r, v)
   lprobs.masked_fill_(hits > 0, kNegInf);
@@ -39,12 +39,12 @@ void ban_repeated_ngrams(at::Tensor& lprobs, const at::Tensor& hyp, int64_t n) {
 void merge_into_pool(at::Tensor& pool_scores, at::Tensor& pool_tokens, at::Tensor& pool_lengths,
                      const at::Tensor& scores, const at::Tensor& tokens, const at::Tensor& lengths) {
   const int64_t K = pool_scores.size(1);
-  const auto all_scores = at::cat({pool_scores, scores}, 1);    // (b, K + c)
-  const auto all_tokens = at::cat({pool_tokens, tokens}, 1);    // (b, K + c, L)
-  const auto all_lengths = at::cat({pool_lengths, lengths}, 1); // (b, K + c)
-  auto [best, index] = all_scores.topk(K, 1);                   // (b, K) each, best first
+  const auto all_scores = at::cat({pool_scores, scores}, 1);     // (b, K + c)
+  const auto all_tokens = at::cat({pool_tokens, tokens}, 1);     // (b, K + c, L)
+  const auto all_lengths = at::cat({pool_lengths, lengths}, 1);  // (b, K + c)
+  auto [best, index] = all_scores.topk(K, 1);                    // (b, K) each, best first
   pool_scores = best;
-  pool_lengths = all_lengths.gather(1, index);                                         // (b, K)
+  pool_lengths = all_lengths.gather(1, index);                                                  // (b, K)
   pool_tokens = all_tokens.gather(1, index.unsqueeze(2).expand({-1, -1, all_tokens.size(2)}));  // (b, K, L)
 }
 
@@ -81,28 +81,32 @@ struct Candidates {
 class BeamSearch {
  public:
   BeamSearch(Seq2Seq& model, const EncoderOutput& encoded, const GenerateOptions& options)
-      : model_(model), config_(model->config()), options_(options),
+      : model_(model),
+        config_(model->config()),
+        options_(options),
         L_(options.max_length() > 0 ? options.max_length() : config_.max_target_length),
-        K_(options.beam_size()), b_(encoded.memory.size(0)), a_(b_),
+        K_(options.beam_size()),
+        b_(encoded.memory.size(0)),
+        a_(b_),
         long_(at::TensorOptions().dtype(at::kLong).device(encoded.memory.device())),
         float_(at::TensorOptions().dtype(at::kFloat).device(encoded.memory.device())),
         state_(model->start_decoding(encoded)) {
-    state_.expand(K_);  // b sources -> b*K decoder rows (the memory is not copied)
-    alive_ = at::arange(b_, long_);                                // (a)
-    tokens_ = at::full({b_ * K_, L_}, config_.pad_id, long_);      // (a*K, L) active hypotheses
+    state_.expand(K_);               // b sources -> b*K decoder rows (the memory is not copied)
+    alive_ = at::arange(b_, long_);  // (a)
+    tokens_ = at::full({b_ * K_, L_}, config_.pad_id, long_);  // (a*K, L) active hypotheses
     // Cumulative log-probabilities of the active hypotheses; at the start the K beams are the
     // same hypothesis, so only beam 0 is expanded.
-    cum_ = at::full({b_, K_}, kNegInf, float_);                    // (a, K)
+    cum_ = at::full({b_, K_}, kNegInf, float_);  // (a, K)
     cum_.select(1, 0).zero_();
-    input_ = at::full({b_ * K_, 1}, config_.bos_id, long_);        // (a*K, 1)
+    input_ = at::full({b_ * K_, 1}, config_.bos_id, long_);  // (a*K, 1)
     // The finished pool of the alive examples: their K best eos-terminated hypotheses, best first.
     pool_scores_ = at::full({b_, K_}, kNegInf, float_);            // (a, K) normalized
     pool_tokens_ = at::full({b_, K_, L_}, config_.pad_id, long_);  // (a, K, L)
     pool_lengths_ = at::zeros({b_, K_}, long_);                    // (a, K)
     // The best hypothesis of every example, written when it leaves the batch.
-    best_scores_ = at::full({b_}, kNegInf, float_);                // (b)
-    best_tokens_ = at::full({b_, L_}, config_.pad_id, long_);      // (b, L)
-    best_lengths_ = at::zeros({b_}, long_);                        // (b)
+    best_scores_ = at::full({b_}, kNegInf, float_);            // (b)
+    best_tokens_ = at::full({b_, L_}, config_.pad_id, long_);  // (b, L)
+    best_lengths_ = at::zeros({b_}, long_);                    // (b)
   }
 
   Generation run() {
@@ -136,18 +140,18 @@ class BeamSearch {
     auto [cand_scores, cand_index] = scores.view({a_, K_ * v}).topk(2 * K_, 1);  // (a, 2K) each
     Candidates c;
     c.scores = cand_scores;
-    c.token = cand_index.remainder(v);                     // (a, 2K)
-    c.row = row_base + at::div(cand_index, v, "floor");    // (a, 2K) rows of a*K
-    c.is_eos = c.token == config_.eos_id;                  // (a, 2K)
+    c.token = cand_index.remainder(v);                   // (a, 2K)
+    c.row = row_base + at::div(cand_index, v, "floor");  // (a, 2K) rows of a*K
+    c.is_eos = c.token == config_.eos_id;                // (a, 2K)
     return c;
   }
 
   // Finalizes the eos candidates among the first K (fairseq): their tokens plus eos at i.
   void finalize_eos(const Candidates& c, int64_t i) {
-    const auto scores = c.scores.narrow(1, 0, K_);                                       // (a, K)
-    const auto first = c.is_eos.narrow(1, 0, K_) & scores.isfinite();                   // (a, K)
-    const auto normalized = scores / std::pow(double(i + 1), options_.length_penalty());  // (a, K)
-    const auto new_scores = normalized.masked_fill(first.logical_not(), kNegInf);        // (a, K)
+    const auto scores = c.scores.narrow(1, 0, K_);                                                     // (a, K)
+    const auto first = c.is_eos.narrow(1, 0, K_) & scores.isfinite();                                  // (a, K)
+    const auto normalized = scores / std::pow(double(i + 1), options_.length_penalty());               // (a, K)
+    const auto new_scores = normalized.masked_fill(first.logical_not(), kNegInf);                      // (a, K)
     auto new_tokens = tokens_.index_select(0, c.row.narrow(1, 0, K_).reshape(-1)).view({a_, K_, L_});  // (a, K, L)
     new_tokens.select(2, i).fill_(config_.eos_id);
     merge_into_pool(pool_scores_, pool_tokens_, pool_lengths_, new_scores, new_tokens,
@@ -160,10 +164,10 @@ class BeamSearch {
     const auto position = at::arange(2 * K_, long_).unsqueeze(0);                          // (1, 2K)
     const auto order = c.is_eos.to(at::kLong) * (2 * K_) + position;                       // (a, 2K): non-eos first
     const auto keep = std::get<1>(order.topk(K_, 1, /*largest=*/false, /*sorted=*/true));  // (a, K)
-    cum_ = c.scores.gather(1, keep);                                   // (a, K)
-    const auto rows = c.row.gather(1, keep).reshape(-1);               // (a*K)
-    const auto next_token = c.token.gather(1, keep).reshape({-1, 1});  // (a*K, 1)
-    tokens_ = tokens_.index_select(0, rows);                           // (a*K, L)
+    cum_ = c.scores.gather(1, keep);                                                       // (a, K)
+    const auto rows = c.row.gather(1, keep).reshape(-1);                                   // (a*K)
+    const auto next_token = c.token.gather(1, keep).reshape({-1, 1});                      // (a*K, 1)
+    tokens_ = tokens_.index_select(0, rows);                                               // (a*K, L)
     tokens_.select(1, i).copy_(next_token.squeeze(1));
     input_ = next_token;
     return rows;

@@ -48,8 +48,9 @@ class InputStream {
   InputStream(const std::string& path, InputFormat format, const SummarizeFileOptions::Log& log)
       : path_(path), log_(log) {
     const auto extension = fs::path(path).extension();
-    const bool jsonl = format == InputFormat::arxiv || format == InputFormat::plain ||
-                       (format == InputFormat::automatic && (path == "-" || extension == ".jsonl" || extension == ".json"));
+    const bool jsonl =
+        format == InputFormat::arxiv || format == InputFormat::plain ||
+        (format == InputFormat::automatic && (path == "-" || extension == ".jsonl" || extension == ".json"));
     if (!jsonl) {
       if (path == "-") {
         std::ostringstream text;
@@ -178,7 +179,8 @@ std::vector<std::optional<Summary>> summarize_chunk(Summarizer& summarizer, cons
 }
 
 void check(const SummarizeFileOptions& o) {
-  if (o.chunk() < 1) throw std::invalid_argument("SummarizeFileOptions.chunk = " + std::to_string(o.chunk()) + " must be >= 1");
+  if (o.chunk() < 1)
+    throw std::invalid_argument("SummarizeFileOptions.chunk = " + std::to_string(o.chunk()) + " must be >= 1");
   if (o.highlight_max_docs() < 1)
     throw std::invalid_argument("SummarizeFileOptions.highlight_max_docs = " + std::to_string(o.highlight_max_docs()) +
                                 " must be >= 1");

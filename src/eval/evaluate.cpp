@@ -88,9 +88,9 @@ std::unordered_map<std::string, size_t> index_by_id(const std::vector<SummaryRec
   for (size_t i = 0; i < records.size(); ++i) {
     const auto [it, inserted] = index.emplace(records[i].id, i);
     if (!inserted)
-      bad_record(records[i].path, records[i].line,
-                 "duplicate id \"" + records[i].id + "\" (first on line " + std::to_string(records[it->second].line) +
-                     ")");
+      bad_record(
+          records[i].path, records[i].line,
+          "duplicate id \"" + records[i].id + "\" (first on line " + std::to_string(records[it->second].line) + ")");
   }
   return index;
 }
@@ -169,12 +169,13 @@ Evaluation evaluate_files(const EvaluateOptions& options) {
   std::string unmatched;
   if (!no_reference.empty()) unmatched = unmatched_message(no_reference, options.predictions(), options.references());
   if (!no_prediction.empty())
-    unmatched += (unmatched.empty() ? "" : "; ") +
-                 unmatched_message(no_prediction, options.references(), options.predictions());
+    unmatched +=
+        (unmatched.empty() ? "" : "; ") + unmatched_message(no_prediction, options.references(), options.predictions());
   if (!unmatched.empty()) {
-    if (!options.allow_missing()) throw std::invalid_argument(unmatched + " (--allow-missing scores the common ids only)");
-    if (options.log()) options.log()("warning: " + unmatched + "; scoring the " + std::to_string(out.ids.size()) +
-                                     " common ids");
+    if (!options.allow_missing())
+      throw std::invalid_argument(unmatched + " (--allow-missing scores the common ids only)");
+    if (options.log())
+      options.log()("warning: " + unmatched + "; scoring the " + std::to_string(out.ids.size()) + " common ids");
   }
   if (out.ids.empty())
     throw std::invalid_argument("no id is in both " + options.predictions() + " and " + options.references());

@@ -40,10 +40,8 @@ Seq2Seq Seq2Seq::load(const std::string& dir) {
   namespace fs = std::filesystem;
   const fs::path config_path = fs::path(dir) / "config.json";
   const fs::path weights_path = fs::path(dir) / "weights.pt";
-  if (!fs::is_regular_file(config_path))
-    throw std::runtime_error("Seq2Seq::load: missing " + config_path.string());
-  if (!fs::is_regular_file(weights_path))
-    throw std::runtime_error("Seq2Seq::load: missing " + weights_path.string());
+  if (!fs::is_regular_file(config_path)) throw std::runtime_error("Seq2Seq::load: missing " + config_path.string());
+  if (!fs::is_regular_file(weights_path)) throw std::runtime_error("Seq2Seq::load: missing " + weights_path.string());
   Seq2Seq model(ModelConfig::from_json_file(config_path.string()));
 
   std::ifstream file(weights_path, std::ios::binary);

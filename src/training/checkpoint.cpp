@@ -85,7 +85,8 @@ std::string write_checkpoint(const fs::path& out, const Seq2SeqImpl& model, torc
   checkpoint.write("trainer_state.json", trainer_state.dump(2) + "\n");
   // The generation settings pyramidion-summarize starts from (SummarizeOptions::from_checkpoint);
   // edit the file to change a checkpoint's defaults.
-  checkpoint.write("generation.json", SummarizeOptions().max_length(model.config().max_target_length).to_generation_json());
+  checkpoint.write("generation.json",
+                   SummarizeOptions().max_length(model.config().max_target_length).to_generation_json());
   checkpoint.commit();
   point_latest_at(out, step_name(state.step));
 

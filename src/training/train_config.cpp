@@ -37,8 +37,12 @@ const detail::EnumNames<LrDecay>& lr_decay_names() {
 // "model_overrides": an object of ModelConfig fields, kept as JSON text until the model config is
 // built (validate(), model_config()).
 Table::Field model_overrides_field() {
-  Table::Field f{"model_overrides", "ModelConfig fields over the preset, e.g. {\"dropout\": 0.2} (--set model.FIELD=VALUE)",
-                 0, false, nullptr, nullptr};
+  Table::Field f{"model_overrides",
+                 "ModelConfig fields over the preset, e.g. {\"dropout\": 0.2} (--set model.FIELD=VALUE)",
+                 0,
+                 false,
+                 nullptr,
+                 nullptr};
   f.read = [](const detail::ObjectReader& r, TrainConfig& c) {
     const json* m = r.find("model_overrides");
     if (!m) return;
@@ -66,7 +70,8 @@ Table::Field device_field() {
 }
 
 void check_min(const char* field, int64_t value, int64_t minimum) {
-  if (value < minimum) detail::fail_field(kOwner, field, std::to_string(value), "must be >= " + std::to_string(minimum));
+  if (value < minimum)
+    detail::fail_field(kOwner, field, std::to_string(value), "must be >= " + std::to_string(minimum));
 }
 
 void check_file(const char* field, const std::string& path) {
@@ -89,11 +94,11 @@ namespace detail {
 const Table& train_config_table() {
   static const Table table =
       Table(kOwner)
-          .add("model", &TrainConfig::model, "model preset (ModelConfig JSON, e.g. configs/small-deep-pyramidion.json); required",
-               kPathField)
+          .add("model", &TrainConfig::model,
+               "model preset (ModelConfig JSON, e.g. configs/small-deep-pyramidion.json); required", kPathField)
           .add(model_overrides_field())
-          .add("train", &TrainConfig::train, "training data: JSON lines, arXiv/PubMed or {id, document, summary}; required",
-               kPathField)
+          .add("train", &TrainConfig::train,
+               "training data: JSON lines, arXiv/PubMed or {id, document, summary}; required", kPathField)
           .add("valid", &TrainConfig::valid, "validation data (same formats); \"\" = no validation", kPathField)
           .add("out", &TrainConfig::out, "output directory (checkpoints, tokenizer, metrics.jsonl, latest); required",
                kPathField)
@@ -103,14 +108,15 @@ const Table& train_config_table() {
                "skip (and count) malformed records instead of stopping at the first")
           .add("truncate", &TrainConfig::truncate,
                "cut sources/summaries to the model's maximum lengths (counted); false = a long example is an error")
-          .add("tokenizer", &TrainConfig::tokenizer, "an existing sentencepiece model; \"\" = train one on the training split",
-               kPathField)
+          .add("tokenizer", &TrainConfig::tokenizer,
+               "an existing sentencepiece model; \"\" = train one on the training split", kPathField)
           .add("vocab_size", &TrainConfig::vocab_size,
                "vocabulary of a trained tokenizer (the model's vocab_size follows the tokenizer)")
           .add("max_steps", &TrainConfig::max_steps, "optimizer updates in total", kContinuation)
-          .add("max_tokens", &TrainConfig::max_tokens, "micro-batch budget: examples x (longest source + longest target) tokens",
+          .add("max_tokens", &TrainConfig::max_tokens,
+               "micro-batch budget: examples x (longest source + longest target) tokens", kContinuation)
+          .add("bucket_size", &TrainConfig::bucket_size, "examples sorted by length together when batching",
                kContinuation)
-          .add("bucket_size", &TrainConfig::bucket_size, "examples sorted by length together when batching", kContinuation)
           .add("update_freq", &TrainConfig::update_freq, "micro-batches accumulated per update, per process")
           .add("lr", &TrainConfig::lr, "peak learning rate", kContinuation)
           .add("warmup_steps", &TrainConfig::warmup_steps, "linear warmup updates", kContinuation)
@@ -118,8 +124,8 @@ const Table& train_config_table() {
                "after warmup: \"linear\" (to min_lr at max_steps), \"cosine\", \"inverse_sqrt\" or \"constant\"",
                kContinuation)
           .add("min_lr", &TrainConfig::min_lr, "floor of the decay", kContinuation)
-          .add("weight_decay", &TrainConfig::weight_decay, "AdamW decoupled weight decay (not on biases and LayerNorm gains)",
-               kContinuation)
+          .add("weight_decay", &TrainConfig::weight_decay,
+               "AdamW decoupled weight decay (not on biases and LayerNorm gains)", kContinuation)
           .add("beta1", &TrainConfig::beta1, "AdamW beta1", kContinuation)
           .add("beta2", &TrainConfig::beta2, "AdamW beta2", kContinuation)
           .add("adam_eps", &TrainConfig::adam_eps, "AdamW epsilon", kContinuation)
@@ -130,7 +136,8 @@ const Table& train_config_table() {
           .add("threads", &TrainConfig::threads, "intra-op threads; 0 = LibTorch's default")
           .add(device_field())
           .add("log_every", &TrainConfig::log_every, "progress line and metrics entry every N updates")
-          .add("validate_every", &TrainConfig::validate_every, "validation every N updates (and at the end); 0 = only at the end")
+          .add("validate_every", &TrainConfig::validate_every,
+               "validation every N updates (and at the end); 0 = only at the end")
           .add("valid_max_docs", &TrainConfig::valid_max_docs, "validation documents used; 0 = all")
           .add("valid_rouge_docs", &TrainConfig::valid_rouge_docs,
                "greedy summaries of this many validation documents scored with ROUGE at each validation; 0 = off")
@@ -166,7 +173,8 @@ void TrainConfig::set(const std::string& key, const std::string& value) {
 }
 
 ModelConfig TrainConfig::model_config(int64_t vocab_size) const {
-  json preset = detail::parse_strict("TrainConfig.model ('" + model + "')", detail::read_file("TrainConfig.model", model));
+  json preset =
+      detail::parse_strict("TrainConfig.model ('" + model + "')", detail::read_file("TrainConfig.model", model));
   if (!preset.is_object()) throw std::invalid_argument("TrainConfig.model: '" + model + "' is not a JSON object");
   for (const auto& [key, value] : model_overrides)
     preset[key] = detail::parse_strict("TrainConfig.model_overrides." + key, value);
@@ -203,7 +211,8 @@ void TrainConfig::validate() const {
   check_min("keep_checkpoints", keep_checkpoints, 1);
   check_min("distributed_timeout", distributed_timeout, 1);
   const auto positive = [](const char* field, double v) {
-    if (!(v > 0 && std::isfinite(v))) detail::fail_field(kOwner, field, detail::format_double(v), "must be finite and > 0");
+    if (!(v > 0 && std::isfinite(v)))
+      detail::fail_field(kOwner, field, detail::format_double(v), "must be finite and > 0");
   };
   const auto unit = [](const char* field, double v) {
     if (!(v >= 0 && v < 1)) detail::fail_field(kOwner, field, detail::format_double(v), "must be in [0, 1)");
@@ -211,11 +220,13 @@ void TrainConfig::validate() const {
   positive("lr", lr);
   positive("adam_eps", adam_eps);
   if (!(min_lr >= 0 && min_lr <= lr))
-    detail::fail_field(kOwner, "min_lr", detail::format_double(min_lr), "must be in [0, lr = " + detail::format_double(lr) + "]");
+    detail::fail_field(kOwner, "min_lr", detail::format_double(min_lr),
+                       "must be in [0, lr = " + detail::format_double(lr) + "]");
   if (!(weight_decay >= 0 && std::isfinite(weight_decay)))
     detail::fail_field(kOwner, "weight_decay", detail::format_double(weight_decay), "must be finite and >= 0");
   if (!(clip_norm >= 0 && std::isfinite(clip_norm)))
-    detail::fail_field(kOwner, "clip_norm", detail::format_double(clip_norm), "must be finite and >= 0 (0 = no clipping)");
+    detail::fail_field(kOwner, "clip_norm", detail::format_double(clip_norm),
+                       "must be finite and >= 0 (0 = no clipping)");
   unit("beta1", beta1);
   unit("beta2", beta2);
   unit("label_smoothing", label_smoothing);
@@ -266,10 +277,14 @@ double learning_rate(const TrainConfig& c, int64_t step) {
   const double span = std::max(1.0, static_cast<double>(c.max_steps) - w);
   const double progress = std::min(1.0, (s - w) / span);  // 0 after warmup .. 1 at max_steps
   switch (c.lr_decay) {
-    case LrDecay::linear: return c.min_lr + (c.lr - c.min_lr) * (1.0 - progress);
-    case LrDecay::cosine: return c.min_lr + (c.lr - c.min_lr) * 0.5 * (1.0 + std::cos(M_PI * progress));
-    case LrDecay::inverse_sqrt: return std::max(c.min_lr, c.lr * std::sqrt(std::max(w, 1.0) / s));
-    case LrDecay::constant: break;
+    case LrDecay::linear:
+      return c.min_lr + (c.lr - c.min_lr) * (1.0 - progress);
+    case LrDecay::cosine:
+      return c.min_lr + (c.lr - c.min_lr) * 0.5 * (1.0 + std::cos(M_PI * progress));
+    case LrDecay::inverse_sqrt:
+      return std::max(c.min_lr, c.lr * std::sqrt(std::max(w, 1.0) / s));
+    case LrDecay::constant:
+      break;
   }
   return c.lr;
 }

@@ -32,8 +32,7 @@ constexpr size_t kTokenizerTextBytes = size_t{256} << 20;
 
 ProcessGroup connect(const TrainConfig& config) {
   config.validate();
-  return ProcessGroup::from_environment(
-      DistributedOptions().timeout(std::chrono::seconds(config.distributed_timeout)));
+  return ProcessGroup::from_environment(DistributedOptions().timeout(std::chrono::seconds(config.distributed_timeout)));
 }
 
 ReaderOptions reader_options(const TrainConfig& c) {
@@ -67,7 +66,11 @@ void BatchStream::load(int64_t epoch) {
 // ---- the steps ---------------------------------------------------------------------------------
 
 Trainer::Trainer(const TrainConfig& config, const TrainRunOptions& run)
-    : config_(config), run_(run), group_(connect(config_)), device_(at::kCPU), out_(config.out),
+    : config_(config),
+      run_(run),
+      group_(connect(config_)),
+      device_(at::kCPU),
+      out_(config.out),
       start_(std::chrono::steady_clock::now()) {
   log_ = group_.is_main() ? run_.log() : nullptr;
   if (config_.threads > 0) at::set_num_threads(static_cast<int>(config_.threads));
@@ -164,12 +167,13 @@ void Trainer::prepare_data() {
   if (train_corpus_.size() == 0) throw std::runtime_error("train: " + config_.train + " holds no usable record");
   describe_corpus("train", config_.train, stats, train_corpus_);
   if (!config_.valid.empty()) {
-    valid_corpus_ = tokenize_file(config_.valid, *tokenizer_, CorpusOptions(options).max_documents(config_.valid_max_docs),
-                                  &stats, progress);
+    valid_corpus_ = tokenize_file(config_.valid, *tokenizer_,
+                                  CorpusOptions(options).max_documents(config_.valid_max_docs), &stats, progress);
     describe_corpus("valid", config_.valid, stats, valid_corpus_);
   }
   stream_ = std::make_unique<BatchStream>(
-      train_corpus_, BatchingOptions().max_tokens(config_.max_tokens).bucket_size(config_.bucket_size).seed(config_.seed));
+      train_corpus_,
+      BatchingOptions().max_tokens(config_.max_tokens).bucket_size(config_.bucket_size).seed(config_.seed));
 }
 
 void Trainer::build_model_and_optimizer() {
@@ -209,8 +213,8 @@ void Trainer::resume() {
         .eps(config_.adam_eps)
         .weight_decay(g == 0 ? config_.weight_decay : 0.0);
   // Settings that make the continuation differ from an uninterrupted run: said, not refused.
-  std::string changed = train_config_table().changes(state.train_config, json::parse(config_.to_json_string()),
-                                                     kContinuation);
+  std::string changed =
+      train_config_table().changes(state.train_config, json::parse(config_.to_json_string()), kContinuation);
   const int64_t saved_batches = state.world_size * state.update_freq;
   const int64_t batches = group_.world_size() * config_.update_freq;
   if (saved_batches != batches)
@@ -350,7 +354,8 @@ void Trainer::finish(bool interrupted) {
   result_.step = step_;
   result_.interrupted = interrupted;
   result_.checkpoint = last_checkpoint_;
-  say("done: " + std::to_string(step_) + " updates in " + format_duration(seconds_between(start_, std::chrono::steady_clock::now())));
+  say("done: " + std::to_string(step_) + " updates in " +
+      format_duration(seconds_between(start_, std::chrono::steady_clock::now())));
 }
 
 TrainResult Trainer::run() {
@@ -369,7 +374,8 @@ TrainResult Trainer::run() {
     update();
     if (step_ % config_.log_every == 0 || step_ == config_.max_steps) log_progress();
     // Checkpoint first: a validation that fails (e.g. out of memory) then loses nothing.
-    if (config_.checkpoint_every > 0 && step_ % config_.checkpoint_every == 0 && step_ < config_.max_steps) checkpoint();
+    if (config_.checkpoint_every > 0 && step_ % config_.checkpoint_every == 0 && step_ < config_.max_steps)
+      checkpoint();
     if (config_.validate_every > 0 && step_ % config_.validate_every == 0 && step_ < config_.max_steps) validate();
   }
   finish(interrupted);

@@ -107,7 +107,7 @@ class Trainer {
   // Where the run is.
   int64_t step_ = 0, first_step_ = 0;
   DataCursor cursor_;
-  double lr_ = 0, grad_norm_ = 0;                                // of the last update
+  double lr_ = 0, grad_norm_ = 0;                                         // of the last update
   double interval_loss_ = 0, interval_tokens_ = 0, interval_source_ = 0;  // since the last log line
   std::chrono::steady_clock::time_point loop_start_, interval_start_;
   std::string last_checkpoint_;

@@ -14,8 +14,8 @@
 namespace pyramidion {
 namespace detail {
 
-double validation_loss(Seq2Seq& model, const TokenizedCorpus& corpus, const TrainConfig& config,
-                       ProcessGroup& group, at::Device device) {
+double validation_loss(Seq2Seq& model, const TokenizedCorpus& corpus, const TrainConfig& config, ProcessGroup& group,
+                       at::Device device) {
   if (corpus.size() == 0) return -1;
   at::NoGradGuard no_grad;
   model->eval();
@@ -47,9 +47,8 @@ RougeScores validation_rouge(Seq2Seq& model, const TokenizedCorpus& corpus, int6
   model->train();
   std::vector<std::string> predictions;
   for (const auto& s : summaries) predictions.push_back(s.summary);
-  const auto report =
-      rouge_corpus(predictions, references,
-                   RougeCorpusOptions().rouge(RougeOptions().use_stemmer(true)).bootstrap_samples(0));
+  const auto report = rouge_corpus(predictions, references,
+                                   RougeCorpusOptions().rouge(RougeOptions().use_stemmer(true)).bootstrap_samples(0));
   RougeScores mean;
   mean.rouge1.f1 = report.rouge1.f1.mid;
   mean.rouge2.f1 = report.rouge2.f1.mid;

@@ -15,8 +15,8 @@ namespace detail {
 
 /// Mean NLL per target token over `corpus` (make_batches with the config's budget and seed, epoch
 /// 0), shared among the ranks by batch; -1 for an empty corpus. Leaves the model in training mode.
-double validation_loss(Seq2Seq& model, const TokenizedCorpus& corpus, const TrainConfig& config,
-                       ProcessGroup& group, at::Device device);
+double validation_loss(Seq2Seq& model, const TokenizedCorpus& corpus, const TrainConfig& config, ProcessGroup& group,
+                       at::Device device);
 
 /// ROUGE F1 (stemmed, as summarization papers report) of greedy summaries (no repeated trigram)
 /// of the first `docs` examples of `corpus` against their (truncated) reference summaries, both

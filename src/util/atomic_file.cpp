@@ -29,9 +29,7 @@ constexpr const char* kOldTag = ".old-";
   throw std::runtime_error(who + ": " + what + " '" + path + "': " + std::strerror(error));
 }
 
-fs::path parent_of(const fs::path& target) {
-  return target.has_parent_path() ? target.parent_path() : fs::path(".");
-}
+fs::path parent_of(const fs::path& target) { return target.has_parent_path() ? target.parent_path() : fs::path("."); }
 
 // "<parent>/.<name><tag>XXXXXX", the pattern mkstemp and mkdtemp fill in.
 std::string sibling_pattern(const fs::path& target, const char* tag) {

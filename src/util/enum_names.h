@@ -31,8 +31,8 @@ const std::string& name_of(const EnumNames<E>& names, E value, const std::string
     if (v == value) return name;
   std::string allowed;
   for (const auto& [v, name] : names) allowed += (allowed.empty() ? "" : ", ") + name;
-  throw std::invalid_argument(type + ": unknown value " + std::to_string(static_cast<int>(value)) + " (allowed: " +
-                              allowed + ")");
+  throw std::invalid_argument(type + ": unknown value " + std::to_string(static_cast<int>(value)) +
+                              " (allowed: " + allowed + ")");
 }
 
 /// The value named `name`; std::invalid_argument "<what> = \"x\" must be one of \"a\", \"b\"".

@@ -46,8 +46,8 @@ TEST(TokenizeFile, IdsAreTheTokenizersAndLimitsCutAndCount) {
     EXPECT_EQ(whole.source(i), tokenizer().encode(docs[static_cast<size_t>(i)].document));
     EXPECT_EQ(whole.target(i), tokenizer().encode(docs[static_cast<size_t>(i)].summary));
   }
-  const auto cut = pyramidion::tokenize_file(path, tokenizer(), CorpusOptions().max_source_length(64).max_target_length(31),
-                                             &stats);
+  const auto cut =
+      pyramidion::tokenize_file(path, tokenizer(), CorpusOptions().max_source_length(64).max_target_length(31), &stats);
   EXPECT_EQ(stats.truncated_sources, 5);
   EXPECT_EQ(stats.truncated_targets, 5);
   for (int64_t i = 0; i < cut.size(); ++i) {
@@ -55,9 +55,8 @@ TEST(TokenizeFile, IdsAreTheTokenizersAndLimitsCutAndCount) {
     EXPECT_EQ(cut.source(i), std::vector<int64_t>(full.begin(), full.begin() + 64));
     EXPECT_EQ(cut.target_length(i), 31);
   }
-  const auto message = error_of<std::runtime_error>([&] {
-    pyramidion::tokenize_file(path, tokenizer(), CorpusOptions().max_source_length(64).truncate(false));
-  });
+  const auto message = error_of<std::runtime_error>(
+      [&] { pyramidion::tokenize_file(path, tokenizer(), CorpusOptions().max_source_length(64).truncate(false)); });
   EXPECT_NE(message.find(path + ":1: record '" + docs[0].id + "' has " + std::to_string(whole.source_length(0)) +
                          " source and"),
             std::string::npos)
@@ -68,10 +67,14 @@ TEST(TokenizeFile, IdsAreTheTokenizersAndLimitsCutAndCount) {
 TEST(TokenizeFile, BadAndEmptyRecordsFailOrAreSkippedAndCounted) {
   const auto dir = pyramidion_test::fresh_dir("corpus_bad");
   const auto path = (dir / "mixed.jsonl").string();
-  std::ofstream(path) << R"({"id": "a", "document": "Pooling keeps the best tokens.", "summary": "Pooling."})" "\n"
-                      << R"({"id": "b", "document": "\u0007", "summary": "Nothing to read."})" "\n"
-                      << R"({"id": "c", "document": )" "\n"
-                      << R"({"id": "d", "document": "The decoder reads less.", "summary": "Faster."})" "\n";
+  std::ofstream(path) << R"({"id": "a", "document": "Pooling keeps the best tokens.", "summary": "Pooling."})"
+                         "\n"
+                      << R"({"id": "b", "document": "\u0007", "summary": "Nothing to read."})"
+                         "\n"
+                      << R"({"id": "c", "document": )"
+                         "\n"
+                      << R"({"id": "d", "document": "The decoder reads less.", "summary": "Faster."})"
+                         "\n";
   EXPECT_EQ(error_of<std::runtime_error>([&] { pyramidion::tokenize_file(path, tokenizer()); }),
             path + ":2: record 'b' has an empty document after tokenization");
   CorpusStats stats;

@@ -109,7 +109,9 @@ TEST(SummarizeFile, AFailureKeepsTheCompleteLinesWrittenBeforeIt) {
 TEST(SummarizeFile, OptionsAreCheckedBeforeAnyInputIsRead) {
   const auto dir = pyramidion_test::fresh_dir("summarize_options");
   const auto missing = (dir / "never-read.jsonl").string();  // reading it would be a runtime_error
-  const auto job = [&] { return pyramidion::SummarizeFileOptions(tiny_checkpoint(), missing, (dir / "o.jsonl").string()); };
+  const auto job = [&] {
+    return pyramidion::SummarizeFileOptions(tiny_checkpoint(), missing, (dir / "o.jsonl").string());
+  };
   EXPECT_NE(error_of<std::invalid_argument>([&] { pyramidion::summarize_file(job().chunk(0)); }).find("chunk = 0"),
             std::string::npos);
   EXPECT_NE(error_of<std::invalid_argument>([&] {
@@ -137,12 +139,12 @@ TEST(SummarizeTool, JsonLinesInOrderBadRecordsReportedAndHighlightWritten) {
       in << nlohmann::json{{"id", docs[i].id}, {"document", docs[i].document}}.dump() << "\n";
     }
   }
-  const int status = pyramidion_test::run_process(
-      PYRAMIDION_SUMMARIZE_BIN,
-      {"--checkpoint", tiny_checkpoint(), "--input", (dir / "in.jsonl").string(), "--output",
-       (dir / "out.jsonl").string(), "--beam", "2", "--max-length", "10", "--chunk", "4", "--highlight",
-       (dir / "page.html").string()},
-      {}, dir / "log.txt");
+  const int status =
+      pyramidion_test::run_process(PYRAMIDION_SUMMARIZE_BIN,
+                                   {"--checkpoint", tiny_checkpoint(), "--input", (dir / "in.jsonl").string(),
+                                    "--output", (dir / "out.jsonl").string(), "--beam", "2", "--max-length", "10",
+                                    "--chunk", "4", "--highlight", (dir / "page.html").string()},
+                                   {}, dir / "log.txt");
   const auto log = read_text(dir / "log.txt");
   EXPECT_EQ(status, 3) << "finished, with a bad record reported: " << log;
   EXPECT_NE(log.find("in.jsonl:3:"), std::string::npos) << log;

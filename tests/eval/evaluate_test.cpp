@@ -112,15 +112,16 @@ TEST(EvaluateFiles, PairsByIdInPredictionOrderAndWritesTheReports) {
 TEST(EvaluateFiles, DuplicateAndUnmatchedIdsAreBadInput) {
   const auto predictions = write_file(summaries({{"a", "x"}, {"b", "y"}, {"c", "z"}}));
   const auto references = write_file(summaries({{"a", "x"}, {"d", "w"}}));
-  const auto unmatched = error_of<std::invalid_argument>(
-      [&] { pyramidion::evaluate_files(EvaluateOptions(predictions, references)); });
-  EXPECT_NE(unmatched.find("2 ids of " + predictions + " not in " + references + ": \"b\", \"c\""),
-            std::string::npos)
+  const auto unmatched =
+      error_of<std::invalid_argument>([&] { pyramidion::evaluate_files(EvaluateOptions(predictions, references)); });
+  EXPECT_NE(unmatched.find("2 ids of " + predictions + " not in " + references + ": \"b\", \"c\""), std::string::npos)
       << unmatched;
   EXPECT_NE(unmatched.find("1 id of " + references + " not in " + predictions + ": \"d\""), std::string::npos);
   std::vector<std::string> warnings;
-  const auto common = pyramidion::evaluate_files(EvaluateOptions(predictions, references).allow_missing(true).log(
-      [&](const std::string& line) { warnings.push_back(line); }));
+  const auto common = pyramidion::evaluate_files(
+      EvaluateOptions(predictions, references).allow_missing(true).log([&](const std::string& line) {
+        warnings.push_back(line);
+      }));
   EXPECT_EQ(common.ids, std::vector<std::string>{"a"});
   ASSERT_EQ(warnings.size(), 1u);
   EXPECT_NE(warnings[0].find("scoring the 1 common ids"), std::string::npos) << warnings[0];
@@ -137,11 +138,13 @@ TEST(EvaluateFiles, DuplicateAndUnmatchedIdsAreBadInput) {
 
 TEST(EvaluateFiles, InvalidOptionsAndUnreadableFilesAreBadInput) {
   const auto ok = write_file(summaries({{"a", "x"}}));
-  EXPECT_NE(error_of<std::invalid_argument>([&] { pyramidion::evaluate_files(EvaluateOptions("-", "-")); })
-                .find("cannot both be standard input"),
+  EXPECT_NE(error_of<std::invalid_argument>([&] {
+              pyramidion::evaluate_files(EvaluateOptions("-", "-"));
+            }).find("cannot both be standard input"),
             std::string::npos);
-  EXPECT_NE(error_of<std::invalid_argument>([&] { pyramidion::evaluate_files(EvaluateOptions("/nonexistent/p", ok)); })
-                .find("cannot open '/nonexistent/p'"),
+  EXPECT_NE(error_of<std::invalid_argument>([&] {
+              pyramidion::evaluate_files(EvaluateOptions("/nonexistent/p", ok));
+            }).find("cannot open '/nonexistent/p'"),
             std::string::npos);
   EXPECT_NE(error_of<std::invalid_argument>([&] {
               pyramidion::evaluate_files(EvaluateOptions(ok, ok).rouge(pyramidion::RougeCorpusOptions().confidence(1)));

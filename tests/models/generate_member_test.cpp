@@ -18,7 +18,7 @@ TEST(Seq2SeqGenerateMember, NeedsOnlyModelH) {
   config.max_target_length = 6;
   pyramidion::Seq2Seq model(config);
   model->eval();
-  const auto src = at::randint(3, 20, {2, 7}, at::kLong);                      // (b, n)
+  const auto src = at::randint(3, 20, {2, 7}, at::kLong);                          // (b, n)
   const auto mask = at::arange(7).unsqueeze(0) < at::tensor({7, 4}).unsqueeze(1);  // (b, n)
   const auto g = model->generate(src, mask, pyramidion::GenerateOptions().beam_size(2).max_length(5));
   EXPECT_EQ(g.tokens.size(0), 2);

@@ -57,7 +57,10 @@ TEST(AtomicFile, WritesReplacesAndLeavesNoTemporary) {
   pieces.commit();
   EXPECT_EQ(read_text(dir / "b.txt"), "xy");
   EXPECT_EQ(entries(dir), (std::vector<std::string>{"a.json", "b.txt"}));
-  { AtomicFile abandoned("test", (dir / "c.txt").string()); abandoned.write("never"); }
+  {
+    AtomicFile abandoned("test", (dir / "c.txt").string());
+    abandoned.write("never");
+  }
   EXPECT_EQ(entries(dir), (std::vector<std::string>{"a.json", "b.txt"})) << "an uncommitted file leaves nothing";
 }
 
@@ -107,7 +110,10 @@ TEST(AtomicDirectory, PublishesWholeAndReplacesAnOldOne) {
   EXPECT_EQ(read_text(fs::path(path) / "weights.pt"), "new");
   EXPECT_EQ(entries(path), (std::vector<std::string>{"config.json", "weights.pt"}));
   EXPECT_EQ(entries(dir), std::vector<std::string>{"step-000004"}) << "no temporary or set-aside directory left";
-  { AtomicDirectory abandoned("test", (dir / "step-000008").string()); abandoned.write("weights.pt", "x"); }
+  {
+    AtomicDirectory abandoned("test", (dir / "step-000008").string());
+    abandoned.write("weights.pt", "x");
+  }
   EXPECT_EQ(entries(dir), std::vector<std::string>{"step-000004"});
   std::string message;
   {

@@ -15,7 +15,8 @@ using pyramidion::parse_device;
 using pyramidion_test::error_of;
 
 TEST(Device, NamesRoundTrip) {
-  for (const std::string name : {"cpu", "cuda", "cuda:0", "cuda:12"}) EXPECT_EQ(pyramidion::to_string(parse_device(name)), name);
+  for (const std::string name : {"cpu", "cuda", "cuda:0", "cuda:12"})
+    EXPECT_EQ(pyramidion::to_string(parse_device(name)), name);
   EXPECT_EQ(parse_device("cuda").index, -1);
   EXPECT_EQ(parse_device("cuda:3"), (DeviceSpec{DeviceSpec::Kind::cuda, 3}));
   EXPECT_EQ(parse_device("cpu"), DeviceSpec{});

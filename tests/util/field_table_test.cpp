@@ -60,15 +60,18 @@ TEST(FieldTable, WritesEveryFieldInOrderAndReadsItBack) {
 
 TEST(FieldTable, ReadErrorsNameTheKey) {
   Toy toy;
-  const auto read = [&](const std::string& text) { return error_of<std::invalid_argument>([&] { table().read(json::parse(text), toy); }); };
+  const auto read = [&](const std::string& text) {
+    return error_of<std::invalid_argument>([&] { table().read(json::parse(text), toy); });
+  };
   EXPECT_EQ(read(R"({"cuont": 1})"),
             "Toy: unknown key 'cuont' (did you mean 'count'?); known keys: count rate on name sizes color seed");
   EXPECT_EQ(read(R"({"count": 1.5})"), "Toy.count must be an integer, got 1.5 (number)");
   EXPECT_EQ(read(R"({"color": "blue"})"), "Toy.color = \"blue\" must be one of \"red\", \"green\"");
   EXPECT_EQ(read(R"({"seed": -1})"), "Toy.seed = -1 must be >= 0");
   EXPECT_EQ(read(R"([1])"), "Toy: the JSON must be an object of fields, got [1] (array)");
-  EXPECT_EQ(error_of<std::invalid_argument>([&] { table().read(json::parse(R"({"x": 1})"), toy, "", {}, "Other"); })
-                .rfind("Other: unknown key 'x'", 0),
+  EXPECT_EQ(error_of<std::invalid_argument>([&] {
+              table().read(json::parse(R"({"x": 1})"), toy, "", {}, "Other");
+            }).rfind("Other: unknown key 'x'", 0),
             0u);
 }
 
@@ -99,11 +102,12 @@ TEST(FieldTable, ChangesListOnlyTheFlaggedFieldsThatDiffer) {
   after.count = 4;
   after.rate = 9;  // not flagged
   after.color = Color::green;
-  const auto changes = table().changes(json::parse(table().write(before).dump()), json::parse(table().write(after).dump()),
-                                       pyramidion::detail::kContinuation);
+  const auto changes = table().changes(json::parse(table().write(before).dump()),
+                                       json::parse(table().write(after).dump()), pyramidion::detail::kContinuation);
   EXPECT_EQ(changes, "count 3 -> 4, color \"red\" -> \"green\"");
-  EXPECT_EQ(table().changes(json::parse("{}"), json::parse(table().write(after).dump()), pyramidion::detail::kContinuation),
-            "")
+  EXPECT_EQ(
+      table().changes(json::parse("{}"), json::parse(table().write(after).dump()), pyramidion::detail::kContinuation),
+      "")
       << "fields an older writer did not record are not compared";
 }
 

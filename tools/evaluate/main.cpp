@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
           [](std::string& v) {
             double x = 0;
             return CLI::detail::lexical_cast(v, x) && x > 0 && x < 1 ? std::string()
-                                                                      : "must be in (0, 1), e.g. 0.95, got " + v;
+                                                                     : "must be in (0, 1), e.g. 0.95, got " + v;
           },
           "(0, 1)"))
       ->capture_default_str();

@@ -20,14 +20,16 @@ constexpr const char* kName = "pyramidion-summarize";
 // A flag whose default comes from the checkpoint (generation.json) and is applied only when given.
 template <typename T>
 void optional_flag(CLI::App& app, const char* flag, std::optional<T>& value, const std::string& help) {
-  app.add_option_function<T>(flag, [&value](const T& v) { value = v; }, help);
+  app.add_option_function<T>(
+      flag, [&value](const T& v) { value = v; }, help);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Summarize documents with a pyramidion checkpoint: JSON lines in (arXiv/PubMed or {id, "
-               "document}), JSON lines out ({id, summary, score, ...}) in input order."};
+  CLI::App app{
+      "Summarize documents with a pyramidion checkpoint: JSON lines in (arXiv/PubMed or {id, "
+      "document}), JSON lines out ({id, summary, score, ...}) in input order."};
   std::string checkpoint, input, output, format = "auto", device = "cpu";
   pyramidion::SummarizeFileOptions job("", "", "");
   int64_t threads = 0;
@@ -39,8 +41,9 @@ int main(int argc, char** argv) {
   const pyramidion::SummarizeOptions defaults;
   std::optional<int64_t> beam, max_length, min_length, no_repeat, max_tokens;
   std::optional<double> length_penalty;
-  optional_flag(app, "--beam", beam, "beam size (default " + std::to_string(defaults.beam_size()) +
-                                         ", or the checkpoint's generation.json)");
+  optional_flag(
+      app, "--beam", beam,
+      "beam size (default " + std::to_string(defaults.beam_size()) + ", or the checkpoint's generation.json)");
   optional_flag(app, "--max-length", max_length, "most summary tokens (default: the model's max_target_length)");
   optional_flag(app, "--min-length", min_length, "fewest summary tokens (default 0)");
   optional_flag(app, "--length-penalty", length_penalty, "score = log p / length^penalty (default 1.0)");
@@ -57,10 +60,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--threads", threads, "intra-op threads (0 = LibTorch's default)")->check(CLI::NonNegativeNumber);
   app.add_option("--device", device, "cpu, cuda or cuda:N")->capture_default_str();
-  app.footer("\nExit status: 0 all documents summarized; 3 finished, but some records were bad (each reported "
-             "on stderr with its file and line; the others were summarized); 2 invalid arguments or options; "
-             "1 other errors (a missing checkpoint or device; --output is left as it was; summaries written "
-             "before the failure are kept in a hidden .partial file next to it, named in the message).");
+  app.footer(
+      "\nExit status: 0 all documents summarized; 3 finished, but some records were bad (each reported "
+      "on stderr with its file and line; the others were summarized); 2 invalid arguments or options; "
+      "1 other errors (a missing checkpoint or device; --output is left as it was; summaries written "
+      "before the failure are kept in a hidden .partial file next to it, named in the message).");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
