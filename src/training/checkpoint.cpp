@@ -7,10 +7,8 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <sstream>
 #include <stdexcept>
-#include <unistd.h>
 
 #include "models/checkpoint.h"
 #include "util/atomic_file.h"
@@ -28,18 +26,6 @@ std::string step_name(int64_t step) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "step-%06lld", static_cast<long long>(step));
   return buf;
-}
-
-// out/latest -> checkpoints/<name>, replaced atomically (a symbolic link renamed over the old one).
-void point_latest_at(const fs::path& out, const std::string& name) {
-  std::string temp = (out / ".latest.tmp-XXXXXX").string();
-  const int fd = ::mkstemp(temp.data());  // a unique name of the temporary scheme
-  if (fd < 0) throw std::runtime_error(std::string(kWho) + ": cannot update '" + (out / "latest").string() + "'");
-  ::close(fd);
-  std::error_code ec;
-  fs::remove(temp, ec);
-  fs::create_directory_symlink(fs::path("checkpoints") / name, temp);
-  fs::rename(temp, out / "latest");
 }
 
 }  // namespace
@@ -88,7 +74,7 @@ std::string write_checkpoint(const fs::path& out, const Seq2SeqImpl& model, torc
   checkpoint.write("generation.json",
                    SummarizeOptions().max_length(model.config().max_target_length).to_generation_json());
   checkpoint.commit();
-  point_latest_at(out, step_name(state.step));
+  replace_symlink(kWho, (out / "latest").string(), (fs::path("checkpoints") / step_name(state.step)).string());
 
   auto all = list_checkpoints(out);
   while (static_cast<int64_t>(all.size()) > config.keep_checkpoints) {

@@ -131,6 +131,21 @@ bool discard_directory(const std::string& path) {
   return !ec;
 }
 
+void replace_symlink(const std::string& who, const std::string& link, const std::string& target) {
+  std::string temp = sibling_pattern(fs::path(link), kTempTag);
+  const int fd = ::mkstemp(temp.data());  // reserves a unique name of the temporary scheme
+  if (fd < 0) io_error(who, "cannot create a temporary link to replace", link, errno);
+  ::close(fd);
+  ::unlink(temp.c_str());
+  if (::symlink(target.c_str(), temp.c_str()) != 0) io_error(who, "cannot create a link to replace", link, errno);
+  if (std::rename(temp.c_str(), link.c_str()) != 0) {
+    const int error = errno;
+    ::unlink(temp.c_str());
+    io_error(who, "cannot replace the link", link, error);
+  }
+  sync_directory(parent_of(link));
+}
+
 std::string read_file(const std::string& who, const std::string& path) {
   std::error_code ec;
   if (fs::is_directory(path, ec)) throw std::runtime_error(who + ": cannot read '" + path + "': is a directory");

@@ -37,6 +37,11 @@ void append_to_file(const std::string& who, const std::string& path, std::string
 /// renamed). Best effort: returns false when something could not be removed.
 bool discard_directory(const std::string& path);
 
+/// Points the symbolic link `link` at `target` (a path relative to the link's directory),
+/// replacing an existing link in one rename. Throws std::runtime_error naming the link and the OS
+/// reason.
+void replace_symlink(const std::string& who, const std::string& link, const std::string& target);
+
 /// Reads a whole (small) file; std::runtime_error "<who>: cannot open '<path>': ..." otherwise.
 std::string read_file(const std::string& who, const std::string& path);
 

@@ -5,6 +5,7 @@
 #include "support/test_support.h"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -138,7 +139,7 @@ TEST(ModelConfigPresets, ThePaperVariants) {
   const auto blockwise = load("blockwise");
   const auto pooler = load("pooler");
   const auto deep = load("deep-pyramidion");
-  // The authors' code defaults (PAPER.md).
+  // The defaults of the authors' code (their fairseq fork for arXiv 2009.05169).
   for (const auto* c : {&vanilla, &blockwise, &pooler, &deep}) {
     EXPECT_EQ(c->d_model, 512);
     EXPECT_EQ(c->heads, 8);
@@ -434,6 +435,15 @@ TEST(ModelConfigJson, TheUnknownKeyMessageListsTheKnownKeys) {
 }
 
 // ---- files ----------------------------------------------------------------------------------
+
+TEST(ModelConfigJson, HelpListsEveryFieldWithItsDefault) {
+  const auto help = ModelConfig::help_text();
+  const auto fields = nlohmann::ordered_json::parse(ModelConfig{}.to_json_string());
+  for (const auto& item : fields.items())
+    EXPECT_NE(help.find("  " + item.key() + " = " + item.value().dump()), std::string::npos)
+        << item.key() << " (with its default) is missing from the help";
+  EXPECT_EQ(static_cast<size_t>(std::count(help.begin(), help.end(), '\n')), fields.size());
+}
 
 TEST(ModelConfigFile, WritesAtomicallyAndLeavesNoTemporaryFile) {
   TempDir dir;

@@ -165,10 +165,7 @@ void AllocationTracker::release_free_memory() {
 
 void check_writable(const std::string& path) {
   if (path.empty()) return;
-  const std::string tmp = path + ".tmp";
-  if (!std::ofstream(tmp, std::ios::binary | std::ios::trunc))
-    throw std::runtime_error("cannot write '" + tmp + "'; does its directory exist?");
-  std::remove(tmp.c_str());
+  detail::AtomicFile probe("pyramidion-bench", path);  // created next to `path`, removed unwritten
 }
 
 void emit_report(const std::string& markdown, const std::string& json, const std::string& markdown_path,

@@ -2,8 +2,8 @@
 // include/pyramidion/train.h). Options have one precedence: defaults < --config file < --set and
 // the named flags, in command-line order.
 //
-//   pyramidion-train --config configs/train/aclsum-tiny.json --out runs/tiny
-//   pyramidion-train --config ... --out runs/tiny --resume          # continue after a stop
+//   pyramidion-train --config configs/train/aclsum-small.json --out runs/small
+//   pyramidion-train --config ... --out runs/small --resume         # continue after a stop
 //   scripts/launch_local.sh 2 -- pyramidion-train --config ...     # data-parallel, 2 processes
 #include <pyramidion/train.h>
 
@@ -34,7 +34,8 @@ std::string fields_help() {
       "(docs/training.md says more):\n";
   text += pyramidion::TrainConfig::help_text();
   text += "\nModel fields: --set model.FIELD=VALUE overrides any field of the model preset "
-          "(include/pyramidion/config.h), e.g. --set model.dropout=0.2.\n";
+          "(include/pyramidion/config.h), e.g. --set model.dropout=0.2; their defaults (a preset sets its own):\n";
+  text += pyramidion::ModelConfig::help_text();
   return text;
 }
 
