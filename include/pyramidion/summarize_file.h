@@ -4,7 +4,7 @@
 // object per document in input order, and optionally the highlight page (highlight.h).
 //
 //   auto options = pyramidion::SummarizeFileOptions("runs/small/latest", "test.jsonl", "out.jsonl");
-//   options.summarize(pyramidion::SummarizeOptions::from_checkpoint("runs/small/latest").beam_size(4));
+//   options.summarize(pyramidion::SummarizeOptions::from_checkpoint("runs/small/latest"));
 //   const auto result = pyramidion::summarize_file(options);   // result.documents, result.bad()
 //
 // Output lines: {"id", "summary", "score", "source_tokens", "document_tokens", "summary_tokens",

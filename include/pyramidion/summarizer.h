@@ -2,7 +2,7 @@
 // length-sorted batches, with beam search. The library behind pyramidion-summarize.
 //
 //   auto s = pyramidion::Summarizer::load("runs/tiny/latest");
-//   auto out = s.summarize({doc1, doc2}, pyramidion::SummarizeOptions().beam_size(4));
+//   auto out = s.summarize({doc1, doc2}, pyramidion::SummarizeOptions().max_tokens(65536));
 //   out[0].summary, out[0].score, out[0].kept   // kept: source positions per pooling layer
 #pragma once
 
@@ -20,16 +20,10 @@
 namespace pyramidion {
 
 struct SummarizeOptions {
-  /// Beam size; >= 1 (1 = greedy).
-  TORCH_ARG(int64_t, beam_size) = 4;
-  /// Most summary tokens (eos included); 0 = the model's max_target_length.
-  TORCH_ARG(int64_t, max_length) = 0;
-  /// Fewest summary tokens before eos; >= 0.
-  TORCH_ARG(int64_t, min_length) = 0;
-  /// Score = sum(log p) / length^length_penalty (fairseq's --lenpen).
-  TORCH_ARG(double, length_penalty) = 1.0;
-  /// No n-gram of this size twice in a summary; 0 = off. 3 is the usual summarization setting.
-  TORCH_ARG(int64_t, no_repeat_ngram_size) = 3;
+  /// The search (generate_options.h). The summarization defaults: beam 4 and no repeated trigram
+  /// (the usual settings); max_length 0 = the model's max_target_length. Change one setting with
+  /// `options.search().beam_size(2)`.
+  TORCH_ARG(GenerateOptions, search) = GenerateOptions().beam_size(4).no_repeat_ngram_size(3);
   /// Batch budget: documents per batch x (longest document's tokens + beam_size x max_length),
   /// at most this, so that the encoder's rows and the decoder's cached rows are both bounded (a
   /// document over the budget forms a batch alone); >= 1. Batches are made by make_batches
@@ -41,14 +35,12 @@ struct SummarizeOptions {
 
 
  public:  // (TORCH_ARG leaves the section private)
-  /// Reads the generation settings a checkpoint may carry (generation.json: beam_size,
-  /// max_length, min_length, length_penalty, no_repeat_ngram_size), over the defaults above.
+  /// Reads the search settings a checkpoint may carry (generation.json: beam_size, max_length,
+  /// min_length, length_penalty, no_repeat_ngram_size), over the defaults above.
   /// Absent file = defaults. Throws std::invalid_argument naming the key for bad content.
   static SummarizeOptions from_checkpoint(const std::string& dir);
   /// The content of generation.json for these settings (what from_checkpoint reads).
   std::string to_generation_json() const;
-  /// The search settings as generate() takes them.
-  GenerateOptions generate_options() const;
   /// Throws std::invalid_argument naming the first invalid option for a model of `config`
   /// (check_generate_options, and max_tokens; summarize() checks too: call it to fail before
   /// reading any input).

@@ -23,7 +23,7 @@ namespace {
 
 using Table = detail::FieldTable<SummarizeOptions>;
 
-// A generation.json key bound to one TORCH_ARG of SummarizeOptions.
+// A generation.json key bound to one setting of SummarizeOptions::search.
 template <typename T, typename Access>
 Table::Field setting(const char* name, Access access) {
   Table::Field f{name, "", 0, false, nullptr, nullptr};
@@ -39,12 +39,12 @@ Table::Field setting(const char* name, Access access) {
 const Table& generation_table() {
   static const Table table =
       Table("generation.json")
-          .add(setting<int64_t>("beam_size", [](SummarizeOptions& o) -> int64_t& { return o.beam_size(); }))
-          .add(setting<int64_t>("max_length", [](SummarizeOptions& o) -> int64_t& { return o.max_length(); }))
-          .add(setting<int64_t>("min_length", [](SummarizeOptions& o) -> int64_t& { return o.min_length(); }))
-          .add(setting<double>("length_penalty", [](SummarizeOptions& o) -> double& { return o.length_penalty(); }))
+          .add(setting<int64_t>("beam_size", [](SummarizeOptions& o) -> int64_t& { return o.search().beam_size(); }))
+          .add(setting<int64_t>("max_length", [](SummarizeOptions& o) -> int64_t& { return o.search().max_length(); }))
+          .add(setting<int64_t>("min_length", [](SummarizeOptions& o) -> int64_t& { return o.search().min_length(); }))
+          .add(setting<double>("length_penalty", [](SummarizeOptions& o) -> double& { return o.search().length_penalty(); }))
           .add(setting<int64_t>("no_repeat_ngram_size",
-                                [](SummarizeOptions& o) -> int64_t& { return o.no_repeat_ngram_size(); }));
+                                [](SummarizeOptions& o) -> int64_t& { return o.search().no_repeat_ngram_size(); }));
   return table;
 }
 
@@ -63,17 +63,8 @@ SummarizeOptions SummarizeOptions::from_checkpoint(const std::string& dir) {
 
 std::string SummarizeOptions::to_generation_json() const { return generation_table().write(*this).dump(2) + "\n"; }
 
-GenerateOptions SummarizeOptions::generate_options() const {
-  return GenerateOptions()
-      .beam_size(beam_size())
-      .max_length(max_length())
-      .min_length(min_length())
-      .length_penalty(length_penalty())
-      .no_repeat_ngram_size(no_repeat_ngram_size());
-}
-
 void SummarizeOptions::check(const ModelConfig& config) const {
-  check_generate_options(generate_options(), config);
+  check_generate_options(search(), config);
   if (max_tokens() < 1)
     throw std::invalid_argument("SummarizeOptions.max_tokens = " + std::to_string(max_tokens()) + " must be >= 1");
 }
@@ -131,15 +122,15 @@ std::vector<Summary> Summarizer::summarize(const std::vector<std::string>& docum
 std::vector<Summary> Summarizer::summarize(const TokenizedCorpus& sources, const SummarizeOptions& options) {
   const auto& config = model_->config();
   options.check(config);
-  const int64_t max_length = options.max_length() > 0 ? options.max_length() : config.max_target_length;
+  const auto& search = options.search();
+  const int64_t max_length = search.max_length() > 0 ? search.max_length() : config.max_target_length;
   // Every batch bounds the encoder's rows and the decoder's cached positions together.
   const auto batches = make_batches(sources, BatchingOptions()
                                                  .max_tokens(options.max_tokens())
                                                  .bucket_size(0)
                                                  .shuffle(false)
-                                                 .target_positions(options.beam_size() * max_length),
+                                                 .target_positions(search.beam_size() * max_length),
                                     0);
-  const auto generate_options = options.generate_options();
   const auto device = model_->parameters().front().device();  // where the caller put the model
   std::vector<Summary> out(static_cast<size_t>(sources.size()));
   torch::NoGradGuard no_grad;
@@ -147,7 +138,7 @@ std::vector<Summary> Summarizer::summarize(const TokenizedCorpus& sources, const
     const auto t0 = std::chrono::steady_clock::now();
     const Batch batch = collate(sources, indices, config);
     const auto encoded = model_->encode(batch.src_ids.to(device), batch.src_mask.to(device));
-    const auto generation = generate(model_, encoded, generate_options);
+    const auto generation = generate(model_, encoded, search);
     const auto tokens = generation.tokens.cpu();    // (b, t)
     const auto lengths = generation.lengths.cpu();  // (b)
     const auto scores = generation.scores.cpu();    // (b)

@@ -71,8 +71,9 @@ std::string write_checkpoint(const fs::path& out, const Seq2SeqImpl& model, torc
   checkpoint.write("trainer_state.json", trainer_state.dump(2) + "\n");
   // The generation settings pyramidion-summarize starts from (SummarizeOptions::from_checkpoint);
   // edit the file to change a checkpoint's defaults.
-  checkpoint.write("generation.json",
-                   SummarizeOptions().max_length(model.config().max_target_length).to_generation_json());
+  SummarizeOptions generation;
+  generation.search().max_length(model.config().max_target_length);
+  checkpoint.write("generation.json", generation.to_generation_json());
   checkpoint.commit();
   replace_symlink(kWho, (out / "latest").string(), (fs::path("checkpoints") / step_name(state.step)).string());
 

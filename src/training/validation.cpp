@@ -43,7 +43,7 @@ RougeScores validation_rouge(Seq2Seq& model, const TokenizedCorpus& corpus, int6
   }
   Summarizer summarizer(model, tokenizer);  // puts the model in eval mode
   const auto summaries = summarizer.summarize(
-      sources, SummarizeOptions().beam_size(1).no_repeat_ngram_size(3).max_tokens(config.max_tokens));
+      sources, SummarizeOptions().search(GenerateOptions().no_repeat_ngram_size(3)).max_tokens(config.max_tokens));
   model->train();
   std::vector<std::string> predictions;
   for (const auto& s : summaries) predictions.push_back(s.summary);

@@ -51,7 +51,8 @@ std::vector<nlohmann::ordered_json> read_lines(const fs::path& path) {
 TEST(SummarizeFile, LinesInInputOrderEqualTheSummarizers) {
   const auto dir = pyramidion_test::fresh_dir("summarize_file");
   const auto docs = test_documents();
-  const auto search = pyramidion::SummarizeOptions().beam_size(2).max_length(10);
+  pyramidion::SummarizeOptions search;
+  search.search().beam_size(2).max_length(10);
   std::vector<std::string> progress;
   const auto result = pyramidion::summarize_file(
       pyramidion::SummarizeFileOptions(tiny_checkpoint(), write_input(dir, docs), (dir / "out.jsonl").string())
@@ -91,7 +92,7 @@ TEST(SummarizeFile, AFailureKeepsTheCompleteLinesWrittenBeforeIt) {
   // The progress line after the first chunk (written and flushed) fails: the job stops there.
   const auto options =
       pyramidion::SummarizeFileOptions(tiny_checkpoint(), write_input(dir, docs), (dir / "out.jsonl").string())
-          .summarize(pyramidion::SummarizeOptions().beam_size(1).max_length(6))
+          .summarize(pyramidion::SummarizeOptions().search(pyramidion::GenerateOptions().max_length(6)))
           .chunk(4)
           .log([](const std::string&) { throw std::runtime_error("injected fault"); });
   const auto message = error_of<std::runtime_error>([&] { pyramidion::summarize_file(options); });
@@ -115,7 +116,8 @@ TEST(SummarizeFile, OptionsAreCheckedBeforeAnyInputIsRead) {
   EXPECT_NE(error_of<std::invalid_argument>([&] { pyramidion::summarize_file(job().chunk(0)); }).find("chunk = 0"),
             std::string::npos);
   EXPECT_NE(error_of<std::invalid_argument>([&] {
-              pyramidion::summarize_file(job().summarize(pyramidion::SummarizeOptions().max_length(1000)));
+              pyramidion::summarize_file(
+                  job().summarize(pyramidion::SummarizeOptions().search(pyramidion::GenerateOptions().max_length(1000))));
             }).find("max_length = 1000"),
             std::string::npos);
   EXPECT_NE(error_of<std::runtime_error>([&] { pyramidion::summarize_file(job()); }).find("never-read.jsonl"),

@@ -27,7 +27,8 @@ TEST(SummarizerLibrary, BatchedSummariesEqualOneByOne) {
   for (const auto& d : test_documents()) texts.push_back(d.document);
   // A budget of 200 = documents x (longest + 2 beams x 12): batches of 2, 3 and 1 documents, the
   // second of mixed lengths (padded).
-  const auto options = pyramidion::SummarizeOptions().beam_size(2).max_length(12).max_tokens(200).keep_positions(true);
+  auto options = pyramidion::SummarizeOptions().max_tokens(200).keep_positions(true);
+  options.search().beam_size(2).max_length(12);
   const auto batched = summarizer.summarize(texts, options);
   ASSERT_EQ(batched.size(), texts.size());
   const auto& config = summarizer.model()->config();
@@ -68,7 +69,7 @@ TEST(SummarizerLibrary, ErrorsNameTheProblem) {
                 .find("document 1 has no tokens"),
             std::string::npos);
   EXPECT_NE(error_of<std::invalid_argument>([&] {
-              summarizer.summarize({"text"}, pyramidion::SummarizeOptions().beam_size(0));
+              summarizer.summarize({"text"}, pyramidion::SummarizeOptions().search(pyramidion::GenerateOptions().beam_size(0)));
             }).find("beam_size = 0"),
             std::string::npos);
   const auto dir = pyramidion_test::fresh_dir("summarize_errors");

@@ -188,8 +188,8 @@ TEST(TrainRun, LossFallsOnRealData) {
   EXPECT_NE(pyramidion_test::read_text(fs::path(c.out) / "metrics.jsonl").find("\"valid_rouge1\""), std::string::npos);
   // The checkpoint carries the generation settings pyramidion-summarize starts from.
   const auto generation = pyramidion::SummarizeOptions::from_checkpoint(result.checkpoint);
-  EXPECT_EQ(generation.beam_size(), 4);
-  EXPECT_EQ(generation.max_length(), 32);
+  EXPECT_EQ(generation.search().beam_size(), 4);
+  EXPECT_EQ(generation.search().max_length(), 32);
   // The final checkpoint loads as a model and is what out/latest points at.
   EXPECT_EQ(fs::canonical(fs::path(c.out) / "latest"), fs::canonical(result.checkpoint));
   EXPECT_NO_THROW(pyramidion::Seq2Seq::load(result.checkpoint));

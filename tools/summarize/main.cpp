@@ -43,7 +43,7 @@ int main(int argc, char** argv) {
   std::optional<double> length_penalty;
   optional_flag(
       app, "--beam", beam,
-      "beam size (default " + std::to_string(defaults.beam_size()) + ", or the checkpoint's generation.json)");
+      "beam size (default " + std::to_string(defaults.search().beam_size()) + ", or the checkpoint's generation.json)");
   optional_flag(app, "--max-length", max_length, "most summary tokens (default: the model's max_target_length)");
   optional_flag(app, "--min-length", min_length, "fewest summary tokens (default 0)");
   optional_flag(app, "--length-penalty", length_penalty, "score = log p / length^penalty (default 1.0)");
@@ -73,11 +73,11 @@ int main(int argc, char** argv) {
 
   try {
     auto options = pyramidion::SummarizeOptions::from_checkpoint(checkpoint);
-    if (beam) options.beam_size(*beam);
-    if (max_length) options.max_length(*max_length);
-    if (min_length) options.min_length(*min_length);
-    if (length_penalty) options.length_penalty(*length_penalty);
-    if (no_repeat) options.no_repeat_ngram_size(*no_repeat);
+    if (beam) options.search().beam_size(*beam);
+    if (max_length) options.search().max_length(*max_length);
+    if (min_length) options.search().min_length(*min_length);
+    if (length_penalty) options.search().length_penalty(*length_penalty);
+    if (no_repeat) options.search().no_repeat_ngram_size(*no_repeat);
     if (max_tokens) options.max_tokens(*max_tokens);
     if (threads > 0) at::set_num_threads(static_cast<int>(threads));
     job.checkpoint(checkpoint)
