@@ -12,7 +12,9 @@ import re
 import sys
 import tempfile
 
-INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.MULTILINE)
+INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.MULTILINE)
+SOURCES = (".h", ".hpp", ".cuh", ".inl", ".cpp", ".cc", ".cu")
+TOP_LEVEL = {"pch.h"}  # the one file allowed directly under src/: the private precompiled header
 
 
 def read_layers(root):
@@ -51,22 +53,42 @@ def check(root):
         if d.name not in rank:
             problems.append(f"src/{d.name}: a folder that is no layer of docs/architecture.md")
 
-    files = [(p, p.relative_to(root / "src").parts[0]) for p in (root / "src").rglob("*")
-             if p.suffix in (".h", ".cpp", ".cu") and len(p.relative_to(root / "src").parts) > 1]
-    files += [(root / "include" / "pyramidion" / h, header_layer[h]) for h in public if h in header_layer]
-    for path, layer in sorted(files):
+    files = []
+    for p in sorted((root / "src").rglob("*")):
+        if p.suffix not in SOURCES:
+            continue
+        parts = p.relative_to(root / "src").parts
+        if len(parts) == 1:
+            if parts[0] not in TOP_LEVEL:
+                problems.append(f"src/{parts[0]}: a source in no layer (put it in the folder of its layer)")
+            continue
+        files.append((p, parts[0], False))
+    files += [(root / "include" / "pyramidion" / h, header_layer[h], True) for h in public if h in header_layer]
+    for path, layer, is_public in files:
         if layer not in rank:
             continue
-        for included in INCLUDE.findall(path.read_text()):
+        where = path.relative_to(root)
+        for bracket, included in INCLUDE.findall(path.read_text()):
             parts = included.split("/")
-            if parts[0] == "pyramidion" and len(parts) == 2:
-                used = header_layer.get(parts[1])
-            elif len(parts) > 1 and parts[0] in rank:
+            if bracket == '"':
+                # Private headers are named by their layer ("ops/tournament.h"), and never from a
+                # public header (an application has no src/).
+                if is_public:
+                    problems.append(f"{where}: a public header includes the private \"{included}\"")
+                    continue
+                if parts[0] not in rank or len(parts) < 2:
+                    problems.append(f"{where}: \"{included}\" names no layer (write \"<layer>/...\")")
+                    continue
                 used = parts[0]
+            elif parts[0] == "pyramidion":
+                used = header_layer.get(parts[1]) if len(parts) == 2 else None
+                if used is None:
+                    problems.append(f"{where}: <{included}> is no public header of a layer")
+                    continue
             else:
                 continue  # a system or third-party header
-            if used is not None and rank[used] > rank[layer]:
-                problems.append(f"{path.relative_to(root)}: {layer} includes {included}, of the higher layer {used}")
+            if rank[used] > rank[layer]:
+                problems.append(f"{where}: {layer} includes {included}, of the higher layer {used}")
     return problems
 
 
@@ -88,10 +110,21 @@ def self_test():
         (root / "src" / "util" / "bad.cpp").write_text('#include "ops/tournament.h"\n')
         (root / "include" / "pyramidion" / "device.h").write_text("#include <pyramidion/topk.h>\n")
         found = check(root)
-        assert len(found) == 2 and "src/util/bad.cpp: util includes ops/tournament.h" in found[1], found
+        assert len(found) == 2, found
+        assert "include/pyramidion/device.h: util includes pyramidion/topk.h, of the higher layer ops" in found, found
+        assert "src/util/bad.cpp: util includes ops/tournament.h, of the higher layer ops" in found, found
+        (root / "include" / "pyramidion" / "device.h").write_text('#include "util/text.h"\n')
+        (root / "src" / "util" / "bad.cpp").write_text('#include "text.h"\n#include "../ops/x.h"\n')
+        (root / "src" / "ops" / "kernel.cuh").write_text('#include <pyramidion/nothere.h>\n')
+        (root / "src" / "stray.cpp").write_text("\n")
         (root / "include" / "pyramidion" / "extra.h").write_text("\n")
-        assert any("extra.h: in no layer" in p for p in check(root)), check(root)
-    print("check_layers.py: self-test passed (a clean tree passes; upward includes and unlisted headers are caught)")
+        found = "\n".join(check(root))
+        for expected in ("device.h: a public header includes the private", "bad.cpp: \"text.h\" names no layer",
+                         "bad.cpp: \"../ops/x.h\" names no layer", "kernel.cuh: <pyramidion/nothere.h> is no public",
+                         "src/stray.cpp: a source in no layer", "extra.h: in no layer"):
+            assert expected in found, (expected, found)
+    print("check_layers.py: self-test passed (a clean tree passes; upward, unprefixed and private-from-public "
+          "includes, stray sources and unlisted headers are caught)")
     return 0
 
 

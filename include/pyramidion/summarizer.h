@@ -75,8 +75,9 @@ class Summarizer {
   std::vector<Summary> summarize(const std::vector<std::string>& documents, const SummarizeOptions& options = {});
 
   /// Summaries of the sources of `sources` (already tokenized and no longer than the model's
-  /// max_source_length; targets are not used), in corpus order. Summary::pieces stays empty.
-  /// Throws std::invalid_argument for an empty or too long source.
+  /// max_source_length), in corpus order. Summary::pieces stays empty. The targets are not read,
+  /// but batches are made by collate(), which checks them too: pass empty ones (or ones that fit
+  /// max_target_length). Throws std::invalid_argument for an empty or too long source or target.
   std::vector<Summary> summarize(const TokenizedCorpus& sources, const SummarizeOptions& options = {});
 
   Seq2Seq& model() { return model_; }

@@ -10,7 +10,7 @@
 // (batching.h), with warmup and decay, gradient accumulation, clipping, periodic validation loss,
 // a progress line, a JSON-lines metrics log, and atomic checkpoints that hold everything a resumed
 // run needs to continue exactly as an uninterrupted one (weights, optimizer state, schedule
-// position, RNG state, data position). Data-parallel over c10d when the environment says so
+// position, data position; dropout is seeded from (seed, step, rank), so it needs no saved RNG state). Data-parallel over c10d when the environment says so
 // (distributed.h): every rank computes the same batch list and takes its share of every update.
 //
 // Output directory layout (only rank 0 writes):

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/data_format.h"
+#include "util/text.h"
 
 #include <cerrno>
 #include <cstring>
@@ -76,11 +77,6 @@ std::string trim(const std::string& s) {
   return s.substr(begin, end - begin);
 }
 
-bool is_blank(const std::string& s) {
-  for (const char c : s)
-    if (!is_space(c)) return false;
-  return true;
-}
 
 // "key \"x\"" or "key \"x\"[3]"
 std::string key_name(const char* key, int64_t index = -1) {
@@ -123,7 +119,7 @@ std::string read_id(const json& record, const char* key) {
   } else {
     wrong_type(key_name(key), "a string or an integer", v);
   }
-  if (is_blank(id)) throw BadRecord(key_name(key) + " is empty");
+  if (detail::is_blank(id)) throw BadRecord(key_name(key) + " is empty");
   return id;
 }
 
@@ -173,13 +169,13 @@ Document parse_plain(const json& record, const ReaderOptions& options) {
   const json& document = require(record, "document");
   if (!document.is_string()) wrong_type(key_name("document"), "a string", document);
   doc.document = document.get<std::string>();
-  if (is_blank(doc.document)) throw BadRecord("empty document: " + key_name("document") + " is blank");
+  if (detail::is_blank(doc.document)) throw BadRecord("empty document: " + key_name("document") + " is blank");
   const json* summary = find(record, "summary");
   if (summary && !summary->is_null()) {
     if (!summary->is_string()) wrong_type(key_name("summary"), "a string", *summary);
     doc.summary = summary->get<std::string>();
   }
-  if (options.require_summary() && is_blank(doc.summary)) {
+  if (options.require_summary() && detail::is_blank(doc.summary)) {
     throw BadRecord(summary && !summary->is_null()
                         ? "empty summary: " + key_name("summary") + " is blank"
                         : key_name("summary") + " is missing (a summary is required: require_summary)");
@@ -280,7 +276,7 @@ bool DocumentReader::read_line(std::string& line) {
 bool DocumentReader::next(Document& out) {
   std::string line;
   while (read_line(line)) {
-    if (is_blank(line)) continue;
+    if (detail::is_blank(line)) continue;
     try {
       out = parse_record(line, options_);
     } catch (const BadRecord& e) {

@@ -59,8 +59,9 @@ void validate(const TokenizerTrainOptions& o) {
   if (o.vocab_size() < 8) fail("vocab_size", std::to_string(o.vocab_size()), "must be >= 8");
   if (o.vocab_size() > std::numeric_limits<int32_t>::max())
     fail("vocab_size", std::to_string(o.vocab_size()), "must be < 2^31 (sentencepiece ids are int32)");
-  if (o.model_type() != TokenizerModel::unigram && o.model_type() != TokenizerModel::bpe)
-    fail("model_type", std::to_string(static_cast<int>(o.model_type())), "must be unigram or bpe");
+  if (!detail::is_named(model_names(), o.model_type()))
+    fail("model_type", std::to_string(static_cast<int>(o.model_type())),
+         "must be one of " + detail::joined_names(model_names()));
   // Sentencepiece's own range.
   if (!(o.character_coverage() >= 0.98 && o.character_coverage() <= 1.0))
     fail("character_coverage", detail::format_double(o.character_coverage()), "must be in [0.98, 1]");

@@ -57,7 +57,7 @@ class InputStream {
         text << std::cin.rdbuf();
         text_ = text.str();
       } else {
-        text_ = detail::read_file("pyramidion-summarize", path);
+        text_ = detail::read_file("summarize_file", path);
       }
       return;
     }
@@ -97,7 +97,7 @@ class InputStream {
 class Output {
  public:
   explicit Output(const std::string& path) {
-    if (path != "-") file_.emplace("pyramidion-summarize", path);
+    if (path != "-") file_.emplace("summarize_file", path);
   }
   void write(const std::string& lines) {
     if (file_) {
@@ -105,7 +105,7 @@ class Output {
       file_->flush();
     } else {
       std::cout << lines << std::flush;
-      if (!std::cout) throw std::runtime_error("pyramidion-summarize: cannot write to standard output");
+      if (!std::cout) throw std::runtime_error("summarize_file: cannot write to standard output");
     }
   }
   void commit() {
@@ -116,8 +116,9 @@ class Output {
   std::string keep(int64_t documents) {
     if (!file_ || documents == 0) return "";
     try {
-      return " (the " + std::to_string(documents) + " summaries written before the failure are in '" +
-             file_->keep_as_partial() + "')";
+      const std::string partial = file_->keep_as_partial();
+      if (partial.empty()) return "";
+      return " (the " + std::to_string(documents) + " summaries written before the failure are in '" + partial + "')";
     } catch (const std::exception& e) {
       return std::string(" (") + e.what() + ")";
     }
@@ -203,6 +204,7 @@ SummarizeFileResult summarize_file(const SummarizeFileOptions& options) {
   summarize.keep_positions(!options.highlight().empty());
   summarize.check(summarizer.model()->config());  // before any input is read
   InputStream in(options.input(), options.format(), log);
+  if (options.output() != "-") detail::remove_temporaries_of(options.output());  // of a run that was killed
   Output out(options.output());
   std::vector<int64_t> layer_lengths;
   for (const int64_t k : summarizer.model()->config().pooled_lengths)

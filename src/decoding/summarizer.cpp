@@ -61,7 +61,10 @@ SummarizeOptions SummarizeOptions::from_checkpoint(const std::string& dir) {
   return o;
 }
 
-std::string SummarizeOptions::to_generation_json() const { return generation_table().write(*this).dump(2) + "\n"; }
+// Keys sorted, as in the checkpoints that earlier versions wrote.
+std::string SummarizeOptions::to_generation_json() const {
+  return detail::json(generation_table().write(*this)).dump(2) + "\n";
+}
 
 void SummarizeOptions::check(const ModelConfig& config) const {
   check_generate_options(search(), config);

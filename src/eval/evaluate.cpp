@@ -18,15 +18,12 @@
 
 #include "util/atomic_file.h"
 #include "util/json_fields.h"
+#include "util/text.h"
 
 namespace pyramidion {
 namespace {
 
 using detail::json;
-
-bool is_blank(const std::string& s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return std::strchr(" \t\r\n\f\v", c) != nullptr; });
-}
 
 // "<path>:<line>: <what>" as std::invalid_argument.
 [[noreturn]] void bad_record(const std::string& path, int64_t line, const std::string& what) {
@@ -53,7 +50,7 @@ SummaryRecord parse_summary_record(const json& record, const std::string& path, 
     out.id = std::to_string(id->get<int64_t>());
   else
     bad_record(path, line, std::string("key \"id\" must be a string or an integer, got ") + id->type_name());
-  if (is_blank(out.id)) bad_record(path, line, "key \"id\" is empty");
+  if (detail::is_blank(out.id)) bad_record(path, line, "key \"id\" is empty");
   const auto summary = record.find("summary");
   if (summary == record.end()) bad_record(path, line, "key \"summary\" is missing");
   if (!summary->is_string())
@@ -128,7 +125,7 @@ std::vector<SummaryRecord> read_summaries(const std::string& path) {
   std::string text;
   for (int64_t line = 1; std::getline(*in, text); ++line) {
     if (!text.empty() && text.back() == '\r') text.pop_back();
-    if (is_blank(text)) continue;
+    if (detail::is_blank(text)) continue;
     const json record = detail::parse_strict(path + ":" + std::to_string(line), text);
     if (is_dataset_arxiv(record)) {
       // The arXiv format (sentence lists with <S> markers) is read by DocumentReader, from the start.
@@ -185,10 +182,10 @@ Evaluation evaluate_files(const EvaluateOptions& options) {
     auto report = json::parse(rouge_report_to_json(out.report));
     report["predictions"] = options.predictions();
     report["references"] = options.references();
-    detail::write_file_atomically("pyramidion-evaluate", options.json(), report.dump(2) + "\n");
+    detail::write_file_atomically("evaluate_files", options.json(), report.dump(2) + "\n");
   }
   if (!options.per_document().empty())
-    detail::write_file_atomically("pyramidion-evaluate", options.per_document(),
+    detail::write_file_atomically("evaluate_files", options.per_document(),
                                   rouge_per_document_to_jsonl(out.report, out.ids));
   return out;
 }

@@ -139,10 +139,11 @@ void ModelConfig::validate() const {
 
   check_probability("dropout", dropout);
   check_probability("attention_dropout", attention_dropout);
-  if (activation != Activation::relu && activation != Activation::gelu)
-    fail("activation", std::to_string(static_cast<int>(activation)), "must be one of relu, gelu");
-  if (norm != Norm::pre && norm != Norm::post)
-    fail("norm", std::to_string(static_cast<int>(norm)), "must be one of pre, post");
+  if (!detail::is_named(activation_names(), activation))
+    fail("activation", std::to_string(static_cast<int>(activation)),
+         "must be one of " + detail::joined_names(activation_names()));
+  if (!detail::is_named(norm_names(), norm))
+    fail("norm", std::to_string(static_cast<int>(norm)), "must be one of " + detail::joined_names(norm_names()));
 
   check_at_least("max_source_length", max_source_length, 1);
   check_at_least("max_target_length", max_target_length, 1);

@@ -16,6 +16,8 @@
 
 #include <pyramidion/distributed.h>
 
+#include "util/tensor_text.h"
+
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 #include <torch/csrc/autograd/grad_mode.h>
@@ -403,7 +405,7 @@ void ProcessGroup::allreduce_gradients(torch::nn::Module& module, double divide_
   for (const auto& p : params)
     if (p.grad().defined() && p.grad().is_sparse())
       throw std::invalid_argument("ProcessGroup::allreduce_gradients: sparse gradients are not supported (a "
-                                  "parameter of shape " + c10::str(p.sizes()) + ")");
+                                  "parameter of shape " + detail::format_sizes(p.sizes()) + ")");
   const double scale = 1.0 / divide_by;
   torch::NoGradGuard no_grad;
   if (impl_->world_size == 1) {
@@ -448,15 +450,17 @@ void ProcessGroup::barrier() {
 }
 
 void ProcessGroup::run_on_main(const std::string& who, const std::string& what, const std::function<void()>& work) {
+  bool failed = false;
   std::string error;
   if (is_main()) {
     try {
       work();
     } catch (const std::exception& e) {
+      failed = true;
       error = e.what();
     }
   }
-  if (allreduce_sum(error.empty() ? 0.0 : 1.0) > 0)
+  if (allreduce_sum(failed ? 1.0 : 0.0) > 0)
     throw std::runtime_error(is_main() ? error : who + ": rank 0 failed while " + what + " (its log says why)");
 }
 

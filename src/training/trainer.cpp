@@ -102,8 +102,9 @@ void Trainer::locate_start() {
   group_.barrier();  // every rank has looked before rank 0 writes anything
   on_main("creating the output directory", [&] {
     fs::create_directories(out_ / "checkpoints");
-    // Leftovers of writers that a crash interrupted (the tokenizer, the config, `latest`).
-    remove_temporaries(out_.string());
+    // Leftovers of this trainer's writers that a crash interrupted (checkpoints: before each one).
+    for (const char* name : {"tokenizer.model", "train_config.json", "latest"})
+      remove_temporaries_of((out_ / name).string());
   });
 }
 

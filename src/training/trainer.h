@@ -60,6 +60,9 @@ class Trainer {
   /// Validates the config, connects to the other ranks (distributed.h), sets the threads and
   /// resolves the device.
   Trainer(const TrainConfig& config, const TrainRunOptions& run);
+  // The batch stream refers to the training corpus of this object.
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
 
   /// The whole run, step by step (see the top of this file).
   TrainResult run();

@@ -104,6 +104,21 @@ int remove_temporaries(const std::string& dir) {
   return static_cast<int>(leftovers.size());
 }
 
+int remove_temporaries_of(const std::string& path) {
+  const fs::path target = fs::path(path).lexically_normal();
+  const std::string prefix = "." + target.filename().string() + ".";
+  std::error_code ec;
+  std::vector<fs::path> leftovers;
+  for (const auto& entry : fs::directory_iterator(parent_of(target), ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.size() == prefix.size() + std::strlen(kTempTag) - 1 + 6 && name.compare(0, prefix.size(), prefix) == 0 &&
+        is_temporary_name(name))
+      leftovers.push_back(entry.path());
+  }
+  for (const auto& p : leftovers) fs::remove_all(p, ec);
+  return static_cast<int>(leftovers.size());
+}
+
 void write_file_atomically(const std::string& who, const std::string& path, std::string_view bytes) {
   AtomicFile file(who, path);
   file.write(bytes);
@@ -183,12 +198,17 @@ AtomicFile::~AtomicFile() {
 
 void AtomicFile::write(std::string_view bytes) {
   if (fd_ < 0) throw std::logic_error(who_ + ": '" + path_ + "' is already committed or kept");
-  if (!write_all(fd_, bytes)) io_error(who_, "cannot write", path_, errno);
+  const bool ok = write_all(fd_, bytes);
+  const int error = errno;
+  // What a failed write got onto the disk, if anything, is counted: keep_as_partial() cuts it off.
+  written_ = static_cast<int64_t>(::lseek(fd_, 0, SEEK_CUR));
+  if (!ok) io_error(who_, "cannot write", path_, error);
 }
 
 void AtomicFile::flush() {
   if (fd_ < 0) throw std::logic_error(who_ + ": '" + path_ + "' is already committed or kept");
   if (::fsync(fd_) != 0) io_error(who_, "cannot flush", path_, errno);
+  flushed_ = written_;
 }
 
 void AtomicFile::commit() {
@@ -209,15 +229,17 @@ void AtomicFile::commit() {
 }
 
 std::string AtomicFile::keep_as_partial() {
+  if (fd_ < 0 || flushed_ == 0) return "";  // committed, already kept, or nothing complete to keep
   const fs::path target(path_);
   const std::string partial = (parent_of(target) / ("." + target.filename().string() + ".partial")).string();
-  if (fd_ < 0) return partial;
   const int fd = fd_;
   fd_ = -1;
-  const bool synced = ::fsync(fd) == 0;
+  // Only what flush() saw complete: a write that failed halfway leaves no cut piece behind.
+  const bool cut = ::ftruncate(fd, static_cast<off_t>(flushed_)) == 0 && ::fsync(fd) == 0;
+  const int cut_error = errno;
   ::close(fd);
-  if (!synced || std::rename(temp_.c_str(), partial.c_str()) != 0) {
-    const int error = errno;
+  if (!cut || std::rename(temp_.c_str(), partial.c_str()) != 0) {
+    const int error = cut ? errno : cut_error;
     ::unlink(temp_.c_str());
     io_error(who_, "cannot keep the partial output of", path_, error);
   }

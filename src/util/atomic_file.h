@@ -11,6 +11,7 @@
 // recognises every leftover of a process killed in the middle of a write.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,10 @@ bool is_temporary_name(const std::string& filename);
 /// Removes every entry of `dir` whose name is_temporary_name() (files and directories, leftovers
 /// of killed writers). Returns how many; a missing directory has none.
 int remove_temporaries(const std::string& dir);
+
+/// Removes the temporaries that writers of `path` (a file or directory) left: the entries next to
+/// it named ".<name>.tmp-XXXXXX" or ".<name>.old-XXXXXX". Returns how many.
+int remove_temporaries_of(const std::string& path);
 
 /// Writes `bytes` to `path` atomically (see the top of this file).
 void write_file_atomically(const std::string& who, const std::string& path, std::string_view bytes);
@@ -56,12 +61,14 @@ class AtomicFile {
   AtomicFile& operator=(const AtomicFile&) = delete;
 
   void write(std::string_view bytes);
-  /// Everything written so far is on disk (fsync).
+  /// Everything written so far is on disk (fsync): keep_as_partial() keeps up to here.
   void flush();
   /// Flushes, renames the temporary over the target and flushes the directory.
   void commit();
-  /// Gives up publishing: renames the temporary to ".<name>.partial" next to the target (replacing
-  /// an older one) and returns that path; what it holds is what write() was given, flushed.
+  /// Gives up publishing: cuts the temporary back to what the last flush() made durable, renames
+  /// it to ".<name>.partial" next to the target (replacing an older one) and returns that path;
+  /// "" (and the temporary removed, by the destructor) when nothing was flushed or the file is
+  /// already committed.
   std::string keep_as_partial();
 
   const std::string& path() const { return path_; }
@@ -69,6 +76,8 @@ class AtomicFile {
  private:
   std::string who_, path_, temp_;
   int fd_ = -1;
+  int64_t written_ = 0;  // bytes in the temporary
+  int64_t flushed_ = 0;  // of which the last flush() made durable
 };
 
 /// A directory assembled under a temporary name and published whole by commit(): a checkpoint
@@ -91,8 +100,6 @@ class AtomicDirectory {
 
   /// The final path.
   const std::string& path() const { return path_; }
-  /// Where the files are written until commit().
-  const std::string& temporary_path() const { return temp_; }
 
  private:
   std::string who_, path_, temp_;

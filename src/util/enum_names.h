@@ -23,16 +23,30 @@ std::vector<std::string> names_of(const EnumNames<E>& names) {
   return out;
 }
 
+/// True when `value` is one of the enum's values (not an integer cast to the enum).
+template <typename E>
+bool is_named(const EnumNames<E>& names, E value) {
+  for (const auto& [v, name] : names)
+    if (v == value) return true;
+  return false;
+}
+
+/// The names, comma-separated: "relu, gelu".
+template <typename E>
+std::string joined_names(const EnumNames<E>& names) {
+  std::string out;
+  for (const auto& [v, name] : names) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
 /// The name of `value`; std::invalid_argument "<type>: unknown value 7 (allowed: a, b)" for a value
 /// outside the enum (a cast integer).
 template <typename E>
 const std::string& name_of(const EnumNames<E>& names, E value, const std::string& type) {
   for (const auto& [v, name] : names)
     if (v == value) return name;
-  std::string allowed;
-  for (const auto& [v, name] : names) allowed += (allowed.empty() ? "" : ", ") + name;
   throw std::invalid_argument(type + ": unknown value " + std::to_string(static_cast<int>(value)) +
-                              " (allowed: " + allowed + ")");
+                              " (allowed: " + joined_names(names) + ")");
 }
 
 /// The value named `name`; std::invalid_argument "<what> = \"x\" must be one of \"a\", \"b\"".

@@ -1,4 +1,5 @@
-// Private: one table of fields per configuration struct (TrainConfig, ModelConfig, PoolerConfig).
+// Private: one table of fields per configuration struct (TrainConfig, ModelConfig, PoolerConfig,
+// and the search settings of generation.json).
 // Each row names a field once, with its member, its help line and its flags; the table then does
 // everything that used to repeat the schema: reading JSON (unknown keys rejected with a
 // suggestion), writing JSON in declaration order, the --help listing with defaults, --set
@@ -7,7 +8,7 @@
 //   static const FieldTable<TrainConfig>& table() {
 //     static const auto t = FieldTable<TrainConfig>("TrainConfig")
 //         .add("max_steps", &TrainConfig::max_steps, "optimizer updates in total", kContinuation)
-//         .add("lr_decay", &TrainConfig::lr_decay, kLrDecayNames, "after warmup: ...", kContinuation);
+//         .add("lr_decay", &TrainConfig::lr_decay, lr_decay_names(), "after warmup: ...", kContinuation);
 //     return t;
 //   }
 #pragma once
@@ -80,7 +81,6 @@ class FieldTable {
     return std::move(*this);
   }
 
-  const std::string& owner() const { return owner_; }
   const std::vector<Field>& fields() const { return fields_; }
 
   std::vector<std::string> names() const {

@@ -3,6 +3,7 @@
 
 #include "util/text.h"
 
+#include <algorithm>
 #include <limits>
 #include <set>
 #include <stdexcept>

@@ -64,8 +64,6 @@ class ObjectReader {
   const json* find(const char* key) const;
   int64_t to_int(const std::string& field, const json& v) const;
   [[noreturn]] void wrong_type(const std::string& key, const json& v, const std::string& expected) const;
-  const std::string& owner() const { return owner_; }
-  const std::string& prefix() const { return prefix_; }
 
  private:
   const json& object_;

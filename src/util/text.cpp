@@ -55,6 +55,12 @@ std::string quoted_list(const std::vector<std::string>& items) {
   return s;
 }
 
+bool is_blank(const std::string& s) {
+  for (const char c : s)
+    if (c != ' ' && c != '\t' && c != '\r' && c != '\n' && c != '\f' && c != '\v') return false;
+  return true;
+}
+
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> row(b.size() + 1);
   for (size_t j = 0; j <= b.size(); ++j) row[j] = j;

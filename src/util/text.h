@@ -22,6 +22,8 @@ std::string format_duration(double seconds);
 std::string format_list(const std::vector<int64_t>& values);
 /// `items` quoted and comma-separated: "\"a\", \"b\"".
 std::string quoted_list(const std::vector<std::string>& items);
+/// True when `s` holds only ASCII whitespace (" \t\r\n\f\v"), or nothing.
+bool is_blank(const std::string& s);
 /// Levenshtein distance, for "did you mean" suggestions.
 size_t edit_distance(const std::string& a, const std::string& b);
 

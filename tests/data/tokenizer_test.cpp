@@ -355,7 +355,7 @@ TEST(TokenizerTrain, InvalidOptionsAndInputs) {
   check([](auto& o) { o.vocab_size(7); }, "TokenizerTrainOptions.vocab_size = 7 must be >= 8");
   check([](auto& o) { o.vocab_size(int64_t{1} << 40); }, "TokenizerTrainOptions.vocab_size = 1099511627776");
   check([](auto& o) { o.model_type(static_cast<pyramidion::TokenizerModel>(7)); },
-        "TokenizerTrainOptions.model_type = 7 must be unigram or bpe");
+        "TokenizerTrainOptions.model_type = 7 must be one of unigram, bpe");
   check([](auto& o) { o.character_coverage(0.9); }, "TokenizerTrainOptions.character_coverage = 0.9 must be in [0.98, 1]");
   check([](auto& o) { o.character_coverage(1.5); }, "character_coverage = 1.5");
   check([](auto& o) { o.max_sentences(100); }, "TokenizerTrainOptions.max_sentences = 100 must be > 100");

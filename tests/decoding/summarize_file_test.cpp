@@ -202,6 +202,19 @@ TEST(SummarizeTool, PlainTextFromStdinToStdout) {
                                          {}, dir / "beam.txt"),
             2);
   EXPECT_NE(read_text(dir / "beam.txt").find("beam_size = 0"), std::string::npos) << read_text(dir / "beam.txt");
+  // A flag that is not a number, or an unknown format: bad input too, before any work.
+  EXPECT_EQ(pyramidion_test::run_process(PYRAMIDION_SUMMARIZE_BIN,
+                                         {"--checkpoint", tiny_checkpoint(), "--input", (dir / "paper.txt").string(),
+                                          "--output", (dir / "keep.jsonl").string(), "--beam", "four"},
+                                         {}, dir / "flag.txt"),
+            2)
+      << read_text(dir / "flag.txt");
+  EXPECT_EQ(pyramidion_test::run_process(PYRAMIDION_SUMMARIZE_BIN,
+                                         {"--checkpoint", tiny_checkpoint(), "--input", (dir / "paper.txt").string(),
+                                          "--output", (dir / "keep.jsonl").string(), "--format", "automatic"},
+                                         {}, dir / "format.txt"),
+            2)
+      << read_text(dir / "format.txt");
   EXPECT_EQ(read_text(dir / "keep.jsonl"), "previous results\n");
   EXPECT_EQ(hidden_files(dir), std::vector<std::string>{}) << "no temporary or partial file either";
 }

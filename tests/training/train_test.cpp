@@ -190,6 +190,9 @@ TEST(TrainRun, LossFallsOnRealData) {
   const auto generation = pyramidion::SummarizeOptions::from_checkpoint(result.checkpoint);
   EXPECT_EQ(generation.search().beam_size(), 4);
   EXPECT_EQ(generation.search().max_length(), 32);
+  EXPECT_EQ(pyramidion_test::read_text(fs::path(result.checkpoint) / "generation.json"),
+            "{\n  \"beam_size\": 4,\n  \"length_penalty\": 1.0,\n  \"max_length\": 32,\n  \"min_length\": 0,\n"
+            "  \"no_repeat_ngram_size\": 3\n}\n");
   // The final checkpoint loads as a model and is what out/latest points at.
   EXPECT_EQ(fs::canonical(fs::path(c.out) / "latest"), fs::canonical(result.checkpoint));
   EXPECT_NO_THROW(pyramidion::Seq2Seq::load(result.checkpoint));
@@ -351,7 +354,7 @@ TEST(TrainTool, InvalidValuesAreRejectedBeforeAnyWork) {
   EXPECT_EQ(run_tool(args, {}, dir / "bad.log"), 2);
   EXPECT_NE(read_text(dir / "bad.log").find("TrainConfig.lr = -2"), std::string::npos);
   EXPECT_FALSE(fs::exists(c.out)) << "nothing may be written for an invalid config";
-  EXPECT_NE(run_tool({"--set", "nonsense"}, {}, dir / "noeq.log"), 0);
+  EXPECT_EQ(run_tool({"--set", "nonsense"}, {}, dir / "noeq.log"), 2) << "bad flags are bad input: status 2";
   EXPECT_NE(read_text(dir / "noeq.log").find("expected KEY=VALUE, got 'nonsense'"), std::string::npos);
 }
 

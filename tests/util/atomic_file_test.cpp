@@ -87,8 +87,32 @@ TEST(AtomicFile, KeepAsPartialHoldsWhatWasWritten) {
   const auto dir = fresh("partial");
   AtomicFile file("test", (dir / "out.jsonl").string());
   file.write("{\"a\": 1}\n");
+  file.flush();
   EXPECT_EQ(file.keep_as_partial(), (dir / ".out.jsonl.partial").string());
   EXPECT_EQ(read_text(dir / ".out.jsonl.partial"), "{\"a\": 1}\n");
+  EXPECT_EQ(entries(dir), std::vector<std::string>{".out.jsonl.partial"});
+}
+
+TEST(AtomicFile, KeepAsPartialKeepsOnlyWhatWasFlushedAndNoCutPiece) {
+  const auto dir = fresh("partial_cut");
+  {
+    AtomicFile file("test", (dir / "out.jsonl").string());
+    file.write("{\"a\": 1}\n");
+    file.flush();
+    std::string message;
+    {
+      FileSizeLimit limit(1024);  // the disk fills up in the middle of the next piece
+      message = error_of<std::runtime_error>([&] { file.write(std::string(4096, 'x')); });
+    }
+    EXPECT_EQ(message, "test: cannot write '" + (dir / "out.jsonl").string() + "': File too large");
+    EXPECT_EQ(file.keep_as_partial(), (dir / ".out.jsonl.partial").string());
+  }
+  EXPECT_EQ(read_text(dir / ".out.jsonl.partial"), "{\"a\": 1}\n");
+  {
+    AtomicFile nothing("test", (dir / "empty.jsonl").string());
+    nothing.write("never flushed");
+    EXPECT_EQ(nothing.keep_as_partial(), "") << "nothing complete to keep";
+  }
   EXPECT_EQ(entries(dir), std::vector<std::string>{".out.jsonl.partial"});
 }
 
@@ -145,11 +169,18 @@ TEST(Temporaries, EveryNameAKilledWriterLeavesIsRecognisedAndNothingElse) {
   // What AtomicDirectory::commit and discard_directory leave when killed between setting a
   // directory aside and removing it.
   fs::create_directories(dir / ".step-000002.old-Ab12Cd" / "sub");
-  std::vector<std::string> leftovers;
-  for (const auto& name : entries(dir))
-    if (pyramidion::detail::is_temporary_name(name)) leftovers.push_back(name);
-  EXPECT_EQ(leftovers.size(), 3u) << "a file, a directory and a set-aside directory";
-  EXPECT_EQ(pyramidion::detail::remove_temporaries(dir.string()), 3);
+  const auto leftovers = [&] {
+    std::vector<std::string> found;
+    for (const auto& name : entries(dir))
+      if (pyramidion::detail::is_temporary_name(name)) found.push_back(name);
+    return found;
+  };
+  EXPECT_EQ(leftovers().size(), 3u) << "a file, a directory and a set-aside directory";
+  // The temporaries of one path only, then all of them.
+  EXPECT_EQ(pyramidion::detail::remove_temporaries_of((dir / "train_config.json").string()), 1);
+  EXPECT_EQ(pyramidion::detail::remove_temporaries_of((dir / "train_config").string()), 0);
+  EXPECT_EQ(leftovers().size(), 2u);
+  EXPECT_EQ(pyramidion::detail::remove_temporaries(dir.string()), 2);
   EXPECT_EQ(entries(dir),
             (std::vector<std::string>{".hidden-by-the-user", ".keep.jsonl.partial", "keep.json", "step-000004"}));
   for (const std::string name : {".a.tmp-12345", ".a.tmp-1234567", ".a.old-12 456", "a.tmp-123456", ".tmp-123456"})

@@ -11,11 +11,19 @@
 
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <string>
 
 namespace {
 
 constexpr const char* kName = "pyramidion-summarize";
+
+// A number as an ostream prints it ("1", "0.5").
+std::string text(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
 
 // A flag whose default comes from the checkpoint (generation.json) and is applied only when given.
 template <typename T>
@@ -45,9 +53,14 @@ int main(int argc, char** argv) {
       app, "--beam", beam,
       "beam size (default " + std::to_string(defaults.search().beam_size()) + ", or the checkpoint's generation.json)");
   optional_flag(app, "--max-length", max_length, "most summary tokens (default: the model's max_target_length)");
-  optional_flag(app, "--min-length", min_length, "fewest summary tokens (default 0)");
-  optional_flag(app, "--length-penalty", length_penalty, "score = log p / length^penalty (default 1.0)");
-  optional_flag(app, "--no-repeat-ngram", no_repeat, "no repeated n-gram of this size (default 3; 0 = off)");
+  const auto& search = defaults.search();
+  optional_flag(app, "--min-length", min_length,
+                "fewest summary tokens (default " + std::to_string(search.min_length()) + ")");
+  optional_flag(app, "--length-penalty", length_penalty,
+                "score = log p / length^penalty (default " + text(search.length_penalty()) + ")");
+  optional_flag(app, "--no-repeat-ngram", no_repeat,
+                "no repeated n-gram of this size (default " + std::to_string(search.no_repeat_ngram_size()) +
+                    "; 0 = off)");
   optional_flag(app, "--max-tokens", max_tokens,
                 "batch budget: documents x (longest document + beam x max length) tokens (default " +
                     std::to_string(defaults.max_tokens()) + ")");

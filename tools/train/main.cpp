@@ -78,7 +78,11 @@ int main(int argc, char** argv) {
   app.add_flag("--print-config", print_config, "print the effective config (JSON) and exit");
   app.add_option("--kill-at-step", kill_at_step, "testing: SIGKILL this process right after update N")
       ->group("");  // hidden: fault-injection tests only
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // prints the help, or the error (status 2 for bad flags)
+  }
 
   try {
     pyramidion::TrainConfig config;
