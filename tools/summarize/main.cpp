@@ -25,12 +25,46 @@ std::string text(double v) {
   return s.str();
 }
 
-// A flag whose default comes from the checkpoint (generation.json) and is applied only when given.
-template <typename T>
-void optional_flag(CLI::App& app, const char* flag, std::optional<T>& value, const std::string& help) {
-  app.add_option_function<T>(
-      flag, [&value](const T& v) { value = v; }, help);
-}
+// The search flags: each default comes from the checkpoint's generation.json (over the library's
+// defaults), and a flag given on the command line replaces it.
+struct SearchFlags {
+  std::optional<int64_t> beam, max_length, min_length, no_repeat, max_tokens;
+  std::optional<double> length_penalty;
+
+  void declare(CLI::App& app) {
+    const pyramidion::SummarizeOptions defaults;
+    const auto& search = defaults.search();
+    flag(app, "--beam", beam,
+         "beam size (default " + std::to_string(search.beam_size()) + ", or the checkpoint's generation.json)");
+    flag(app, "--max-length", max_length, "most summary tokens (default: the model's max_target_length)");
+    flag(app, "--min-length", min_length, "fewest summary tokens (default " + std::to_string(search.min_length()) + ")");
+    flag(app, "--length-penalty", length_penalty,
+         "score = log p / length^penalty (default " + text(search.length_penalty()) + ")");
+    flag(app, "--no-repeat-ngram", no_repeat,
+         "no repeated n-gram of this size (default " + std::to_string(search.no_repeat_ngram_size()) + "; 0 = off)");
+    flag(app, "--max-tokens", max_tokens,
+         "batch budget: documents x (longest document + beam x max length) tokens (default " +
+             std::to_string(defaults.max_tokens()) + ")");
+  }
+
+  // The checkpoint's settings with the given flags over them.
+  pyramidion::SummarizeOptions apply(const std::string& checkpoint) const {
+    auto options = pyramidion::SummarizeOptions::from_checkpoint(checkpoint);
+    if (beam) options.search().beam_size(*beam);
+    if (max_length) options.search().max_length(*max_length);
+    if (min_length) options.search().min_length(*min_length);
+    if (length_penalty) options.search().length_penalty(*length_penalty);
+    if (no_repeat) options.search().no_repeat_ngram_size(*no_repeat);
+    if (max_tokens) options.max_tokens(*max_tokens);
+    return options;
+  }
+
+ private:
+  template <typename T>
+  static void flag(CLI::App& app, const char* name, std::optional<T>& value, const std::string& help) {
+    app.add_option_function<T>(name, [&value](const T& v) { value = v; }, help);
+  }
+};
 
 }  // namespace
 
@@ -45,25 +79,8 @@ int main(int argc, char** argv) {
   app.add_option("--input", input, "documents: .jsonl (arXiv or plain), a text file, or - for stdin")->required();
   app.add_option("--output", output, "summaries as JSON lines, or - for stdout")->required();
   app.add_option("--format", format, "input format: auto, arxiv, plain or text")->capture_default_str();
-  // Generation settings: the checkpoint's generation.json (if any) over the defaults; flags last.
-  const pyramidion::SummarizeOptions defaults;
-  std::optional<int64_t> beam, max_length, min_length, no_repeat, max_tokens;
-  std::optional<double> length_penalty;
-  optional_flag(
-      app, "--beam", beam,
-      "beam size (default " + std::to_string(defaults.search().beam_size()) + ", or the checkpoint's generation.json)");
-  optional_flag(app, "--max-length", max_length, "most summary tokens (default: the model's max_target_length)");
-  const auto& search = defaults.search();
-  optional_flag(app, "--min-length", min_length,
-                "fewest summary tokens (default " + std::to_string(search.min_length()) + ")");
-  optional_flag(app, "--length-penalty", length_penalty,
-                "score = log p / length^penalty (default " + text(search.length_penalty()) + ")");
-  optional_flag(app, "--no-repeat-ngram", no_repeat,
-                "no repeated n-gram of this size (default " + std::to_string(search.no_repeat_ngram_size()) +
-                    "; 0 = off)");
-  optional_flag(app, "--max-tokens", max_tokens,
-                "batch budget: documents x (longest document + beam x max length) tokens (default " +
-                    std::to_string(defaults.max_tokens()) + ")");
+  SearchFlags search;
+  search.declare(app);
   app.add_option("--chunk", job.chunk(), "documents read and written per round (memory bound)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
       ->capture_default_str();
@@ -85,13 +102,7 @@ int main(int argc, char** argv) {
   }
 
   try {
-    auto options = pyramidion::SummarizeOptions::from_checkpoint(checkpoint);
-    if (beam) options.search().beam_size(*beam);
-    if (max_length) options.search().max_length(*max_length);
-    if (min_length) options.search().min_length(*min_length);
-    if (length_penalty) options.search().length_penalty(*length_penalty);
-    if (no_repeat) options.search().no_repeat_ngram_size(*no_repeat);
-    if (max_tokens) options.max_tokens(*max_tokens);
+    const auto options = search.apply(checkpoint);
     if (threads > 0) at::set_num_threads(static_cast<int>(threads));
     job.checkpoint(checkpoint)
         .input(input)
