@@ -60,7 +60,11 @@ struct TopKResult {
 
 /// Differentiable successive-halving top-k of `x` by `scores` (see the file comment).
 ///
-/// x: (b, n, d) float or double; scores: (b, n), same dtype and device; 1 <= k <= n.
+/// x: (b, n, d) float32, float64, bfloat16 or float16; scores: (b, n), same dtype and device;
+/// 1 <= k <= n. Outputs and gradients have the inputs' dtype. With 16-bit inputs the tournament,
+/// the pair weights, the blended scores and the score gradient are computed in float32 and x is
+/// combined with float32 accumulation: the result is what float32 gives on the same values,
+/// rounded once to the 16-bit dtype.
 /// Gradients flow to x and scores (not through the discrete ranking). Memory O(b * n * d).
 /// Throws std::invalid_argument on bad shapes, dtypes, devices, k, base or non-finite real scores.
 TopKResult successive_halving_topk(const at::Tensor& x, const at::Tensor& scores, int64_t k,

@@ -3,11 +3,17 @@
 // the forward pass (sh_combine) and once in the backward pass (sh_leaf_dot), and their gradient is
 // written once (sh_expand), so memory and traffic are O(b * n * d).
 //
+// 16-bit inputs (bfloat16, float16): the scores are converted to float32 for the tournament, and
+// everything derived from them (pair weights, blended scores, coefficients, leaf dots, the score
+// gradient) stays float32; x, the values and x's gradient keep the input dtype, and the kernels
+// accumulate in float32 (topk_ops.h). The outputs and gradients have the inputs' dtypes.
+//
 // Legend: b batch, n inputs, k outputs, d representation size, R rounds, L = 2^R leaves, t nodes
 // per output tree at a level.
 #include <pyramidion/topk.h>
 
 #include <ATen/ATen.h>
+#include <ATen/OpMathType.h>
 #include <torch/autograd.h>
 
 #include <cmath>
@@ -34,10 +40,11 @@ class SuccessiveHalving : public torch::autograd::Function<SuccessiveHalving> {
   // Returns values (b, k, d), scores (b, k), mask (b, k), indices (b, k).
   static tensor_list forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& scores,
                              const at::Tensor& mask, int64_t k, double log_base, bool keep_order) {
-    const auto clean = scores.masked_fill(mask.logical_not(), 0);  // (b, n) padding scores never read
+    const auto acc = at::toOpMathType(x.scalar_type());  // the tournament's dtype
+    const auto clean = scores.to(acc).masked_fill(mask.logical_not(), 0);  // (b, n) padding scores never read
     auto t = detail::run_tournament(clean, mask, k, log_base, keep_order);
     auto values = detail::sh_combine(x, t.leaf_index, t.leaf_coef);  // (b, k, d)
-    auto out_scores = t.score[t.rounds].reshape({x.size(0), k}).clone();  // (b, k)
+    auto out_scores = t.score[t.rounds].reshape({x.size(0), k}).to(scores.scalar_type(), false, true);  // (b, k)
     // Saved: x and the tree (O(b * n) numbers besides x).
     tensor_list saved{x, t.leaf_index, t.leaf_coef, t.input_leaf, t.input_row};
     for (const auto& w : t.weight) saved.push_back(w);
@@ -63,8 +70,9 @@ class SuccessiveHalving : public torch::autograd::Function<SuccessiveHalving> {
     t.weight.assign(saved.begin() + 5, saved.begin() + 5 + R);
     t.score.assign(saved.begin() + 5 + R, saved.begin() + 6 + 2 * R);
     const int64_t b = x.size(0), k = t.leaf_index.size(1);
+    const auto acc = t.leaf_coef.scalar_type();  // the tournament's dtype
     auto grad_values = grads[0].defined() ? grads[0] : at::zeros({b, k, x.size(2)}, x.options());  // (b, k, d)
-    auto grad_scores = grads[1].defined() ? grads[1] : at::zeros({b, k}, x.options());          // (b, k)
+    auto grad_scores = grads[1].defined() ? grads[1].to(acc) : at::zeros({b, k}, x.options().dtype(acc));  // (b, k)
 
     at::Tensor grad_x, grad_s;
     if (ctx->needs_input_grad(0)) {
@@ -74,8 +82,8 @@ class SuccessiveHalving : public torch::autograd::Function<SuccessiveHalving> {
       grad_x = detail::sh_expand(grad_values, t.input_row, coef);        // (b, n, d)
     }
     if (ctx->needs_input_grad(1)) {
-      const auto dots = detail::sh_leaf_dot(grad_values, x, t.leaf_index);  // (b, k, L)
-      grad_s = detail::scores_grad(t, dots, grad_scores, log_base);                 // (b, n)
+      const auto dots = detail::sh_leaf_dot(grad_values, x, t.leaf_index);               // (b, k, L), acc
+      grad_s = detail::scores_grad(t, dots, grad_scores, log_base).to(x.scalar_type());  // (b, n)
     }
     return {grad_x, grad_s, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
   }

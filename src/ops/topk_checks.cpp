@@ -19,8 +19,8 @@ at::Tensor check_topk_args(const char* fn, const at::Tensor& x, const at::Tensor
     fail("scores must have shape (b, n) = [" + std::to_string(x.size(0)) + ", " + std::to_string(x.size(1)) +
          "] to match x " + describe(x) + ", got " + describe(scores));
   const auto dt = x.scalar_type();
-  if (dt != at::kFloat && dt != at::kDouble)
-    fail(std::string("x must be float32 or float64, got ") + c10::toString(dt));
+  if (dt != at::kFloat && dt != at::kDouble && dt != at::kBFloat16 && dt != at::kHalf)
+    fail(std::string("x must be float32, float64, bfloat16 or float16, got ") + c10::toString(dt));
   if (scores.scalar_type() != dt)
     fail(std::string("scores must have the dtype of x (") + c10::toString(dt) + "), got " +
          c10::toString(scores.scalar_type()));

@@ -1,8 +1,10 @@
 // CPU kernels of the successive-halving top-k operators (see topk_ops.h), parallel over examples or
-// rows with at::parallel_for. The per-element math lives in src/ops/topk_math.h, shared with the CUDA kernels.
+// rows with at::parallel_for. Representations may be 16-bit (bfloat16, float16): the kernels read
+// and write them in their storage type and accumulate in float32 (topk_ops.h, "Precision"). The per-element math lives in src/ops/topk_math.h, shared with the CUDA kernels.
 //
 // Legend: b batch, n inputs, k outputs, L leaves per output tree, d representation size.
 #include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/zeros.h>
@@ -10,6 +12,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 #if defined(__SSE2__)
 #include <immintrin.h>
@@ -66,19 +69,45 @@ PYR_PREFETCH_INLINE void prefetch_leaf(const T* x, const int64_t* index, int64_t
 // <a, b> over d elements with kLanes independent partial sums. One running sum is a chain of
 // dependent additions that the compiler may not reorder (no -ffast-math), which made leaf_dot
 // compute-bound; the partial sums vectorise. Rounding differs from a sequential sum by O(d eps).
-template <typename T>
-inline T dot(const T* __restrict__ a, const T* __restrict__ b, int64_t d) {
+// In the accumulation type A (T's own for float32 and float64).
+template <typename T, typename A>
+inline A dot(const T* __restrict__ a, const T* __restrict__ b, int64_t d) {
   constexpr int kLanes = 16;
-  T acc[kLanes] = {};
+  A acc[kLanes] = {};
   int64_t j = 0;
   for (; j + kLanes <= d; j += kLanes)
-    for (int u = 0; u < kLanes; ++u) acc[u] += a[j + u] * b[j + u];
-  T tail = 0;
-  for (; j < d; ++j) tail += a[j] * b[j];
+    for (int u = 0; u < kLanes; ++u) acc[u] += static_cast<A>(a[j + u]) * static_cast<A>(b[j + u]);
+  A tail = 0;
+  for (; j < d; ++j) tail += static_cast<A>(a[j]) * static_cast<A>(b[j]);
   for (int width = kLanes / 2; width > 0; width /= 2)
     for (int u = 0; u < width; ++u) acc[u] += acc[u + width];
   return acc[0] + tail;
 }
+
+// Accumulation rows of A for storage T: for T == A the output itself, otherwise a buffer of this
+// thread that round() converts into the output.
+template <typename T, typename A>
+class Accumulator {
+ public:
+  // The A row of `d` elements standing for out[0..d), zeroed.
+  A* zeroed(T* out, int64_t d) {
+    if constexpr (std::is_same<T, A>::value) {
+      std::fill(out, out + d, T(0));
+      return out;
+    } else {
+      buffer_.assign(static_cast<size_t>(d), A(0));
+      return buffer_.data();
+    }
+  }
+  // Writes the accumulated row into out[0..d) (nothing to do when it is the output).
+  void round(T* out, int64_t d) {
+    if constexpr (!std::is_same<T, A>::value)
+      for (int64_t j = 0; j < d; ++j) out[j] = static_cast<T>(buffer_[static_cast<size_t>(j)]);
+  }
+
+ private:
+  std::vector<A> buffer_;
+};
 
 // The inverse of one example's leaf index (k*L leaves): leaf_of[p] = the flat leaf i*L + l holding
 // input p, -1 for none. False when an input sits in two leaves.
@@ -97,42 +126,45 @@ bool invert_leaves(const int64_t* index, int64_t leaves, int64_t n, int64_t* lea
 bool stream_examples(int64_t b) { return b >= at::get_num_threads(); }
 
 // y rows [row_begin, row_end) of (b*k, d), leaf by leaf.
-template <typename T>
-void combine_gather(const T* xp, const int64_t* ip, const T* cp, T* yp, int64_t row_begin, int64_t row_end,
+template <typename T, typename A>
+void combine_gather(const T* xp, const int64_t* ip, const A* cp, T* yp, int64_t row_begin, int64_t row_end,
                     int64_t n, int64_t k, int64_t L, int64_t d) {
+  Accumulator<T, A> accumulator;
   for (int64_t row = row_begin; row < row_end; ++row) {
     const int64_t batch = row / k;
-    T* __restrict__ out = yp + row * d;
-    std::fill(out, out + d, T(0));
+    A* __restrict__ out = accumulator.zeroed(yp + row * d, d);
     for (int64_t l = 0; l < L; ++l) {
       prefetch_leaf(xp, ip, row * L + l + kPrefetchLeaves, row_end * L, k * L, n, d);
       const int64_t src = ip[row * L + l];
       if (src < 0) continue;
-      const T c = cp[row * L + l];
+      const A c = cp[row * L + l];
       const T* __restrict__ in = xp + (batch * n + src) * d;
-      for (int64_t j = 0; j < d; ++j) out[j] += c * in[j];
+      for (int64_t j = 0; j < d; ++j) out[j] += c * static_cast<A>(in[j]);
     }
+    accumulator.round(yp + row * d, d);
   }
 }
 
 // One example's y (k, d) from its x (n, d) read in input order; leaf_of from invert_leaves.
-template <typename T>
-void combine_stream(const T* x, const int64_t* leaf_of, const T* coef, T* y, int64_t n, int64_t k, int64_t L,
+template <typename T, typename A>
+void combine_stream(const T* x, const int64_t* leaf_of, const A* coef, T* y, int64_t n, int64_t k, int64_t L,
                     int64_t d) {
-  std::fill(y, y + k * d, T(0));
+  Accumulator<T, A> accumulator;
+  A* acc = accumulator.zeroed(y, k * d);
   for (int64_t p = 0; p < n; ++p) {
     const int64_t leaf = leaf_of[p];
     if (leaf < 0) continue;
-    const T c = coef[leaf];
+    const A c = coef[leaf];
     const T* __restrict__ in = x + p * d;
-    T* __restrict__ out = y + leaf / L * d;
-    for (int64_t j = 0; j < d; ++j) out[j] += c * in[j];
+    A* __restrict__ out = acc + leaf / L * d;
+    for (int64_t j = 0; j < d; ++j) out[j] += c * static_cast<A>(in[j]);
   }
+  accumulator.round(y, k * d);
 }
 
 // q rows [row_begin, row_end) of (b*k, L), leaf by leaf.
-template <typename T>
-void leaf_dot_gather(const T* gp, const T* xp, const int64_t* ip, T* qp, int64_t row_begin, int64_t row_end,
+template <typename T, typename A>
+void leaf_dot_gather(const T* gp, const T* xp, const int64_t* ip, A* qp, int64_t row_begin, int64_t row_end,
                      int64_t n, int64_t k, int64_t L, int64_t d) {
   for (int64_t row = row_begin; row < row_end; ++row) {
     const int64_t batch = row / k;
@@ -140,19 +172,19 @@ void leaf_dot_gather(const T* gp, const T* xp, const int64_t* ip, T* qp, int64_t
     for (int64_t l = 0; l < L; ++l) {
       prefetch_leaf(xp, ip, row * L + l + kPrefetchLeaves, row_end * L, k * L, n, d);
       const int64_t src = ip[row * L + l];
-      qp[row * L + l] = src < 0 ? T(0) : dot(g, xp + (batch * n + src) * d, d);
+      qp[row * L + l] = src < 0 ? A(0) : dot<T, A>(g, xp + (batch * n + src) * d, d);
     }
   }
 }
 
 // One example's q (k, L) from its x (n, d) read in input order; leaf_of from invert_leaves.
-template <typename T>
-void leaf_dot_stream(const T* g, const T* x, const int64_t* leaf_of, T* q, int64_t n, int64_t k, int64_t L,
+template <typename T, typename A>
+void leaf_dot_stream(const T* g, const T* x, const int64_t* leaf_of, A* q, int64_t n, int64_t k, int64_t L,
                      int64_t d) {
-  std::fill(q, q + k * L, T(0));
+  std::fill(q, q + k * L, A(0));
   for (int64_t p = 0; p < n; ++p) {
     const int64_t leaf = leaf_of[p];
-    if (leaf >= 0) q[leaf] = dot(g + leaf / L * d, x + p * d, d);
+    if (leaf >= 0) q[leaf] = dot<T, A>(g + leaf / L * d, x + p * d, d);
   }
 }
 
@@ -184,11 +216,13 @@ at::Tensor combine_cpu(const at::Tensor& x_in, const at::Tensor& index_in, const
   const int64_t b = x.size(0), n = x.size(1), d = x.size(2), k = index.size(1), L = index.size(2);
   PYR_CHECK_SHAPE(coef, b, k, L);
   PYR_CHECK_DTYPE(index, at::kLong);
+  PYR_CHECK_DTYPE(coef, at::toOpMathType(x.scalar_type()));
   auto y = at::empty({b, k, d}, x.options());  // (b, k, d)
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sh_combine_cpu", [&] {
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "sh_combine_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* xp = x.data_ptr<scalar_t>();
     const int64_t* ip = index.data_ptr<int64_t>();
-    const scalar_t* cp = coef.data_ptr<scalar_t>();
+    const acc_t* cp = coef.data_ptr<acc_t>();
     scalar_t* yp = y.data_ptr<scalar_t>();
     for_each_example(
         b, n, k, L, d, ip,
@@ -207,12 +241,14 @@ at::Tensor leaf_dot_cpu(const at::Tensor& grad_y_in, const at::Tensor& x_in, con
   const int64_t b = x.size(0), n = x.size(1), d = x.size(2), k = index.size(1), L = index.size(2);
   PYR_CHECK_SHAPE(gy, b, k, d);
   PYR_CHECK_DTYPE(index, at::kLong);
-  auto q = at::empty({b, k, L}, x.options());  // (b, k, L)
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sh_leaf_dot_cpu", [&] {
+  PYR_CHECK_DTYPE(gy, x.scalar_type());
+  auto q = at::empty({b, k, L}, x.options().dtype(at::toOpMathType(x.scalar_type())));  // (b, k, L)
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "sh_leaf_dot_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* xp = x.data_ptr<scalar_t>();
     const scalar_t* gp = gy.data_ptr<scalar_t>();
     const int64_t* ip = index.data_ptr<int64_t>();
-    scalar_t* qp = q.data_ptr<scalar_t>();
+    acc_t* qp = q.data_ptr<acc_t>();
     for_each_example(
         b, n, k, L, d, ip,
         [&](int64_t row_begin, int64_t row_end) { leaf_dot_gather(gp, xp, ip, qp, row_begin, row_end, n, k, L, d); },
@@ -226,23 +262,23 @@ at::Tensor leaf_dot_cpu(const at::Tensor& grad_y_in, const at::Tensor& x_in, con
 // out[0..d) = c * g[0..d). expand writes a gradient the size of x that nothing reads soon: on x86,
 // streaming (non-temporal) stores skip the read-for-ownership of every destination line and keep
 // the cache for g. Call stream_fence() after the last row.
-template <typename T>
-inline void scale_row_plain(T* __restrict__ out, const T* __restrict__ g, T c, int64_t d) {
-  for (int64_t j = 0; j < d; ++j) out[j] = c * g[j];
+template <typename T, typename A>
+inline void scale_row_plain(T* __restrict__ out, const T* __restrict__ g, A c, int64_t d) {
+  for (int64_t j = 0; j < d; ++j) out[j] = static_cast<T>(c * static_cast<A>(g[j]));
 }
-template <typename T>
-inline void scale_row(T* __restrict__ out, const T* __restrict__ g, T c, int64_t d) {
+template <typename T, typename A>
+inline void scale_row(T* __restrict__ out, const T* __restrict__ g, A c, int64_t d) {
   scale_row_plain(out, g, c, d);
 }
 #if defined(__SSE2__)
 template <>
-inline void scale_row<float>(float* __restrict__ out, const float* __restrict__ g, float c, int64_t d) {
+inline void scale_row<float, float>(float* __restrict__ out, const float* __restrict__ g, float c, int64_t d) {
   if (reinterpret_cast<uintptr_t>(out) % 16 != 0 || d % 4 != 0) return scale_row_plain(out, g, c, d);
   const __m128 cv = _mm_set1_ps(c);
   for (int64_t j = 0; j < d; j += 4) _mm_stream_ps(out + j, _mm_mul_ps(cv, _mm_loadu_ps(g + j)));
 }
 template <>
-inline void scale_row<double>(double* __restrict__ out, const double* __restrict__ g, double c, int64_t d) {
+inline void scale_row<double, double>(double* __restrict__ out, const double* __restrict__ g, double c, int64_t d) {
   if (reinterpret_cast<uintptr_t>(out) % 16 != 0 || d % 2 != 0) return scale_row_plain(out, g, c, d);
   const __m128d cv = _mm_set1_pd(c);
   for (int64_t j = 0; j < d; j += 2) _mm_stream_pd(out + j, _mm_mul_pd(cv, _mm_loadu_pd(g + j)));
@@ -259,16 +295,18 @@ at::Tensor expand_cpu(const at::Tensor& grad_y_in, const at::Tensor& row_in, con
   const int64_t b = gy.size(0), k = gy.size(1), d = gy.size(2), n = row.size(1);
   PYR_CHECK_SHAPE(coef, b, n);
   PYR_CHECK_DTYPE(row, at::kLong);
+  PYR_CHECK_DTYPE(coef, at::toOpMathType(gy.scalar_type()));
   auto gx = at::empty({b, n, d}, gy.options());  // (b, n, d)
-  AT_DISPATCH_FLOATING_TYPES(gy.scalar_type(), "sh_expand_cpu", [&] {
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, gy.scalar_type(), "sh_expand_cpu", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* gp = gy.data_ptr<scalar_t>();
     const int64_t* rp = row.data_ptr<int64_t>();
-    const scalar_t* cp = coef.data_ptr<scalar_t>();
+    const acc_t* cp = coef.data_ptr<acc_t>();
     scalar_t* op = gx.data_ptr<scalar_t>();
     at::parallel_for(0, b * n, grain_rows(d), [&](int64_t begin, int64_t end) {
       for (int64_t p = begin; p < end; ++p) {
         const int64_t batch = p / n;
-        scale_row<scalar_t>(op + p * d, gp + (batch * k + rp[p]) * d, cp[p], d);
+        scale_row<scalar_t, acc_t>(op + p * d, gp + (batch * k + rp[p]) * d, cp[p], d);
       }
       stream_fence();
     });

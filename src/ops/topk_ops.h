@@ -5,6 +5,11 @@
 // Legend: b batch, n inputs, k outputs, L = 2^R leaves per output tree, d representation size,
 // N any element count. Leaf index -1 marks a leaf that holds no input (a bye's empty side, or
 // padding); its coefficient is 0.
+//
+// Precision: representations x and their gradients may be float32, float64, bfloat16 or float16
+// (the storage type T); everything computed from the scores (the tournament, coefficients, leaf
+// dots, the tree backward) is in the accumulation type A = at::opmath_type<T> (float32 for the
+// 16-bit types, T otherwise), and the kernels accumulate in A.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -30,15 +35,15 @@ at::Tensor sh_tree_backward(const std::vector<at::Tensor>& tree, const at::Tenso
 at::Tensor sh_rank(const at::Tensor& key);
 
 /// y[b, i, :] = sum_l coef[b, i, l] * x[b, index[b, i, l], :]
-/// x (b, n, d), index (b, k, L) int64, coef (b, k, L) -> y (b, k, d)
+/// x (b, n, d) T, index (b, k, L) int64, coef (b, k, L) A -> y (b, k, d) T
 at::Tensor sh_combine(const at::Tensor& x, const at::Tensor& index, const at::Tensor& coef);
 
 /// q[b, i, l] = <grad_y[b, i, :], x[b, index[b, i, l], :]>  (0 where index is -1)
-/// grad_y (b, k, d), x (b, n, d), index (b, k, L) int64 -> q (b, k, L)
+/// grad_y (b, k, d) T, x (b, n, d) T, index (b, k, L) int64 -> q (b, k, L) A
 at::Tensor sh_leaf_dot(const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& index);
 
 /// grad_x[b, p, :] = coef[b, p] * grad_y[b, row[b, p], :]  (every input sits in exactly one tree)
-/// grad_y (b, k, d), row (b, n) int64, coef (b, n) -> grad_x (b, n, d)
+/// grad_y (b, k, d) T, row (b, n) int64, coef (b, n) A -> grad_x (b, n, d) T
 at::Tensor sh_expand(const at::Tensor& grad_y, const at::Tensor& row, const at::Tensor& coef);
 
 /// kernels::pair_blend over N pairs: s (N, 2), valid (N, 2) bool -> w (N), score (N), valid (N)

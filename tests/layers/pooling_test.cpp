@@ -48,6 +48,29 @@ TEST(TopKPooler, TrainingModeIsTheSoftOperatorOnTheScorersScores) {
   EXPECT_TRUE(out.indices.equal(ref.indices));
 }
 
+// A pooler converted to bfloat16 or float16 pools 16-bit inputs into 16-bit outputs: the soft
+// top-k of its own 16-bit scores, and gradients that reach the scorer.
+TEST(TopKPooler, SixteenBitPoolerPoolsInItsDtype) {
+  for (const auto dtype : {at::kBFloat16, at::kHalf}) {
+    at::manual_seed(4);
+    TopKPooler pool(TopKPoolerOptions(8, 4));
+    pool->to(dtype);
+    const auto x = at::randn({2, 16, 8}).to(dtype).requires_grad_();
+    const auto mask = at::arange(16).unsqueeze(0) < at::tensor({16, 9}).unsqueeze(1);  // (2, 16)
+    const auto out = pool->forward(x, mask);
+    EXPECT_EQ(out.values.scalar_type(), dtype);
+    EXPECT_EQ(out.scores.scalar_type(), dtype);
+    const auto ref = pyramidion::successive_halving_topk(x, pool->score(x), 4, pyramidion::TopKOptions().mask(mask).keep_order(true));
+    EXPECT_TRUE(at::equal(out.values, ref.values));
+    EXPECT_TRUE(out.indices.equal(ref.indices));
+    (out.values.to(at::kFloat).sum() + out.scores.to(at::kFloat).sum()).backward();
+    ASSERT_TRUE(pool->scorer->weight.grad().defined());
+    EXPECT_EQ(pool->scorer->weight.grad().scalar_type(), dtype);
+    EXPECT_TRUE(pool->scorer->weight.grad().isfinite().all().item<bool>());
+    EXPECT_GT(pool->scorer->weight.grad().abs().sum().item<double>(), 0.0);
+  }
+}
+
 TEST(TopKPooler, HardAtInferenceSelectsExactTopKInEvalOnly) {
   at::manual_seed(3);
   PoolerConfig hard;

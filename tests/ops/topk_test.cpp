@@ -132,6 +132,22 @@ std::string describe(at::ScalarType dt, int64_t b, int64_t n, int64_t d, int64_t
 
 // ---- forward: equality with the naive reference ---------------------------------------------
 
+bool is_16_bit(at::ScalarType dtype) { return dtype == at::kBFloat16 || dtype == at::kHalf; }
+
+// Scores (b, n) in [0.5, 1) on the grid of 1/256 that bfloat16 and float16 hold exactly, distinct
+// within each example: rounding to 16 bits creates no ties, which the float64 reference would break
+// differently from the float32 tournament (w s + (1 - w) s is s in one precision, not the other).
+at::Tensor distinct_grid_scores(int64_t b, int64_t n, std::mt19937& rng, at::ScalarType dtype) {
+  std::vector<double> values;
+  for (int64_t e = 0; e < b; ++e) {
+    std::vector<int> grid(128);
+    std::iota(grid.begin(), grid.end(), 128);
+    std::shuffle(grid.begin(), grid.end(), rng);
+    for (int64_t i = 0; i < n; ++i) values.push_back(grid[static_cast<size_t>(i)] / 256.0);
+  }
+  return at::tensor(values, at::kDouble).view({b, n}).to(dtype);
+}
+
 void check_random_configs(at::ScalarType dtype, double tol, uint64_t seed) {
   std::mt19937 rng(seed);
   auto gen = at::detail::createCPUGenerator(seed);
@@ -143,8 +159,8 @@ void check_random_configs(at::ScalarType dtype, double tol, uint64_t seed) {
       for (auto mk : {MaskKind::kNone, MaskKind::kLengths, MaskKind::kScattered}) {
         const auto mask = make_mask(mk, b, n, rng);
         auto x = uniform({b, n, d}, -1, 1, gen, dtype);
-        auto scores = uniform({b, n}, 0, 1, gen, dtype);
-        poison_padding(x, scores, mask);
+        auto scores = is_16_bit(dtype) ? distinct_grid_scores(b, n, rng, dtype) : uniform({b, n}, 0, 1, gen, dtype);
+        poison_padding(x, scores, mask, is_16_bit(dtype) ? kNaN : 1e6);
         for (bool keep_order : {false, true}) {
           SCOPED_TRACE(describe(dtype, b, n, d, k, mk, keep_order, mask));
           const auto opts = TopKOptions().mask(mask).keep_order(keep_order);
@@ -164,6 +180,56 @@ void check_random_configs(at::ScalarType dtype, double tol, uint64_t seed) {
 TEST(SuccessiveHalvingTopK, MatchesNaiveReferenceFloat64) { check_random_configs(at::kDouble, 1e-10, 101); }
 
 TEST(SuccessiveHalvingTopK, MatchesNaiveReferenceFloat32) { check_random_configs(at::kFloat, 1e-5, 202); }
+
+// 16-bit inputs against the float64 reference on the same (rounded) inputs: the tournament runs in
+// float32, so the selection is the reference's; values and scores are within the rounding of the
+// 16-bit output (|value| <= 1: half an ulp at 1 is 2^-9 for bfloat16, 2^-12 for float16, plus the
+// float32 blending).
+TEST(SuccessiveHalvingTopK, MatchesNaiveReferenceBFloat16) { check_random_configs(at::kBFloat16, 4e-3, 303); }
+
+TEST(SuccessiveHalvingTopK, MatchesNaiveReferenceFloat16) { check_random_configs(at::kHalf, 5e-4, 404); }
+
+// With ties and any scores: a 16-bit input gives exactly what float32 gives on the same values,
+// rounded once at the end (the tournament, the coefficients and the accumulation are float32),
+// forward and both gradients.
+TEST(SuccessiveHalvingTopK, SixteenBitIsFloat32OnTheSameValuesRoundedOnce) {
+  std::mt19937 rng(505);
+  auto gen = at::detail::createCPUGenerator(505);
+  for (const auto dtype : {at::kBFloat16, at::kHalf}) {
+    for (int64_t n : {5, 33, 100}) {
+      for (int64_t k : std::vector<int64_t>{1, 3, n / 2, n}) {
+        for (auto mk : {MaskKind::kNone, MaskKind::kScattered}) {
+          for (bool keep_order : {false, true}) {
+            const auto mask = make_mask(mk, 3, n, rng);
+            auto x = uniform({3, n, 6}, -1, 1, gen, dtype);
+            auto s = uniform({3, n}, 0, 1, gen, dtype);  // with the ties of 16-bit rounding
+            poison_padding(x, s, mask, kNaN, kNaN);
+            const auto R1 = uniform({3, k, 6}, -1, 1, gen, dtype), R2 = uniform({3, k}, -1, 1, gen, dtype);
+            const auto opts = TopKOptions().mask(mask).keep_order(keep_order);
+            SCOPED_TRACE(describe(dtype, 3, n, 6, k, mk, keep_order, mask));
+            const auto x16 = x.clone().requires_grad_(), s16 = s.clone().requires_grad_();
+            const auto got = pyramidion::successive_halving_topk(x16, s16, k, opts);
+            ((got.values * R1).sum() + (got.scores * R2).sum()).backward();
+            const auto x32 = x.to(at::kFloat).requires_grad_(), s32 = s.to(at::kFloat).requires_grad_();
+            const auto want = pyramidion::successive_halving_topk(x32, s32, k, opts);
+            // The upstream gradients as the 16-bit outputs receive them, in float32.
+            ((want.values * R1.to(at::kFloat)).sum() + (want.scores * R2.to(at::kFloat)).sum()).backward();
+            ASSERT_EQ(got.values.scalar_type(), dtype);
+            ASSERT_EQ(got.scores.scalar_type(), dtype);
+            EXPECT_TRUE(at::equal(got.indices, want.indices));
+            EXPECT_TRUE(at::equal(got.mask, want.mask));
+            EXPECT_TRUE(at::equal(got.values, want.values.to(dtype)));
+            EXPECT_TRUE(at::equal(got.scores, want.scores.to(dtype)));
+            ASSERT_EQ(x16.grad().scalar_type(), dtype);
+            ASSERT_EQ(s16.grad().scalar_type(), dtype);
+            EXPECT_TRUE(at::equal(x16.grad(), x32.grad().to(dtype)));
+            EXPECT_TRUE(at::equal(s16.grad(), s32.grad().to(dtype)));
+          }
+        }
+      }
+    }
+  }
+}
 
 TEST(SuccessiveHalvingTopK, MatchesNaiveReferenceWithOtherBases) {
   std::mt19937 rng(7);
@@ -307,18 +373,20 @@ TEST(SuccessiveHalvingTopK, HugeScoresInFloat32StayFinite) {
 
 // ---- hard top-k ------------------------------------------------------------------------------
 
+// In every dtype (a 16-bit one with the ties of its rounding): selection needs no arithmetic.
 TEST(HardTopK, EqualsExactTopK) {
   std::mt19937 rng(21);
   auto gen = at::detail::createCPUGenerator(21);
+  for (const auto dtype : {at::kDouble, at::kFloat, at::kBFloat16, at::kHalf})
   for (int64_t n : {1, 2, 7, 16, 33, 70}) {
     for (int64_t k : sample_ks(n, rng)) {
       for (auto mk : {MaskKind::kNone, MaskKind::kLengths, MaskKind::kScattered}) {
         const auto mask = make_mask(mk, 3, n, rng);
-        auto x = uniform({3, n, 4}, -1, 1, gen);
-        auto scores = uniform({3, n}, 0, 1, gen);
-        poison_padding(x, scores, mask);
+        auto x = uniform({3, n, 4}, -1, 1, gen, dtype);
+        auto scores = uniform({3, n}, 0, 1, gen, dtype);
+        poison_padding(x, scores, mask, is_16_bit(dtype) ? kNaN : 1e6);
         for (bool keep_order : {false, true}) {
-          SCOPED_TRACE(describe(at::kDouble, 3, n, 4, k, mk, keep_order, mask));
+          SCOPED_TRACE(describe(dtype, 3, n, 4, k, mk, keep_order, mask));
           const auto want = pyramidion_test::naive_hard_topk(x, scores, mask, k, keep_order);
           const auto opts = TopKOptions().mask(mask).keep_order(keep_order);
           const auto direct = pyramidion::hard_topk(x, scores, k, opts);
@@ -413,6 +481,45 @@ TEST(SuccessiveHalvingTopK, GradientsMatchFiniteDifferences) {
       const auto pad = mask.logical_not();
       EXPECT_EQ(xg.grad().masked_select(pad.unsqueeze(-1)).abs().sum().item<double>(), 0.0);
       EXPECT_EQ(sg.grad().masked_select(pad).abs().sum().item<double>(), 0.0);
+    }
+  }
+}
+
+// 16-bit inputs: the values and both gradients against the float64 autograd reference on the same
+// (rounded) inputs and upstream gradients, within the rounding of a 16-bit result. Scores on the
+// exact 16-bit grid, distinct (see distinct_grid_scores), so that both pick the same winners.
+TEST(SuccessiveHalvingTopK, SixteenBitGradientsMatchTorchReference) {
+  std::mt19937 rng(43);
+  auto gen = at::detail::createCPUGenerator(43);
+  const std::vector<GradCase> cases = {
+      {3, 37, 8, 5, MaskKind::kLengths, false},   {3, 64, 8, 8, MaskKind::kNone, false},
+      {2, 100, 6, 7, MaskKind::kScattered, true}, {4, 50, 5, 24, MaskKind::kLengths, true},
+  };
+  // (dtype, tolerance relative to the largest value of each quantity): bfloat16 keeps 8
+  // significant bits, float16 11.
+  for (const auto& [dtype, tol] : {std::pair<at::ScalarType, double>{at::kBFloat16, 2e-2}, {at::kHalf, 3e-3}}) {
+    for (const auto& c : cases) {
+      if (c.n > 128) continue;  // the distinct grid has 128 values
+      const auto mask = make_mask(c.mask, c.b, c.n, rng);
+      auto x = uniform({c.b, c.n, c.d}, -1, 1, gen, dtype);
+      auto s = distinct_grid_scores(c.b, c.n, rng, dtype);
+      poison_padding(x, s, mask, kNaN, kNaN);
+      const auto R1 = uniform({c.b, c.k, c.d}, -1, 1, gen, dtype), R2 = uniform({c.b, c.k}, -1, 1, gen, dtype);
+      SCOPED_TRACE(describe(dtype, c.b, c.n, c.d, c.k, c.mask, c.keep_order, mask));
+
+      const auto x1 = x.clone().requires_grad_(), s1 = s.clone().requires_grad_();
+      const auto got = pyramidion::successive_halving_topk(x1, s1, c.k, TopKOptions().mask(mask).keep_order(c.keep_order));
+      ((got.values * R1).sum() + (got.scores * R2).sum()).backward();
+
+      const auto x2 = x.to(at::kDouble).requires_grad_(), s2 = s.to(at::kDouble).requires_grad_();
+      const auto ref = pyramidion_test::torch_reference_successive_halving(x2, s2, mask, c.k, 20.0, c.keep_order);
+      ((ref.values * R1.to(at::kDouble)).sum() + (ref.scores * R2.to(at::kDouble)).sum()).backward();
+
+      const auto scale = [](const at::Tensor& t) { return 1 + t.abs().nan_to_num(0).max().item<double>(); };
+      ASSERT_TRUE(matches(got, ref, tol));
+      EXPECT_LE(max_abs_diff(x1.grad().masked_fill(x1.grad().isnan(), 0), x2.grad().nan_to_num(0)), tol * scale(x2.grad()));
+      EXPECT_LE(max_abs_diff(s1.grad(), s2.grad()), tol * scale(s2.grad()));
+      EXPECT_GT(s2.grad().abs().max().item<double>(), 1e-3);
     }
   }
 }
@@ -517,7 +624,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> append_padding(const at::Tensor& 
                                                               const at::Tensor& mask, int64_t extra) {
   const int64_t b = x.size(0), n = x.size(1), d = x.size(2);
   const auto m = mask.defined() ? mask : at::ones({b, n}, at::kBool);
-  return {at::cat({x, at::full({b, extra, d}, 1e30, x.options())}, 1),
+  const double huge = is_16_bit(x.scalar_type()) ? 6e4 : 1e30;  // float16 holds at most 65504
+  return {at::cat({x, at::full({b, extra, d}, huge, x.options())}, 1),
           at::cat({s, at::full({b, extra}, kNaN, s.options())}, 1),
           at::cat({m, at::zeros({b, extra}, at::kBool)}, 1)};
 }
@@ -528,20 +636,21 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> append_padding(const at::Tensor& 
 TEST(SuccessiveHalvingTopK, AppendingAnyPaddingKeepsEveryOutput) {
   std::mt19937 rng(71);
   auto gen = at::detail::createCPUGenerator(71);
+  for (const auto dtype : {at::kDouble, at::kBFloat16, at::kHalf})
   for (int64_t n : {3, 10, 21}) {
     for (int64_t k : std::vector<int64_t>{1, 2, 3, n - 1, n}) {
       if (k < 1 || k > n) continue;
       for (auto mk : {MaskKind::kNone, MaskKind::kLengths, MaskKind::kScattered}) {
         for (bool keep_order : {false, true}) {
           const auto mask = make_mask(mk, 3, n, rng);
-          auto x = uniform({3, n, 4}, -1, 1, gen);
-          auto s = uniform({3, n}, 0, 1, gen);
-          poison_padding(x, s, mask);
+          auto x = uniform({3, n, 4}, -1, 1, gen, dtype);
+          auto s = uniform({3, n}, 0, 1, gen, dtype);
+          poison_padding(x, s, mask, is_16_bit(dtype) ? kNaN : 1e6);
           const auto opts = TopKOptions().mask(mask).keep_order(keep_order);
           const auto base = pyramidion::successive_halving_topk(x, s, k, opts);
           for (int64_t extra : {int64_t{1}, int64_t{2}, int64_t{7}, n, 3 * n + 1}) {
             const auto [xp, sp, mp] = append_padding(x, s, mask, extra);
-            SCOPED_TRACE(describe(at::kDouble, 3, n, 4, k, mk, keep_order, mask) + " extra=" +
+            SCOPED_TRACE(describe(dtype, 3, n, 4, k, mk, keep_order, mask) + " extra=" +
                          std::to_string(extra));
             const auto padded = pyramidion::successive_halving_topk(xp, sp, k, TopKOptions(opts).mask(mp));
             ASSERT_TRUE(matches(padded, NaiveResult{base.values, base.scores, base.mask, base.indices}, 0.0));
@@ -740,8 +849,8 @@ TEST(TopKErrors, BadArgumentsThrowInvalidArgumentNamingTheValue) {
     expect_invalid([&] { fn(x, at::zeros({8}), 2, none); }, {"scores", "[8]"});
     expect_invalid([&] { fn(x.to(at::kInt), s.to(at::kInt), 2, none); }, {"Int"});
     expect_invalid([&] { fn(x.to(at::kLong), s.to(at::kLong), 2, none); }, {"Long"});
-    expect_invalid([&] { fn(x.to(at::kHalf), s.to(at::kHalf), 2, none); }, {"Half"});
-    expect_invalid([&] { fn(x.to(at::kBFloat16), s.to(at::kBFloat16), 2, none); }, {"BFloat16"});
+    expect_invalid([&] { fn(x.to(at::kBFloat16), s, 2, none); }, {"scores", "Float", "BFloat16"});
+    expect_invalid([&] { fn(x, s.to(at::kHalf), 2, none); }, {"scores", "Half", "Float"});
     expect_invalid([&] { fn(x, s.to(at::kDouble), 2, none); }, {"scores", "Double", "Float"});
     expect_invalid([&] { fn(x.to(at::kDouble), s, 2, none); }, {"scores", "Double", "Float"});
     expect_invalid([&] { fn(x, s, 0, none); }, {"k = 0", "n = 4"});

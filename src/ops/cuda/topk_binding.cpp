@@ -5,6 +5,7 @@
 // Legend: b batch, n inputs, k outputs, L leaves per output tree, d representation size, N count.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
@@ -22,6 +23,28 @@
 namespace pyramidion {
 namespace detail {
 namespace {
+
+// The kernels' storage type of a LibTorch scalar type (topk_kernels.h): the 16-bit types by layout.
+template <typename T>
+struct Storage {
+  using type = T;
+};
+template <>
+struct Storage<c10::BFloat16> {
+  using type = cuda::BFloat16Bits;
+};
+template <>
+struct Storage<c10::Half> {
+  using type = cuda::HalfBits;
+};
+template <typename T>
+const typename Storage<T>::type* storage(const at::Tensor& t) {
+  return reinterpret_cast<const typename Storage<T>::type*>(t.data_ptr<T>());
+}
+template <typename T>
+typename Storage<T>::type* mutable_storage(at::Tensor& t) {
+  return reinterpret_cast<typename Storage<T>::type*>(t.data_ptr<T>());
+}
 
 // LibTorch's CUDA sort is a radix sort already: the stable descending argsort is all we need.
 at::Tensor rank_cuda(const at::Tensor& key) {
@@ -41,11 +64,12 @@ at::Tensor combine_cuda(const at::Tensor& x_in, const at::Tensor& index_in, cons
   PYR_CHECK_SHAPE(index, b, k, L);
   PYR_CHECK_SHAPE(coef, b, k, L);
   PYR_CHECK_DTYPE(index, at::kLong);
-  PYR_CHECK_DTYPE(coef, x.scalar_type());
+  PYR_CHECK_DTYPE(coef, at::toOpMathType(x.scalar_type()));
   auto y = at::empty({b, k, d}, x.options());  // (b, k, d)
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sh_combine_cuda", [&] {
-    PYR_CUDA_OK(cuda::combine<scalar_t>(x.data_ptr<scalar_t>(), index.data_ptr<int64_t>(), coef.data_ptr<scalar_t>(),
-                                        y.data_ptr<scalar_t>(), b, n, k, L, d, at::cuda::getCurrentCUDAStream()));
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "sh_combine_cuda", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    PYR_CUDA_OK(cuda::combine(storage<scalar_t>(x), index.data_ptr<int64_t>(), coef.data_ptr<acc_t>(),
+                              mutable_storage<scalar_t>(y), b, n, k, L, d, at::cuda::getCurrentCUDAStream()));
   });
   return y;
 }
@@ -61,10 +85,11 @@ at::Tensor leaf_dot_cuda(const at::Tensor& grad_y_in, const at::Tensor& x_in, co
   PYR_CHECK_SHAPE(index, b, k, L);
   PYR_CHECK_DTYPE(index, at::kLong);
   PYR_CHECK_DTYPE(gy, x.scalar_type());
-  auto q = at::empty({b, k, L}, x.options());  // (b, k, L)
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "sh_leaf_dot_cuda", [&] {
-    PYR_CUDA_OK(cuda::leaf_dot<scalar_t>(gy.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), index.data_ptr<int64_t>(),
-                                         q.data_ptr<scalar_t>(), b, n, k, L, d, at::cuda::getCurrentCUDAStream()));
+  auto q = at::empty({b, k, L}, x.options().dtype(at::toOpMathType(x.scalar_type())));  // (b, k, L)
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "sh_leaf_dot_cuda", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    PYR_CUDA_OK(cuda::leaf_dot(storage<scalar_t>(gy), storage<scalar_t>(x), index.data_ptr<int64_t>(),
+                               q.data_ptr<acc_t>(), b, n, k, L, d, at::cuda::getCurrentCUDAStream()));
   });
   return q;
 }
@@ -79,11 +104,12 @@ at::Tensor expand_cuda(const at::Tensor& grad_y_in, const at::Tensor& row_in, co
   PYR_CHECK_SHAPE(row, b, n);
   PYR_CHECK_SHAPE(coef, b, n);
   PYR_CHECK_DTYPE(row, at::kLong);
-  PYR_CHECK_DTYPE(coef, gy.scalar_type());
+  PYR_CHECK_DTYPE(coef, at::toOpMathType(gy.scalar_type()));
   auto gx = at::empty({b, n, d}, gy.options());  // (b, n, d)
-  AT_DISPATCH_FLOATING_TYPES(gy.scalar_type(), "sh_expand_cuda", [&] {
-    PYR_CUDA_OK(cuda::expand<scalar_t>(gy.data_ptr<scalar_t>(), row.data_ptr<int64_t>(), coef.data_ptr<scalar_t>(),
-                                       gx.data_ptr<scalar_t>(), b, n, k, d, at::cuda::getCurrentCUDAStream()));
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, gy.scalar_type(), "sh_expand_cuda", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    PYR_CUDA_OK(cuda::expand(storage<scalar_t>(gy), row.data_ptr<int64_t>(), coef.data_ptr<acc_t>(),
+                             mutable_storage<scalar_t>(gx), b, n, k, d, at::cuda::getCurrentCUDAStream()));
   });
   return gx;
 }
