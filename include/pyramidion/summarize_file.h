@@ -15,6 +15,7 @@
 #pragma once
 
 #include <pyramidion/device.h>
+#include <pyramidion/precision.h>
 #include <pyramidion/summarizer.h>
 
 #include <torch/arg.h>
@@ -56,6 +57,8 @@ struct SummarizeFileOptions {
   TORCH_ARG(int64_t, highlight_max_docs) = 100;
   /// Where the model runs ("cuda" = cuda:0).
   TORCH_ARG(DeviceSpec, device) = {};
+  /// The weights' precision (Summarizer::to); fp16 on CUDA only.
+  TORCH_ARG(Precision, precision) = Precision::fp32;
   /// Progress lines, bad records and bad documents as they happen; unset = silent.
   TORCH_ARG(Log, log) = nullptr;
 };

@@ -9,6 +9,7 @@
 #include <pyramidion/corpus.h>
 #include <pyramidion/generate.h>
 #include <pyramidion/model.h>
+#include <pyramidion/precision.h>
 #include <pyramidion/tokenizer.h>
 
 #include <torch/arg.h>
@@ -68,6 +69,10 @@ class Summarizer {
   /// A checkpoint directory of pyramidion-train (config.json, weights.pt, tokenizer.model).
   /// Throws std::runtime_error naming the missing or unreadable file.
   static Summarizer load(const std::string& dir);
+
+  /// Moves the model to `device` and converts its weights to `precision` (bf16 halves the weights
+  /// that every decoder step reads). Throws std::invalid_argument for fp16 on a CPU.
+  Summarizer& to(at::Device device, Precision precision = Precision::fp32);
 
   /// Summaries of `documents`, in input order. Documents longer than the model's
   /// max_source_length are truncated (Summary::source_tokens < document_tokens); an empty document

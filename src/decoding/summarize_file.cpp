@@ -198,8 +198,10 @@ InputFormat input_format_from_string(const std::string& name) {
 SummarizeFileResult summarize_file(const SummarizeFileOptions& options) {
   check(options);
   const auto& log = options.log();
+  const auto device = options.device().resolve();
+  check_precision(options.precision(), device);  // before the checkpoint is read
   auto summarizer = Summarizer::load(options.checkpoint());
-  summarizer.model()->to(options.device().resolve());
+  summarizer.to(device, options.precision());
   auto summarize = options.summarize();
   summarize.keep_positions(!options.highlight().empty());
   summarize.check(summarizer.model()->config());  // before any input is read

@@ -94,6 +94,12 @@ Summarizer Summarizer::load(const std::string& dir) {
   return Summarizer(Seq2Seq::load(dir), Tokenizer::load(tokenizer_path.string()));
 }
 
+Summarizer& Summarizer::to(at::Device device, Precision precision) {
+  check_precision(precision, device);
+  model_->to(device, dtype_of(precision));
+  return *this;
+}
+
 std::vector<Summary> Summarizer::summarize(const std::vector<std::string>& documents, const SummarizeOptions& options) {
   const auto& config = model_->config();
   options.check(config);

@@ -202,6 +202,20 @@ TEST(SummarizeTool, PlainTextFromStdinToStdout) {
                                          {}, dir / "beam.txt"),
             2);
   EXPECT_NE(read_text(dir / "beam.txt").find("beam_size = 0"), std::string::npos) << read_text(dir / "beam.txt");
+  // bfloat16 weights work on the CPU; float16 is bad input there.
+  EXPECT_EQ(pyramidion_test::run_process(PYRAMIDION_SUMMARIZE_BIN,
+                                         {"--checkpoint", tiny_checkpoint(), "--input", (dir / "paper.txt").string(),
+                                          "--output", (dir / "bf16.jsonl").string(), "--precision", "bf16"},
+                                         {}, dir / "bf16.txt"),
+            0)
+      << read_text(dir / "bf16.txt");
+  EXPECT_NE(read_text(dir / "bf16.jsonl").find("\"summary\""), std::string::npos);
+  EXPECT_EQ(pyramidion_test::run_process(PYRAMIDION_SUMMARIZE_BIN,
+                                         {"--checkpoint", tiny_checkpoint(), "--input", (dir / "paper.txt").string(),
+                                          "--output", (dir / "keep.jsonl").string(), "--precision", "fp16"},
+                                         {}, dir / "fp16.txt"),
+            2);
+  EXPECT_NE(read_text(dir / "fp16.txt").find("runs on CUDA only"), std::string::npos) << read_text(dir / "fp16.txt");
   // A flag that is not a number, or an unknown format: bad input too, before any work.
   EXPECT_EQ(pyramidion_test::run_process(PYRAMIDION_SUMMARIZE_BIN,
                                          {"--checkpoint", tiny_checkpoint(), "--input", (dir / "paper.txt").string(),

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -61,6 +62,29 @@ TEST(SummarizerLibrary, BatchedSummariesEqualOneByOne) {
   EXPECT_EQ(batched[5].source_tokens, config.max_source_length);
   EXPECT_GT(batched[5].document_tokens, config.max_source_length);
   EXPECT_EQ(batched[0].source_tokens, batched[0].document_tokens);
+}
+
+// bfloat16 weights: the model converted, summaries of every document, batched as one by one (the
+// computation is deterministic in any dtype); float16 is refused on a CPU.
+TEST(SummarizerLibrary, BFloat16WeightsSummarizeAndFloat16NeedsCuda) {
+  auto summarizer = pyramidion::Summarizer::load(tiny_checkpoint());
+  EXPECT_NE(error_of<std::invalid_argument>([&] { summarizer.to(at::kCPU, pyramidion::Precision::fp16); })
+                .find("runs on CUDA only"),
+            std::string::npos);
+  summarizer.to(at::kCPU, pyramidion::Precision::bf16);
+  for (const auto& p : summarizer.model()->parameters()) ASSERT_EQ(p.scalar_type(), at::kBFloat16);
+  std::vector<std::string> texts;
+  for (const auto& d : test_documents()) texts.push_back(d.document);
+  auto options = pyramidion::SummarizeOptions().max_tokens(200);
+  options.search().beam_size(2).max_length(12);
+  const auto batched = summarizer.summarize(texts, options);
+  ASSERT_EQ(batched.size(), texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const auto alone = summarizer.summarize({texts[i]}, options).front();
+    EXPECT_EQ(batched[i].tokens, alone.tokens) << "document " << i;
+    EXPECT_TRUE(std::isfinite(batched[i].score));
+    EXPECT_LE(static_cast<int64_t>(batched[i].tokens.size()), 12);
+  }
 }
 
 TEST(SummarizerLibrary, ErrorsNameTheProblem) {

@@ -111,6 +111,11 @@ CLI::App* add_model_command(CLI::App& app, ModelBenchOptions& o) {
                                             "time the training step only");
   cmd->add_flag_callback("--generate-only", [&o] { o.train = false; }, "time generation only")
       ->excludes(steps_only);
+  cmd->add_option("--precisions", o.precisions,
+                  "weight precisions compared for generation, comma list (fp32, bf16; the first is the "
+                  "baseline); two or more add an interleaved comparison")
+      ->delimiter(',')
+      ->capture_default_str();
   cmd->add_option("--json", o.json_path, "also write the results as JSON to this file");
   cmd->add_option("--markdown", o.markdown_path, "also write the markdown report to this file");
   return cmd;

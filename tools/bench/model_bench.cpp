@@ -17,6 +17,7 @@
 #include <pyramidion/config.h>
 #include <pyramidion/generate.h>
 #include <pyramidion/model.h>
+#include <pyramidion/precision.h>
 
 #include <ATen/ATen.h>
 #include <torch/autograd.h>
@@ -106,6 +107,8 @@ void check_options(const ModelBenchOptions& o) {
   if (o.reps < 1) throw std::invalid_argument("model: reps must be >= 1, got " + std::to_string(o.reps));
   if (!o.train && !o.generate)
     throw std::invalid_argument("model: --steps-only and --generate-only exclude each other");
+  if (o.precisions.empty()) throw std::invalid_argument("model: --precisions needs at least one precision");
+  for (const auto& name : o.precisions) check_precision(parse_precision(name, "--precisions"), at::kCPU);
 }
 
 // The same ids for every variant: sources (b, n) and targets (b, t) uniform over the ids
@@ -238,12 +241,70 @@ Result run_variant(const ModelBenchOptions& o, const std::string& path, const Mo
   return r;
 }
 
+// One variant's generation at one weight precision, measured interleaved with the other precisions.
+struct PrecisionResult {
+  std::string variant, precision;
+  double greedy = 0, beam = 0;                        // medians (ms)
+  double greedy_ratio = 0, beam_ratio = 0;            // median over repetitions of first-precision ms / this ms
+  double beam_ratio_low = 0, beam_ratio_high = 0;     // the spread of those beam ratios
+};
+
+// Greedy and beam-4 generation of one variant at each precision of o.precisions, interleaved:
+// each repetition runs every precision once, in turn, so that a change of the machine's speed hits
+// all of them alike.
+std::vector<PrecisionResult> measure_precisions(const ModelBenchOptions& o, const std::string& path,
+                                                const ModelConfig& config, const Inputs& in) {
+  std::vector<Seq2Seq> models;
+  for (const auto& name : o.precisions) {
+    at::manual_seed(o.seed + 1);  // the weights of run_variant, converted
+    Seq2Seq model(config);
+    model->to(dtype_of(parse_precision(name, "--precisions")));
+    model->eval();
+    models.push_back(model);
+  }
+  torch::NoGradGuard no_grad;
+  const size_t P = models.size();
+  std::vector<std::vector<double>> greedy(P), beam(P);
+  for (int r = 0; r < o.warmup + o.reps; ++r) {
+    for (const int64_t width : {int64_t{1}, kBeam}) {
+      for (size_t p = 0; p < P; ++p) {
+        Stopwatch t;
+        const auto g = generate(
+            models[p], in.src, in.mask,
+            GenerateOptions().beam_size(width).max_length(o.target_length).min_length(o.target_length));
+        const double ms = t.ms();
+        if (g.tokens.size(1) != o.target_length)
+          throw std::runtime_error("model: " + stem(path) + " in " + o.precisions[p] + " generated " +
+                                   std::to_string(g.tokens.size(1)) + " tokens, expected " +
+                                   std::to_string(o.target_length));
+        std::fprintf(stderr, "[model] %s %s beam %lld %s %d: %.1f ms\n", stem(path).c_str(), o.precisions[p].c_str(),
+                     static_cast<long long>(width), r < o.warmup ? "warm-up" : "rep", r + 1, ms);
+        if (r >= o.warmup) (width == 1 ? greedy : beam)[p].push_back(ms);
+      }
+    }
+  }
+  std::vector<PrecisionResult> out;
+  for (size_t p = 0; p < P; ++p) {
+    std::vector<double> greedy_ratios, beam_ratios;
+    for (size_t i = 0; i < greedy[p].size(); ++i) {
+      greedy_ratios.push_back(greedy[0][i] / greedy[p][i]);
+      beam_ratios.push_back(beam[0][i] / beam[p][i]);
+    }
+    PrecisionResult row{stem(path), o.precisions[p], median(greedy[p]), median(beam[p]), median(greedy_ratios),
+                        median(beam_ratios), *std::min_element(beam_ratios.begin(), beam_ratios.end()),
+                        *std::max_element(beam_ratios.begin(), beam_ratios.end())};
+    out.push_back(row);
+  }
+  return out;
+}
+
 struct Report {
   const ModelBenchOptions* options = nullptr;
   std::string command;
   Machine machine;
   double load_start = -1, load_end = -1;
   std::vector<Result> results;
+  std::vector<PrecisionResult> precisions;  // empty unless two or more precisions are compared
 };
 
 std::string markdown_report(const Report& rep) {
@@ -254,7 +315,8 @@ std::string markdown_report(const Report& rep) {
       << "Command: `" << rep.command << "`\n\n"
       << to_markdown(rep.machine) << "- Load average (1 min, whole machine): " << format_fixed(rep.load_start, 2)
       << " at start, " << format_fixed(rep.load_end, 2) << " at end\n"
-      << "- fp32 on the CPU; source n = " << o.source_length << ", target t = " << o.target_length
+      << "- fp32 weights on the CPU" << (rep.precisions.empty() ? "" : " (other precisions: the last table)")
+      << "; source n = " << o.source_length << ", target t = " << o.target_length
       << ", batch b = " << o.batch << ", seed " << o.seed << "; the same random ids for every variant\n"
       << "- " << o.warmup << " warm-up + " << o.reps << (o.reps == 1 ? " timed run" : " timed runs")
       << " per measurement, variants one after another; medians\n"
@@ -295,11 +357,33 @@ std::string markdown_report(const Report& rep) {
   out << "\nIssue 3 targets (vs " << base.name
       << "): training >= 2x, beam-4 generation >= 4.5x, peak training memory >= 2x lower. The paper "
          "reports 1.8x training, 4.5x inference, 13x cheaper decoder.\n";
+  if (!rep.precisions.empty()) {
+    out << "\n### Generation by weight precision (interleaved, " << o.reps << " repetitions)\n\n"
+        << "The same weights converted; each repetition runs every precision once, in turn. Speed-up = median "
+           "of the per-repetition ratios " << o.precisions.front() << " ms / this ms (beam 4: lowest and "
+           "highest in brackets).\n\n"
+        << "| variant | precision | greedy ms | beam-4 ms | greedy speed-up | beam-4 speed-up |\n"
+        << "|:---|:---|---:|---:|---:|---:|\n";
+    for (const auto& p : rep.precisions)
+      out << "| " << p.variant << " | " << p.precision << " | " << format_ms(p.greedy) << " | " << format_ms(p.beam)
+          << " | " << format_fixed(p.greedy_ratio, 2) << "x | " << format_fixed(p.beam_ratio, 2) << "x ["
+          << format_fixed(p.beam_ratio_low, 2) << ", " << format_fixed(p.beam_ratio_high, 2) << "] |\n";
+  }
   return out.str();
 }
 
 nlohmann::json json_report(const Report& rep) {
   const ModelBenchOptions& o = *rep.options;
+  nlohmann::json precision_rows = nlohmann::json::array();
+  for (const auto& p : rep.precisions)
+    precision_rows.push_back({{"variant", p.variant},
+                              {"precision", p.precision},
+                              {"greedy_ms", p.greedy},
+                              {"beam4_ms", p.beam},
+                              {"greedy_speedup", p.greedy_ratio},
+                              {"beam4_speedup", p.beam_ratio},
+                              {"beam4_speedup_low", p.beam_ratio_low},
+                              {"beam4_speedup_high", p.beam_ratio_high}});
   const Result& base = rep.results.front();
   const auto r_or_null = [](double b, double x) { return x > 0 && b > 0 ? nlohmann::json(b / x) : nlohmann::json(); };
   nlohmann::json rows = nlohmann::json::array();
@@ -340,7 +424,8 @@ nlohmann::json json_report(const Report& rep) {
           {"reps", o.reps},
           {"seed", o.seed},
           {"baseline", base.name},
-          {"results", rows}};
+          {"results", rows},
+          {"precisions", precision_rows}};
 }
 
 }  // namespace
@@ -379,6 +464,13 @@ void run_model_bench(const ModelBenchOptions& o, const std::string& command) {
     std::fprintf(stderr, "[model] variant %zu/%zu: %s\n", i + 1, configs.size(), o.configs[i].c_str());
     rep.results.push_back(run_variant(o, o.configs[i], configs[i], in));
     AllocationTracker::release_free_memory();
+  }
+  if (o.precisions.size() > 1) {
+    for (size_t i = 0; i < configs.size(); ++i) {
+      std::fprintf(stderr, "[model] precisions of %s\n", o.configs[i].c_str());
+      for (auto& row : measure_precisions(o, o.configs[i], configs[i], in)) rep.precisions.push_back(std::move(row));
+      AllocationTracker::release_free_memory();
+    }
   }
   rep.load_end = load_average();
   rep.machine = describe_machine();

@@ -1,0 +1,30 @@
+// Tests of the precision names and checks (src/util/precision.cpp).
+#include <pyramidion/precision.h>
+
+#include "support/test_support.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace {
+
+using pyramidion::Precision;
+using pyramidion_test::error_of;
+
+TEST(Precision, NamesDtypesAndDevices) {
+  for (const std::string name : {"fp32", "bf16", "fp16"})
+    EXPECT_EQ(pyramidion::to_string(pyramidion::parse_precision(name)), name);
+  EXPECT_EQ(pyramidion::dtype_of(Precision::fp32), c10::kFloat);
+  EXPECT_EQ(pyramidion::dtype_of(Precision::bf16), c10::kBFloat16);
+  EXPECT_EQ(pyramidion::dtype_of(Precision::fp16), c10::kHalf);
+  EXPECT_EQ(error_of<std::invalid_argument>([] { pyramidion::parse_precision("float16", "--precision"); }),
+            "--precision = \"float16\" must be one of \"fp32\", \"bf16\", \"fp16\"");
+  EXPECT_NO_THROW(pyramidion::check_precision(Precision::bf16, c10::Device(c10::kCPU)));
+  EXPECT_NO_THROW(pyramidion::check_precision(Precision::fp16, c10::Device(c10::kCUDA, 0)));
+  EXPECT_EQ(error_of<std::invalid_argument>([] { pyramidion::check_precision(Precision::fp16, c10::Device(c10::kCPU)); }),
+            "precision \"fp16\" runs on CUDA only, not on cpu (use \"bf16\" or \"fp32\" there)");
+  EXPECT_THROW(pyramidion::to_string(static_cast<Precision>(9)), std::invalid_argument);
+}
+
+}  // namespace
