@@ -25,6 +25,7 @@
 #include <pyramidion/config.h>
 #include <pyramidion/data.h>
 #include <pyramidion/device.h>
+#include <pyramidion/precision.h>
 
 #include <torch/arg.h>
 
@@ -78,6 +79,9 @@ struct TrainConfig {
   uint64_t seed = 1;           // weights, data order, dropout
   int64_t threads = 0;         // intra-op threads; 0 = LibTorch's default
   DeviceSpec device;           // JSON "cpu", "cuda" (device LOCAL_RANK: one GPU per process) or "cuda:N"
+  Precision precision = Precision::fp32;  // "bf16": autocast (matrix products in bfloat16; weights and
+                                          // AdamW state stay float32); "fp16": the same in float16 with
+                                          // dynamic loss scaling, CUDA only
   // ---- bookkeeping
   int64_t log_every = 10;         // progress line + metrics entry every N updates
   int64_t validate_every = 100;   // validation loss every N updates (and at the end); 0 = only at the end

@@ -56,7 +56,9 @@ at::Tensor TopKPoolerImpl::score(const at::Tensor& x) {
   if (!x.defined() || x.dim() != 3 || x.size(2) != options.d_model())
     throw std::invalid_argument("TopKPooler: x must have shape (b, n, d_model = " +
                                 std::to_string(options.d_model()) + "), got " + detail::describe(x));
-  return at::sigmoid(scorer->forward(x).squeeze(-1)) + options.pooler().score_epsilon;  // (b, n, 1) -> (b, n)
+  // Under autocast the scorer's product comes out in 16 bits: the scores follow x's dtype, as the
+  // soft top-k requires.
+  return (at::sigmoid(scorer->forward(x).squeeze(-1)) + options.pooler().score_epsilon).to(x.scalar_type());  // (b, n, 1) -> (b, n)
 }
 
 PoolerOutput TopKPoolerImpl::forward(const at::Tensor& x, const at::Tensor& mask) {

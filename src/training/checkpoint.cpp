@@ -62,12 +62,13 @@ std::string write_checkpoint(const fs::path& out, const Seq2SeqImpl& model, torc
   std::ostringstream optimizer_bytes;
   torch::save(optimizer, optimizer_bytes);
   checkpoint.write("optimizer.pt", optimizer_bytes.str());
-  const json trainer_state{{"step", state.step},
+  json trainer_state{{"step", state.step},
                            {"epoch", state.cursor.epoch},
                            {"batch_in_epoch", state.cursor.index},
                            {"world_size", state.world_size},
                            {"update_freq", state.update_freq},
                            {"train_config", state.train_config}};
+  if (!state.loss_scaler.is_null()) trainer_state["loss_scaler"] = state.loss_scaler;
   checkpoint.write("trainer_state.json", trainer_state.dump(2) + "\n");
   // The generation settings pyramidion-summarize starts from (SummarizeOptions::from_checkpoint);
   // edit the file to change a checkpoint's defaults.
@@ -96,6 +97,7 @@ TrainerState read_checkpoint_state(const fs::path& dir, torch::optim::Optimizer&
   out.world_size = state.value("world_size", int64_t{1});
   out.update_freq = state.value("update_freq", int64_t{1});
   out.train_config = state.at("train_config");
+  if (state.contains("loss_scaler")) out.loss_scaler = state.at("loss_scaler");
   return out;
 }
 

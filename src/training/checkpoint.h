@@ -40,6 +40,7 @@ struct TrainerState {
   int64_t world_size = 1;
   int64_t update_freq = 1;
   nlohmann::json train_config;  // TrainConfig::to_json_string() of the run that wrote it
+  nlohmann::json loss_scaler;   // LossScaler::state() of a float16 run; null otherwise
 };
 
 /// The complete checkpoints in out/checkpoints (those with a trainer_state.json), oldest first.

@@ -9,7 +9,8 @@ namespace detail {
 
 std::pair<at::Tensor, double> batch_loss(Seq2Seq& model, const Batch& batch, double label_smoothing) {
   const int64_t pad = model->config().pad_id;
-  const auto logits = model->forward(batch.src_ids, batch.src_mask, batch.tgt_in);  // (b, t, v)
+  // The loss in float32 whatever the logits' dtype (autocast makes them 16-bit).
+  const auto logits = model->forward(batch.src_ids, batch.src_mask, batch.tgt_in).to(at::kFloat);  // (b, t, v)
   const auto flat = logits.reshape({-1, logits.size(2)});                           // (b*t, v)
   const auto target = batch.tgt_out.reshape({-1});                                  // (b*t)
   const auto loss = at::cross_entropy_loss(flat, target, {}, at::Reduction::Sum, pad, label_smoothing);

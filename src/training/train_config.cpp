@@ -69,6 +69,21 @@ Table::Field device_field() {
   return f;
 }
 
+// "precision": a name that parse_precision() reads.
+Table::Field precision_field() {
+  Table::Field f{"precision",
+                 "\"fp32\", \"bf16\" (autocast; weights and AdamW state stay fp32) or \"fp16\" (the same with "
+                 "dynamic loss scaling; CUDA only)",
+                 kContinuation, true, nullptr, nullptr};
+  f.read = [](const detail::ObjectReader& r, TrainConfig& c) {
+    std::string name;
+    r.read("precision", name);
+    if (r.find("precision")) c.precision = parse_precision(name, std::string(kOwner) + ".precision");
+  };
+  f.write = [](const TrainConfig& c) { return nlohmann::ordered_json(to_string(c.precision)); };
+  return f;
+}
+
 void check_min(const char* field, int64_t value, int64_t minimum) {
   if (value < minimum)
     detail::fail_field(kOwner, field, std::to_string(value), "must be >= " + std::to_string(minimum));
@@ -135,6 +150,7 @@ const Table& train_config_table() {
           .add("seed", &TrainConfig::seed, "seed of the weights, the data order and dropout", kContinuation)
           .add("threads", &TrainConfig::threads, "intra-op threads; 0 = LibTorch's default")
           .add(device_field())
+          .add(precision_field())
           .add("log_every", &TrainConfig::log_every, "progress line and metrics entry every N updates")
           .add("validate_every", &TrainConfig::validate_every,
                "validation every N updates (and at the end); 0 = only at the end")
@@ -202,7 +218,12 @@ void TrainConfig::validate() const {
   check_min("update_freq", update_freq, 1);
   check_min("warmup_steps", warmup_steps, 0);
   check_min("threads", threads, 0);
-  device.resolve(0);  // CUDA is there when asked for
+  const auto resolved = device.resolve(0);  // CUDA is there when asked for
+  try {
+    check_precision(precision, resolved);  // fp16 only on CUDA
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string(kOwner) + ".precision: " + e.what());
+  }
   check_min("log_every", log_every, 1);
   check_min("validate_every", validate_every, 0);
   check_min("valid_max_docs", valid_max_docs, 0);

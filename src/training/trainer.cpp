@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <utility>
 
+#include "training/autocast.h"
 #include "training/loss.h"
 #include "training/train_config_table.h"
 #include "training/validation.h"
@@ -71,7 +72,8 @@ Trainer::Trainer(const TrainConfig& config, const TrainRunOptions& run)
       group_(connect(config_)),
       device_(at::kCPU),
       out_(config.out),
-      start_(std::chrono::steady_clock::now()) {
+      start_(std::chrono::steady_clock::now()),
+      scaler_(config.precision == Precision::fp16) {
   log_ = group_.is_main() ? run_.log() : nullptr;
   if (config_.threads > 0) at::set_num_threads(static_cast<int>(config_.threads));
   device_ = config_.device.resolve(group_.local_rank());
@@ -205,6 +207,8 @@ void Trainer::resume() {
   const TrainerState state = read_checkpoint_state(resume_dir_, *optimizer_);
   step_ = first_step_ = state.step;
   cursor_ = state.cursor;
+  if (scaler_.enabled() && !state.loss_scaler.is_null())
+    scaler_.load(state.loss_scaler, (resume_dir_ / "trainer_state.json").string());
   say("resumed from " + resume_dir_.string() + " at step " + std::to_string(step_));
   // The optimizer file restores AdamW's moments and its hyperparameters: the config's win.
   auto& param_groups = optimizer_->param_groups();
@@ -265,30 +269,48 @@ void Trainer::update() {
   double local_nll = 0, local_source = 0;
   for (const auto& indices : mine) {
     const Batch batch = collate(train_corpus_, indices, model_config_).to(device_);
-    auto [loss, nll] = batch_loss(model_, batch, config_.label_smoothing);
-    loss.backward();
-    local_nll += nll;
+    std::pair<at::Tensor, double> loss;
+    {
+      const AutocastScope autocast(device_.type(), dtype_of(config_.precision));  // the forward pass only
+      loss = batch_loss(model_, batch, config_.label_smoothing);
+    }
+    (scaler_.enabled() ? loss.first * scaler_.scale() : loss.first).backward();
+    local_nll += loss.second;
     local_source += static_cast<double>(batch.source_tokens);
   }
-  // Every rank checks the same sum, before any weight changes.
+  // Every rank checks the same sums, before any weight changes.
   const double update_nll = group_.allreduce_sum(local_nll);
+  // The loss itself is never scaled (only its backward is): not finite is divergence in any precision.
   if (!std::isfinite(update_nll))
     throw std::runtime_error("train: the loss became " + std::to_string(update_nll) + " at step " +
                              std::to_string(step_) + " (lower lr, or check the data); the last checkpoint is intact");
-  group_.allreduce_gradients(*model_, global_tokens);  // sum over ranks, / the update's target tokens
-  grad_norm_ = config_.clip_norm > 0 ? torch::nn::utils::clip_grad_norm_(model_->parameters(), config_.clip_norm) : 0;
+  // Sum over ranks, then / the update's target tokens (and the loss scale: the gradients unscaled).
+  group_.allreduce_gradients(*model_, global_tokens * scaler_.scale());
   lr_ = learning_rate(config_, step_);
-  for (auto& g : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr_);
-  optimizer_->step();
+  if (scaler_.update(!scaler_.enabled() || gradients_finite())) {
+    grad_norm_ = config_.clip_norm > 0 ? torch::nn::utils::clip_grad_norm_(model_->parameters(), config_.clip_norm) : 0;
+    for (auto& g : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr_);
+    optimizer_->step();
+    interval_loss_ += update_nll;
+    interval_tokens_ += global_tokens;
+  }  // else an overflow of the scaled float16 loss: the update is skipped (and counted), the scale lowered
   optimizer_->zero_grad();
-  interval_loss_ += update_nll;
-  interval_tokens_ += global_tokens;
   interval_source_ += local_source;
   if (run_.on_update()) run_.on_update()(step_);
 }
 
+bool Trainer::gradients_finite() const {
+  // One sum of every gradient: inf or NaN anywhere makes it non-finite. The same on every rank
+  // (the gradients are all-reduced).
+  std::vector<at::Tensor> sums;
+  for (const auto& p : model_->parameters())
+    if (p.grad().defined()) sums.push_back(p.grad().abs().sum().to(at::kFloat));
+  return sums.empty() || at::stack(sums).sum().isfinite().item<bool>();
+}
+
 void Trainer::log_progress() {
-  const double loss = interval_loss_ / interval_tokens_;  // NLL per target token, all ranks
+  // NLL per target token of the updates taken, all ranks (NaN if float16 skipped every one).
+  const double loss = interval_tokens_ > 0 ? interval_loss_ / interval_tokens_ : std::nan("");
   const double source = group_.allreduce_sum(interval_source_);
   const auto now = std::chrono::steady_clock::now();
   const double seconds = seconds_between(interval_start_, now);
@@ -300,20 +322,24 @@ void Trainer::log_progress() {
       "  lr " + format_scientific(lr_) + "  gnorm " + format_fixed(grad_norm_, 2) + "  " +
       std::to_string(static_cast<int64_t>(tokens_per_s)) + " tok/s  epoch " + std::to_string(cursor_.epoch) +
       "  elapsed " + format_duration(elapsed) + "  eta " +
-      format_duration(per_step * static_cast<double>(config_.max_steps - step_)));
-  append_metrics(json{{"step", step_},
-                      {"loss", loss},
-                      {"lr", lr_},
-                      {"grad_norm", grad_norm_},
-                      {"tokens_per_s", tokens_per_s},
-                      {"epoch", cursor_.epoch},
-                      {"elapsed_s", elapsed}});
+      format_duration(per_step * static_cast<double>(config_.max_steps - step_)) +
+      (scaler_.enabled() ? "  skipped " + std::to_string(scaler_.skipped()) + "  scale " +
+                               format_double(scaler_.scale())
+                         : ""));
+  json entry{{"step", step_},        {"loss", loss},   {"lr", lr_},          {"grad_norm", grad_norm_},
+             {"tokens_per_s", tokens_per_s}, {"epoch", cursor_.epoch}, {"elapsed_s", elapsed}};
+  if (scaler_.enabled()) {
+    entry["skipped_updates"] = scaler_.skipped();
+    entry["loss_scale"] = scaler_.scale();
+  }
+  append_metrics(entry);
   interval_loss_ = interval_tokens_ = interval_source_ = 0;
   interval_start_ = now;
 }
 
 void Trainer::validate() {
   if (valid_corpus_.size() == 0) return;
+  const AutocastScope autocast(device_.type(), dtype_of(config_.precision));  // validated as trained
   result_.valid_loss = validation_loss(model_, valid_corpus_, config_, group_, device_);
   json entry{{"step", step_}, {"valid_loss", result_.valid_loss}, {"valid_ppl", std::exp(result_.valid_loss)}};
   std::string rouge_text;
@@ -342,6 +368,7 @@ void Trainer::checkpoint() {
   state.world_size = group_.world_size();
   state.update_freq = config_.update_freq;
   state.train_config = json::parse(config_.to_json_string());
+  if (scaler_.enabled()) state.loss_scaler = scaler_.state();
   on_main("writing a checkpoint",
           [&] { last_checkpoint_ = write_checkpoint(out_, *model_, *optimizer_, *tokenizer_, config_, state); });
   say("checkpoint " + last_checkpoint_);

@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "training/checkpoint.h"
+#include "training/loss_scaler.h"
 
 namespace pyramidion {
 namespace detail {
@@ -78,6 +79,8 @@ class Trainer {
   /// One optimizer update: this rank's share of the next world * update_freq batches.
   void update();
   void log_progress();
+  /// Whether every gradient is finite (float16: the scaled loss did not overflow).
+  bool gradients_finite() const;
   void validate();
   void checkpoint();
   void finish(bool interrupted);
@@ -110,6 +113,7 @@ class Trainer {
   // Where the run is.
   int64_t step_ = 0, first_step_ = 0;
   DataCursor cursor_;
+  LossScaler scaler_;  // float16 only; disabled otherwise
   double lr_ = 0, grad_norm_ = 0;                                         // of the last update
   double interval_loss_ = 0, interval_tokens_ = 0, interval_source_ = 0;  // since the last log line
   std::chrono::steady_clock::time_point loop_start_, interval_start_;

@@ -112,8 +112,8 @@ CLI::App* add_model_command(CLI::App& app, ModelBenchOptions& o) {
   cmd->add_flag_callback("--generate-only", [&o] { o.train = false; }, "time generation only")
       ->excludes(steps_only);
   cmd->add_option("--precisions", o.precisions,
-                  "weight precisions compared for generation, comma list (fp32, bf16; the first is the "
-                  "baseline); two or more add an interleaved comparison")
+                  "precisions compared, comma list (fp32, bf16; the first is the baseline); two or more add an "
+                  "interleaved comparison of the training step (autocast) and generation (converted weights)")
       ->delimiter(',')
       ->capture_default_str();
   cmd->add_option("--json", o.json_path, "also write the results as JSON to this file");

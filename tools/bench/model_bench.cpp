@@ -26,15 +26,19 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <memory>
 #include <sstream>
+#include <tuple>
 #include <stdexcept>
 
 #include "machine.h"
 #include "measure.h"
+#include "training/autocast.h"
 
 namespace pyramidion {
 namespace bench {
@@ -241,19 +245,66 @@ Result run_variant(const ModelBenchOptions& o, const std::string& path, const Mo
   return r;
 }
 
-// One variant's generation at one weight precision, measured interleaved with the other precisions.
+// One variant at one precision, measured interleaved with the other precisions (0: not measured).
 struct PrecisionResult {
   std::string variant, precision;
-  double greedy = 0, beam = 0;                        // medians (ms)
-  double greedy_ratio = 0, beam_ratio = 0;            // median over repetitions of first-precision ms / this ms
-  double beam_ratio_low = 0, beam_ratio_high = 0;     // the spread of those beam ratios
+  double train = 0, greedy = 0, beam = 0;                    // medians (ms)
+  double train_ratio = 0, greedy_ratio = 0, beam_ratio = 0;  // median over repetitions of first-precision ms / this ms
+  double beam_ratio_low = 0, beam_ratio_high = 0;            // the spread of those beam ratios
 };
 
-// Greedy and beam-4 generation of one variant at each precision of o.precisions, interleaved:
-// each repetition runs every precision once, in turn, so that a change of the machine's speed hits
-// all of them alike.
-std::vector<PrecisionResult> measure_precisions(const ModelBenchOptions& o, const std::string& path,
-                                                const ModelConfig& config, const Inputs& in) {
+// The median of the per-repetition ratios first / p (0 when nothing was measured).
+double median_ratio(const std::vector<std::vector<double>>& ms, size_t p) {
+  std::vector<double> ratios;
+  for (size_t i = 0; i < ms[p].size(); ++i) ratios.push_back(ms[0][i] / ms[p][i]);
+  return ratios.empty() ? 0 : median(ratios);
+}
+
+// Training steps of one variant at each precision of o.precisions, interleaved (p1 p2 p1 p2 ...),
+// as the trainer runs them: float32 weights and Adam state, the forward pass and the loss under
+// autocast (training/autocast.h), the loss in float32. Returns the step times (ms) per precision.
+std::vector<std::vector<double>> measure_training_precisions(const ModelBenchOptions& o, const std::string& path,
+                                                             const ModelConfig& config, const Inputs& in) {
+  const size_t P = o.precisions.size();
+  std::vector<Seq2Seq> models;
+  std::vector<std::unique_ptr<torch::optim::Adam>> adams;
+  for (size_t p = 0; p < P; ++p) {
+    at::manual_seed(o.seed + 1);  // the weights of run_variant
+    models.emplace_back(config);
+    models.back()->train();
+    adams.push_back(std::make_unique<torch::optim::Adam>(models.back()->parameters(), torch::optim::AdamOptions(1e-4)));
+  }
+  const int64_t v = config.vocab_size;
+  std::vector<std::vector<double>> ms(P);
+  for (int r = 0; r < o.warmup + o.reps; ++r) {
+    for (size_t p = 0; p < P; ++p) {
+      AllocationTracker::release_free_memory();
+      Stopwatch t;
+      adams[p]->zero_grad();
+      at::Tensor loss;
+      {
+        const detail::AutocastScope autocast(at::kCPU, dtype_of(parse_precision(o.precisions[p], "--precisions")));
+        const at::Tensor logits = models[p]->forward(in.src, in.mask, in.tgt_in).to(at::kFloat);  // (b, t, v)
+        loss = at::cross_entropy_loss(logits.reshape({-1, v}), in.tgt.reshape({-1}));
+      }
+      loss.backward();
+      adams[p]->step();
+      const double step_ms = t.ms();
+      if (!std::isfinite(loss.item<double>()))
+        throw std::runtime_error("model: " + stem(path) + " in " + o.precisions[p] + ": the loss is not finite");
+      std::fprintf(stderr, "[model] %s %s training step %s %d: %.1f ms\n", stem(path).c_str(),
+                   o.precisions[p].c_str(), r < o.warmup ? "warm-up" : "rep", r + 1, step_ms);
+      if (r >= o.warmup) ms[p].push_back(step_ms);
+    }
+  }
+  return ms;
+}
+
+// Greedy and beam-4 generation of one variant at each precision of o.precisions, with the weights
+// converted, interleaved: each repetition runs every precision once, in turn, so that a change of
+// the machine's speed hits all of them alike. Returns the times (ms) per precision: greedy, beam 4.
+std::pair<std::vector<std::vector<double>>, std::vector<std::vector<double>>> measure_generation_precisions(
+    const ModelBenchOptions& o, const std::string& path, const ModelConfig& config, const Inputs& in) {
   std::vector<Seq2Seq> models;
   for (const auto& name : o.precisions) {
     at::manual_seed(o.seed + 1);  // the weights of run_variant, converted
@@ -283,16 +334,31 @@ std::vector<PrecisionResult> measure_precisions(const ModelBenchOptions& o, cons
       }
     }
   }
+  return {greedy, beam};
+}
+
+// One variant at every precision: what o.train and o.generate ask for.
+std::vector<PrecisionResult> measure_precisions(const ModelBenchOptions& o, const std::string& path,
+                                                const ModelConfig& config, const Inputs& in) {
+  const size_t P = o.precisions.size();
+  std::vector<std::vector<double>> train(P), greedy(P), beam(P);
+  if (o.train) train = measure_training_precisions(o, path, config, in);
+  if (o.generate) std::tie(greedy, beam) = measure_generation_precisions(o, path, config, in);
   std::vector<PrecisionResult> out;
   for (size_t p = 0; p < P; ++p) {
-    std::vector<double> greedy_ratios, beam_ratios;
-    for (size_t i = 0; i < greedy[p].size(); ++i) {
-      greedy_ratios.push_back(greedy[0][i] / greedy[p][i]);
-      beam_ratios.push_back(beam[0][i] / beam[p][i]);
+    PrecisionResult row{stem(path), o.precisions[p]};
+    row.train = train[p].empty() ? 0 : median(train[p]);
+    row.train_ratio = median_ratio(train, p);
+    row.greedy = greedy[p].empty() ? 0 : median(greedy[p]);
+    row.beam = beam[p].empty() ? 0 : median(beam[p]);
+    row.greedy_ratio = median_ratio(greedy, p);
+    row.beam_ratio = median_ratio(beam, p);
+    std::vector<double> beam_ratios;
+    for (size_t i = 0; i < beam[p].size(); ++i) beam_ratios.push_back(beam[0][i] / beam[p][i]);
+    if (!beam_ratios.empty()) {
+      row.beam_ratio_low = *std::min_element(beam_ratios.begin(), beam_ratios.end());
+      row.beam_ratio_high = *std::max_element(beam_ratios.begin(), beam_ratios.end());
     }
-    PrecisionResult row{stem(path), o.precisions[p], median(greedy[p]), median(beam[p]), median(greedy_ratios),
-                        median(beam_ratios), *std::min_element(beam_ratios.begin(), beam_ratios.end()),
-                        *std::max_element(beam_ratios.begin(), beam_ratios.end())};
     out.push_back(row);
   }
   return out;
@@ -358,16 +424,22 @@ std::string markdown_report(const Report& rep) {
       << "): training >= 2x, beam-4 generation >= 4.5x, peak training memory >= 2x lower. The paper "
          "reports 1.8x training, 4.5x inference, 13x cheaper decoder.\n";
   if (!rep.precisions.empty()) {
-    out << "\n### Generation by weight precision (interleaved, " << o.reps << " repetitions)\n\n"
-        << "The same weights converted; each repetition runs every precision once, in turn. Speed-up = median "
-           "of the per-repetition ratios " << o.precisions.front() << " ms / this ms (beam 4: lowest and "
-           "highest in brackets).\n\n"
-        << "| variant | precision | greedy ms | beam-4 ms | greedy speed-up | beam-4 speed-up |\n"
-        << "|:---|:---|---:|---:|---:|---:|\n";
+    const auto speedup = [](double r) { return r > 0 ? format_fixed(r, 2) + "x" : std::string("-"); };
+    out << "\n### By precision (interleaved, " << o.reps << " repetitions)\n\n"
+        << "Training step: float32 weights and Adam state, forward and loss under autocast in the precision "
+           "(as pyramidion-train runs it). Generation: the same weights converted to the precision. Each "
+           "repetition runs every precision once, in turn. Speed-up = median of the per-repetition ratios "
+        << o.precisions.front() << " ms / this ms (beam 4: lowest and highest in brackets).\n\n"
+        << "| variant | precision | train step ms | greedy ms | beam-4 ms | training speed-up | greedy speed-up | "
+           "beam-4 speed-up |\n"
+        << "|:---|:---|---:|---:|---:|---:|---:|---:|\n";
     for (const auto& p : rep.precisions)
-      out << "| " << p.variant << " | " << p.precision << " | " << format_ms(p.greedy) << " | " << format_ms(p.beam)
-          << " | " << format_fixed(p.greedy_ratio, 2) << "x | " << format_fixed(p.beam_ratio, 2) << "x ["
-          << format_fixed(p.beam_ratio_low, 2) << ", " << format_fixed(p.beam_ratio_high, 2) << "] |\n";
+      out << "| " << p.variant << " | " << p.precision << " | " << format_ms(p.train) << " | " << format_ms(p.greedy)
+          << " | " << format_ms(p.beam) << " | " << speedup(p.train_ratio) << " | " << speedup(p.greedy_ratio) << " | "
+          << speedup(p.beam_ratio)
+          << (p.beam_ratio > 0 ? " [" + format_fixed(p.beam_ratio_low, 2) + ", " + format_fixed(p.beam_ratio_high, 2) + "]"
+                               : std::string())
+          << " |\n";
   }
   return out.str();
 }
@@ -378,6 +450,8 @@ nlohmann::json json_report(const Report& rep) {
   for (const auto& p : rep.precisions)
     precision_rows.push_back({{"variant", p.variant},
                               {"precision", p.precision},
+                              {"train_step_ms", p.train},
+                              {"training_speedup", p.train_ratio},
                               {"greedy_ms", p.greedy},
                               {"beam4_ms", p.beam},
                               {"greedy_speedup", p.greedy_ratio},

@@ -26,10 +26,10 @@ struct ModelBenchOptions {
   uint64_t seed = 0;             // inputs and initial weights are drawn from it (same for every variant)
   bool train = true;             // time the training step
   bool generate = true;          // time greedy and beam-4 generation
-  /// Weight precisions of the generation comparison ("fp32", "bf16"); with two or more, each
-  /// variant's greedy and beam-4 generation also run once per precision, interleaved (p1 p2 p1 p2
-  /// ...), and the report gives each precision's median and the median of the per-repetition
-  /// ratios to the first precision.
+  /// Precisions compared ("fp32", "bf16"); with two or more, each variant's training step (fp32
+  /// weights, forward under autocast) and greedy and beam-4 generation (weights converted) also
+  /// run once per precision, interleaved (p1 p2 p1 p2 ...), and the report gives each precision's
+  /// median and the median of the per-repetition ratios to the first precision.
   std::vector<std::string> precisions{"fp32"};
   std::string json_path;         // also write the results as JSON here (empty: no)
   std::string markdown_path;     // also write the markdown report here (empty: no)
