@@ -66,13 +66,20 @@ struct TopKResult {
 /// combined with float32 accumulation: the result is what float32 gives on the same values,
 /// rounded once to the 16-bit dtype.
 /// Gradients flow to x and scores (not through the discrete ranking). Memory O(b * n * d).
-/// Throws std::invalid_argument on bad shapes, dtypes, devices, k, base or non-finite real scores.
+/// Throws std::invalid_argument on bad shapes, dtypes, devices, k, base or (on the CPU) non-finite
+/// real scores. On CUDA nothing waits for the device (no check that needs the host): a non-finite
+/// real score makes its example's values, scores and gradients NaN instead of an exception.
+/// CUDA and CPU make the same tournament bit for bit (indices, mask, pooled scores, weights: the
+/// same IEEE operations in the same order, no fused multiply-adds, the library's own exp); values
+/// and x's gradient differ only by the rounding of another summation order. (The CUDA kernels are
+/// compiled and their programs tested on the CPU, but they have not yet run on a GPU.)
 TopKResult successive_halving_topk(const at::Tensor& x, const at::Tensor& scores, int64_t k,
                                    const TopKOptions& options = {});
 
 /// Exact top-k selection: the k best-scored real tokens, best first (or in input order with
 /// keep_order), values = x[indices], scores = scores[indices]. Gradients flow through the gather.
 /// Accepts the same arguments as successive_halving_topk(); options.base and options.hard are unused.
+/// On CUDA non-finite real scores are not rejected (see above): they sort as the values they are.
 TopKResult hard_topk(const at::Tensor& x, const at::Tensor& scores, int64_t k,
                      const TopKOptions& options = {});
 

@@ -11,24 +11,14 @@
 #include <utility>
 #include <vector>
 
+#include "ops/topk_math.h"
+
 namespace pyramidion {
 namespace detail {
 
 template <typename T>
-using UnsignedOf = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
-
-/// An unsigned image of a float whose ascending order is the float's descending order (+inf first,
-/// -inf last; -0 and +0 equal). NaN must not occur (the front rejects non-finite real scores).
-template <typename T>
-inline UnsignedOf<T> descending_image(T v) {
-  using U = UnsignedOf<T>;
-  const T canonical = v + T(0);  // -0 becomes +0: equal keys must tie
-  U bits;
-  std::memcpy(&bits, &canonical, sizeof(T));
-  constexpr U sign = U(1) << (8 * sizeof(U) - 1);
-  const U ascending = (bits & sign) ? ~bits : (bits | sign);
-  return ~ascending;
-}
+using UnsignedOf = kernels::UnsignedOf<T>;
+using kernels::descending_image;  // the order-preserving image (ops/topk_math.h), shared with the GPU sort
 
 /// Reusable buffers of radix_rank_row (one per thread).
 template <typename T>

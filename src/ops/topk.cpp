@@ -115,7 +115,9 @@ TopKResult successive_halving_topk(const at::Tensor& x, const at::Tensor& scores
   const auto mask = detail::check_topk_args(fn, x, scores, k, options.mask());
   check_base(fn, options.base());
   if (options.hard()) return select_top_k(x, scores, k, mask, options.keep_order());
-  const auto out = SuccessiveHalving::apply(x, scores, mask, k, std::log(options.base()), options.keep_order());
+  // Contiguous once: the forward's combine and the backward's leaf dots read the saved x as it is.
+  const auto out =
+      SuccessiveHalving::apply(x.contiguous(), scores, mask, k, std::log(options.base()), options.keep_order());
   return {out[0], out[1], out[2], out[3]};
 }
 

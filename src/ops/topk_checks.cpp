@@ -40,8 +40,11 @@ at::Tensor check_topk_args(const char* fn, const at::Tensor& x, const at::Tensor
   } else {
     m = at::ones({x.size(0), n}, x.options().dtype(at::kBool));
   }
-  // One host sync per call, at the boundary: non-finite scores of real tokens would silently
-  // poison every pair they meet.
+  // Non-finite scores of real tokens would silently poison every pair they meet. On the CPU the
+  // check is a pass over the scores; on CUDA it would make the host wait for the device at every
+  // call (and rule out graph capture), so there the tournament kernel poisons the example instead
+  // (NaN outputs and gradients: ops/tournament_program.h).
+  if (x.is_cuda()) return m;
   const auto bad = scores.isfinite().logical_not().logical_and(m);
   if (bad.any().item<bool>()) {
     const auto where = bad.nonzero().select(0, 0).cpu();  // (2,)

@@ -213,10 +213,13 @@ at::Tensor combine_cpu(const at::Tensor& x_in, const at::Tensor& index_in, const
   const auto x = x_in.contiguous();          // (b, n, d)
   const auto index = index_in.contiguous();  // (b, k, L)
   const auto coef = coef_in.contiguous();    // (b, k, L)
+  TORCH_CHECK(x.dim() == 3 && index.dim() == 3 && index.size(0) == x.size(0),
+              "x must have shape (b, n, d) and index (b, k, L), got ", x.sizes(), " and ", index.sizes());
   const int64_t b = x.size(0), n = x.size(1), d = x.size(2), k = index.size(1), L = index.size(2);
   PYR_CHECK_SHAPE(coef, b, k, L);
   PYR_CHECK_DTYPE(index, at::kLong);
   PYR_CHECK_DTYPE(coef, at::toOpMathType(x.scalar_type()));
+  check_index_range(index, -1, n, "sh_combine: index");
   auto y = at::empty({b, k, d}, x.options());  // (b, k, d)
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "sh_combine_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
@@ -238,10 +241,13 @@ at::Tensor leaf_dot_cpu(const at::Tensor& grad_y_in, const at::Tensor& x_in, con
   const auto gy = grad_y_in.contiguous();    // (b, k, d)
   const auto x = x_in.contiguous();          // (b, n, d)
   const auto index = index_in.contiguous();  // (b, k, L)
+  TORCH_CHECK(x.dim() == 3 && index.dim() == 3 && index.size(0) == x.size(0),
+              "x must have shape (b, n, d) and index (b, k, L), got ", x.sizes(), " and ", index.sizes());
   const int64_t b = x.size(0), n = x.size(1), d = x.size(2), k = index.size(1), L = index.size(2);
   PYR_CHECK_SHAPE(gy, b, k, d);
   PYR_CHECK_DTYPE(index, at::kLong);
   PYR_CHECK_DTYPE(gy, x.scalar_type());
+  check_index_range(index, -1, n, "sh_leaf_dot: index");
   auto q = at::empty({b, k, L}, x.options().dtype(at::toOpMathType(x.scalar_type())));  // (b, k, L)
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "sh_leaf_dot_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;
@@ -292,10 +298,13 @@ at::Tensor expand_cpu(const at::Tensor& grad_y_in, const at::Tensor& row_in, con
   const auto gy = grad_y_in.contiguous();  // (b, k, d)
   const auto row = row_in.contiguous();    // (b, n)
   const auto coef = coef_in.contiguous();  // (b, n)
+  TORCH_CHECK(gy.dim() == 3 && row.dim() == 2 && row.size(0) == gy.size(0),
+              "grad_y must have shape (b, k, d) and row (b, n), got ", gy.sizes(), " and ", row.sizes());
   const int64_t b = gy.size(0), k = gy.size(1), d = gy.size(2), n = row.size(1);
   PYR_CHECK_SHAPE(coef, b, n);
   PYR_CHECK_DTYPE(row, at::kLong);
   PYR_CHECK_DTYPE(coef, at::toOpMathType(gy.scalar_type()));
+  check_index_range(row, 0, k, "sh_expand: row");
   auto gx = at::empty({b, n, d}, gy.options());  // (b, n, d)
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, gy.scalar_type(), "sh_expand_cpu", [&] {
     using acc_t = at::opmath_type<scalar_t>;

@@ -1,8 +1,18 @@
 // Per-element math of the successive-halving top-k, shared by the CPU kernels (src/ops/topk_cpu.cpp)
 // and the CUDA kernels (src/ops/cuda/topk_kernels.cu). Plain C++ with no LibTorch: tests run it on the CPU.
+//
+// Bit-identical on the CPU and the GPU: every function here is a fixed sequence of IEEE additions,
+// multiplications and divisions (the library compiles with -ffp-contract=off and the kernels with
+// --fmad=false, so no product is fused into its sum), and the exponential is this header's own
+// (exp_) rather than the C library's or CUDA's, whose last bits differ. So the tournament, whose
+// pairings depend on every comparison of blended scores, makes the same choices on both.
 #pragma once
 
 #include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <type_traits>
 
 #if defined(__CUDACC__)
 #define PYR_HD __host__ __device__ __forceinline__
@@ -13,8 +23,6 @@
 namespace pyramidion {
 namespace kernels {
 
-PYR_HD float exp_(float v) { return expf(v); }
-PYR_HD double exp_(double v) { return exp(v); }
 template <typename T>
 PYR_HD bool is_finite_(T v) {
   return v == v && v - v == v - v;  // false for NaN and +-inf, without <cmath> overloads on device
@@ -22,6 +30,89 @@ PYR_HD bool is_finite_(T v) {
 template <typename T>
 PYR_HD T infinity_() {
   return static_cast<T>(HUGE_VAL);
+}
+template <typename T>
+PYR_HD T quiet_nan_() {
+  const T inf = infinity_<T>();
+  return inf - inf;
+}
+
+/// 2^e exactly, for e in the normal exponent range ([-126, 127] float, [-1022, 1023] double).
+PYR_HD float pow2_(float, int e) {
+  const uint32_t bits = static_cast<uint32_t>(e + 127) << 23;
+  float f;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+}
+PYR_HD double pow2_(double, int e) {
+  const uint64_t bits = static_cast<uint64_t>(e + 1023) << 52;
+  double f;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+}
+
+/// e^v within 1 ulp (float) / 4e-16 relative (double; tests/ops/topk_math_test.cpp measures it),
+/// +inf above the largest finite result, 0 below half the smallest subnormal, NaN for NaN. Cody
+/// and Waite's reduction v = k ln 2 + r with |r| <= ln 2 / 2 (ln 2 split in a high part whose
+/// products with k are exact, and a low part), a Taylor polynomial of e^r (degree 7 for float,
+/// 13 for double: the truncation is below half an ulp), then 2^k as two exact powers of two so
+/// that subnormal results round once.
+PYR_HD float exp_(float v) {
+  if (v != v) return v;
+  if (v > 88.7228394f) return infinity_<float>();
+  if (v < -103.972084f) return 0.0f;
+  const float kf = floorf(v * 1.44269504f + 0.5f);                 // nearest integer to v / ln 2
+  const float r = (v - kf * 0.693145752f) - kf * 1.42860677e-6f;  // ln 2 = 0.693145752 + 1.42860677e-6
+  float p = 1.0f / 5040.0f;
+  p = p * r + 1.0f / 720.0f;
+  p = p * r + 1.0f / 120.0f;
+  p = p * r + 1.0f / 24.0f;
+  p = p * r + 1.0f / 6.0f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const int k = static_cast<int>(kf), k1 = k / 2;
+  return p * pow2_(p, k1) * pow2_(p, k - k1);
+}
+PYR_HD double exp_(double v) {
+  if (v != v) return v;
+  if (v > 709.782712893383973) return infinity_<double>();
+  if (v < -745.133219101941108) return 0.0;
+  const double kf = floor(v * 1.4426950408889634 + 0.5);
+  const double r = (v - kf * 6.93147180369123816490e-01) - kf * 1.90821492927058770002e-10;  // fdlibm's ln 2 split
+  const double inverse_factorial[14] = {1.0,
+                                        1.0,
+                                        1.0 / 2,
+                                        1.0 / 6,
+                                        1.0 / 24,
+                                        1.0 / 120,
+                                        1.0 / 720,
+                                        1.0 / 5040,
+                                        1.0 / 40320,
+                                        1.0 / 362880,
+                                        1.0 / 3628800,
+                                        1.0 / 39916800,
+                                        1.0 / 479001600,
+                                        1.0 / 6227020800.0};
+  double p = inverse_factorial[13];
+  for (int i = 12; i >= 0; --i) p = p * r + inverse_factorial[i];
+  const int k = static_cast<int>(kf), k1 = k / 2;
+  return p * pow2_(p, k1) * pow2_(p, k - k1);
+}
+
+/// The unsigned integer of a float's size whose ascending order is the float's descending order
+/// (+inf first, -inf last; -0 and +0 equal, so that they tie). NaN must not be ranked.
+template <typename T>
+using UnsignedOf = typename std::conditional<sizeof(T) == 4, uint32_t, uint64_t>::type;
+template <typename T>
+PYR_HD UnsignedOf<T> descending_image(T v) {
+  using U = UnsignedOf<T>;
+  const T canonical = v + T(0);  // -0 becomes +0
+  U bits;
+  memcpy(&bits, &canonical, sizeof(T));
+  const U sign = U(1) << (8 * sizeof(U) - 1);
+  const U ascending = (bits & sign) ? U(~bits) : U(bits | sign);
+  return U(~ascending);
 }
 
 /// Pair weight of the better-ranked side a: softmax([base^s_a, base^s_b])_0 = sigmoid(E_a - E_b)

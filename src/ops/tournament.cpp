@@ -109,6 +109,23 @@ Tournament unpack_tournament(const std::vector<at::Tensor>& packed) {
   return t;
 }
 
+Tournament empty_tournament(int64_t b, int64_t n, int64_t k, const at::TensorOptions& score_options) {
+  const auto sizes = round_sizes(n, k);
+  const int64_t R = static_cast<int64_t>(sizes.size()) - 1, L = int64_t{1} << R;
+  const auto long_opts = score_options.dtype(at::kLong);
+  Tournament t;
+  t.rounds = R;
+  t.leaf_index = at::empty({b, k, L}, long_opts);
+  t.leaf_coef = at::empty({b, k, L}, score_options);
+  for (int64_t h = 1; h <= R; ++h) t.weight.push_back(at::empty({b, k, L >> h}, score_options));
+  for (int64_t h = 0; h <= R; ++h) t.score.push_back(at::empty({b, k, L >> h}, score_options));
+  t.out_mask = at::empty({b, k}, score_options.dtype(at::kBool));
+  t.winner = at::empty({b, k}, long_opts);
+  t.input_leaf = at::empty({b, n}, long_opts);
+  t.input_row = at::empty({b, n}, long_opts);
+  return t;
+}
+
 Tournament run_tournament(const at::Tensor& scores, const at::Tensor& mask, int64_t k, double log_base,
                           bool keep_order) {
   return unpack_tournament(sh_tournament(scores, mask, k, log_base, keep_order));
@@ -169,20 +186,6 @@ Tournament run_tournament_composite(const at::Tensor& scores, const at::Tensor& 
   return t;
 }
 
-namespace {
-std::vector<at::Tensor> tournament_composite_op(const at::Tensor& scores, const at::Tensor& mask, int64_t k,
-                                                double log_base, bool keep_order) {
-  return pack_tournament(run_tournament_composite(scores, mask, k, log_base, keep_order));
-}
-}  // namespace
-
 }  // namespace detail
 }  // namespace pyramidion
 
-#ifdef PYRAMIDION_WITH_CUDA
-// On CUDA the batched composite is the implementation: its sorts and gathers are LibTorch's CUDA
-// kernels and its per-element math our pair_blend kernel.
-TORCH_LIBRARY_IMPL(pyramidion, CUDA, m) {
-  m.impl("sh_tournament", &pyramidion::detail::tournament_composite_op);
-}
-#endif

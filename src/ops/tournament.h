@@ -13,6 +13,8 @@
 
 #include <vector>
 
+#include "ops/tournament_program.h"
+
 namespace pyramidion {
 namespace detail {
 
@@ -28,15 +30,34 @@ struct Tournament {
   at::Tensor input_leaf;             // (b, n) int64 flat leaf position in [0, k*L); -1 for padding
 };
 
+/// A tournament's output tensors, allocated (not filled) for b examples of n inputs and k outputs:
+/// the trees' numbers in `score_options`' dtype and on its device.
+Tournament empty_tournament(int64_t b, int64_t n, int64_t k, const at::TensorOptions& score_options);
+
+/// The pointers of a tournament's tensors for the team programs (ops/tournament_program.h).
+template <typename T>
+kernels::TournamentOutputs<T> program_outputs(Tournament& t) {
+  kernels::TournamentOutputs<T> out;
+  out.leaf_index = t.leaf_index.data_ptr<int64_t>();
+  out.leaf_coef = t.leaf_coef.data_ptr<T>();
+  for (int64_t h = 1; h <= t.rounds; ++h) out.weight[h - 1] = t.weight[h - 1].data_ptr<T>();
+  for (int64_t h = 0; h <= t.rounds; ++h) out.score[h] = t.score[h].data_ptr<T>();
+  out.out_mask = t.out_mask.data_ptr<bool>();
+  out.winner = t.winner.data_ptr<int64_t>();
+  out.input_leaf = t.input_leaf.data_ptr<int64_t>();
+  out.input_row = t.input_row.data_ptr<int64_t>();
+  return out;
+}
+
 /// Runs the tournament through the dispatcher operator sh_tournament: on the CPU the fused kernel
-/// of tournament_cpu.cpp, elsewhere (CUDA) run_tournament_composite. scores (b, n) float/double with
+/// of tournament_cpu.cpp, on CUDA the team program of tournament_program.h (one block per example). scores (b, n) float/double with
 /// padding scores already zeroed; mask (b, n) bool; 1 <= k <= n. Arguments are trusted (validated
 /// by the public front).
 Tournament run_tournament(const at::Tensor& scores, const at::Tensor& mask, int64_t k, double log_base,
                           bool keep_order);
 
 /// The same tournament from batched ATen ops (a sort and a few gathers per round, one gather per
-/// tree level), on any device: the CUDA implementation, and the CPU kernel's reference.
+/// tree level), on any device: the reference of the CPU kernel and of the CUDA kernel.
 Tournament run_tournament_composite(const at::Tensor& scores, const at::Tensor& mask, int64_t k,
                                     double log_base, bool keep_order);
 
@@ -52,7 +73,7 @@ Tournament unpack_tournament(const std::vector<at::Tensor>& packed);
 /// The gradient with respect to the input scores (b, n) of a loss whose gradients with respect to
 /// the outputs are known: leaf_dots (b, k, L) = <dL/d values[i], x[leaf]> and grad_scores (b, k) =
 /// dL/d scores. Padding inputs get 0. Through the dispatcher operator sh_tree_backward: on the CPU
-/// the fused kernel of tree_backward_cpu.cpp, elsewhere scores_grad_composite.
+/// the fused kernel of tree_backward_cpu.cpp, on CUDA the team program of tournament_program.h.
 at::Tensor scores_grad(const Tournament& t, const at::Tensor& leaf_dots, const at::Tensor& grad_scores,
                        double log_base);
 

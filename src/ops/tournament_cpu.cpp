@@ -37,14 +37,14 @@ struct ExampleRound {
 template <typename T>
 struct TreeOut {
   int64_t k, n, L, R;
-  int64_t* leaf_index;             // (b, k, L)
-  T* leaf_coef;                    // (b, k, L)
-  std::vector<T*> weight;          // weight[h-1]: (b, k, L >> h)
-  std::vector<T*> score;           // score[h]: (b, k, L >> h)
-  bool* out_mask;                  // (b, k)
-  int64_t* winner;                 // (b, k)
-  int64_t* input_leaf;             // (b, n)
-  int64_t* input_row;              // (b, n)
+  int64_t* leaf_index = nullptr;   // (b, k, L)
+  T* leaf_coef = nullptr;          // (b, k, L)
+  std::vector<T*> weight = {};     // weight[h-1]: (b, k, L >> h)
+  std::vector<T*> score = {};      // score[h]: (b, k, L >> h)
+  bool* out_mask = nullptr;        // (b, k)
+  int64_t* winner = nullptr;       // (b, k)
+  int64_t* input_leaf = nullptr;   // (b, n)
+  int64_t* input_row = nullptr;    // (b, n)
 };
 
 // The rounds of one example (tournament.cpp, play_round): for each round, where each new
@@ -181,19 +181,8 @@ std::vector<at::Tensor> tournament_cpu(const at::Tensor& scores_in, const at::Te
   PYR_CHECK_DTYPE(mask, at::kBool);
   TORCH_CHECK(k >= 1 && k <= n, "k must satisfy 1 <= k <= n = ", n, ", got ", k);
   const auto sizes = round_sizes(n, k);  // M_0 = n, ..., M_R = k
-  const int64_t R = static_cast<int64_t>(sizes.size()) - 1, L = int64_t{1} << R;
-  const auto long_opts = scores.options().dtype(at::kLong);
-
-  Tournament t;
-  t.rounds = R;
-  t.leaf_index = at::empty({b, k, L}, long_opts);
-  t.leaf_coef = at::empty({b, k, L}, scores.options());
-  for (int64_t h = 1; h <= R; ++h) t.weight.push_back(at::empty({b, k, L >> h}, scores.options()));
-  for (int64_t h = 0; h <= R; ++h) t.score.push_back(at::empty({b, k, L >> h}, scores.options()));
-  t.out_mask = at::empty({b, k}, mask.options());
-  t.winner = at::empty({b, k}, long_opts);
-  t.input_leaf = at::empty({b, n}, long_opts);
-  t.input_row = at::empty({b, n}, long_opts);
+  Tournament t = empty_tournament(b, n, k, scores.options());
+  const int64_t R = t.rounds, L = int64_t{1} << R;
 
   AT_DISPATCH_FLOATING_TYPES(scores.scalar_type(), "sh_tournament_cpu", [&] {
     TreeOut<scalar_t> out{k, n, L, R};

@@ -1,10 +1,9 @@
 // The score gradient through the tournament's trees (see tournament.h): the batched ATen
-// composite, which is the CUDA implementation of sh_tree_backward and the reference of the fused
-// CPU kernel (tree_backward_cpu.cpp).
+// composite, the reference of the fused CPU kernel (tree_backward_cpu.cpp) and of the CUDA kernel
+// (the team program of tournament_program.h).
 //
 // Legend: b batch, n inputs, k outputs, L leaves per output tree, t nodes per tree at a level.
 #include <ATen/ATen.h>
-#include <torch/library.h>
 
 #include "ops/topk_ops.h"
 #include "ops/tournament.h"
@@ -43,20 +42,5 @@ at::Tensor scores_grad_composite(const Tournament& t, const at::Tensor& leaf_dot
   return g.masked_fill(t.input_leaf < 0, 0);
 }
 
-#ifdef PYRAMIDION_WITH_CUDA
-namespace {
-at::Tensor tree_backward_composite_op(at::TensorList tree, const at::Tensor& leaf_dots, const at::Tensor& grad_scores,
-                                      double log_base) {
-  return scores_grad_composite(unpack_tournament(tree.vec()), leaf_dots, grad_scores, log_base);
-}
-}  // namespace
-#endif
-
 }  // namespace detail
 }  // namespace pyramidion
-
-#ifdef PYRAMIDION_WITH_CUDA
-TORCH_LIBRARY_IMPL(pyramidion, CUDA, m) {
-  m.impl("sh_tree_backward", &pyramidion::detail::tree_backward_composite_op);
-}
-#endif

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/topk_ops.h"
 #include "support/naive_topk.h"
 
 namespace {
@@ -870,6 +871,63 @@ TEST(TopKErrors, BadArgumentsThrowInvalidArgumentNamingTheValue) {
       EXPECT_NO_THROW(fn(x, sb, 2, TopKOptions().mask(mask)));
     }
   }
+}
+
+// A non-contiguous x (a transposed view) gives the values and gradients of its contiguous copy.
+TEST(SuccessiveHalvingTopK, NonContiguousInputsEqualContiguousOnes) {
+  at::manual_seed(31);
+  const auto base = at::randn({3, 16, 40}, at::kDouble);          // (b, d, n) storage
+  const auto x_view = base.transpose(1, 2).requires_grad_(true);  // (b, n, d), not contiguous
+  ASSERT_FALSE(x_view.is_contiguous());
+  const auto x_copy = x_view.detach().contiguous().requires_grad_(true);
+  const auto s_base = at::rand({40, 3}, at::kDouble);
+  const auto s_view = s_base.t().requires_grad_(true);  // (b, n), not contiguous
+  const auto s_copy = s_view.detach().contiguous().requires_grad_(true);
+  const auto mask = at::rand({3, 40}) < 0.8;
+  const auto a = pyramidion::successive_halving_topk(x_view, s_view, 7, TopKOptions().mask(mask).keep_order(true));
+  const auto b = pyramidion::successive_halving_topk(x_copy, s_copy, 7, TopKOptions().mask(mask).keep_order(true));
+  EXPECT_TRUE(a.values.equal(b.values));
+  EXPECT_TRUE(a.indices.equal(b.indices));
+  const auto w = at::randn(a.values.sizes(), at::kDouble);
+  const auto ws = at::randn(a.scores.sizes(), at::kDouble);
+  ((a.values * w).sum() + (a.scores * ws).sum()).backward();
+  ((b.values * w).sum() + (b.scores * ws).sum()).backward();
+  EXPECT_TRUE(x_view.grad().equal(x_copy.grad()));
+  EXPECT_TRUE(s_view.grad().equal(s_copy.grad()));
+}
+
+// The kernels behind the operator are dispatcher operators anyone can call: on the CPU an index
+// out of range is an error naming it, not a read or write out of bounds.
+TEST(TopKErrors, KernelOperatorsRejectIndicesOutOfRange) {
+  const auto x = at::randn({2, 5, 3});
+  const auto coef = at::ones({2, 2, 2});
+  auto index = at::zeros({2, 2, 2}, at::kLong);
+  EXPECT_NO_THROW(pyramidion::detail::sh_combine(x, index, coef));
+  const auto error_of = [](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  index[1][0][1] = 5;
+  EXPECT_NE(error_of([&] { pyramidion::detail::sh_combine(x, index, coef); })
+                .find("sh_combine: index must lie in [-1, 5), got 5 at flat position 5"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { pyramidion::detail::sh_leaf_dot(at::randn({2, 2, 3}), x, index); })
+                .find("sh_leaf_dot: index must lie in [-1, 5), got 5"),
+            std::string::npos);
+  index[1][0][1] = -2;
+  EXPECT_NE(error_of([&] { pyramidion::detail::sh_combine(x, index, coef); }).find("got -2"), std::string::npos);
+  auto row = at::zeros({2, 5}, at::kLong);
+  row[0][4] = 2;
+  EXPECT_NE(error_of([&] { pyramidion::detail::sh_expand(at::randn({2, 2, 3}), row, at::ones({2, 5})); })
+                .find("sh_expand: row must lie in [0, 2), got 2"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { pyramidion::detail::sh_combine(x, at::zeros({2, 2}, at::kLong), coef); })
+                .find("index (b, k, L)"),
+            std::string::npos);
 }
 
 TEST(TopKErrors, BadBaseAndTemperature) {

@@ -1,6 +1,7 @@
 // LibTorch binding of the CUDA kernels (topk_kernels.cu): checks shapes with named macros, takes
 // the device guard, launches on the current stream, turns a launch error into an exception, and
 // registers each kernel as the CUDA implementation of the operator declared in src/ops/ops.cpp.
+// Nothing here waits for the device: no .item(), no copy to the host (CUDA-graph capturable).
 //
 // Legend: b batch, n inputs, k outputs, L leaves per output tree, d representation size, N count.
 #include <ATen/ATen.h>
@@ -10,8 +11,12 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
+#include <limits>
+#include <vector>
+
 #include "ops/kernel_checks.h"
 #include "ops/cuda/topk_kernels.h"
+#include "ops/tournament.h"
 
 #define PYR_CHECK_CUDA(x) TORCH_CHECK((x).is_cuda(), #x " must be a CUDA tensor, got one on ", (x).device())
 #define PYR_CUDA_OK(call)                                                                   \
@@ -44,6 +49,79 @@ const typename Storage<T>::type* storage(const at::Tensor& t) {
 template <typename T>
 typename Storage<T>::type* mutable_storage(at::Tensor& t) {
   return reinterpret_cast<typename Storage<T>::type*>(t.data_ptr<T>());
+}
+
+// The tournament: one launch, one block per example (cuda::tournament).
+std::vector<at::Tensor> tournament_cuda(const at::Tensor& scores_in, const at::Tensor& mask_in, int64_t k,
+                                        double log_base, bool keep_order) {
+  PYR_CHECK_CUDA(scores_in);
+  PYR_CHECK_SAME_DEVICE(mask_in, scores_in);
+  const c10::cuda::CUDAGuard guard(scores_in.device());
+  const auto scores = scores_in.contiguous();  // (b, n)
+  const auto mask = mask_in.contiguous();      // (b, n)
+  TORCH_CHECK(scores.dim() == 2, "scores must have shape (b, n), got ", scores.sizes());
+  const int64_t b = scores.size(0), n = scores.size(1);
+  PYR_CHECK_SHAPE(mask, b, n);
+  PYR_CHECK_DTYPE(mask, at::kBool);
+  TORCH_CHECK(k >= 1 && k <= n, "k must satisfy 1 <= k <= n = ", n, ", got ", k);
+  TORCH_CHECK(n <= std::numeric_limits<int32_t>::max(), "the CUDA tournament takes n < 2^31 inputs, got n = ", n);
+  Tournament t = empty_tournament(b, n, k, scores.options());
+  if (b == 0) return pack_tournament(t);
+  const auto shape = kernels::tournament_shape(n, k);
+  AT_DISPATCH_FLOATING_TYPES(scores.scalar_type(), "sh_tournament_cuda", [&] {
+    const int64_t stride = cuda::tournament_workspace_bytes<scalar_t>(shape);
+    TORCH_CHECK(stride >= 0, "pyramidion CUDA kernel failed: ",
+                cudaGetErrorString(static_cast<cudaError_t>(-stride)));
+    auto workspace = at::empty({b * stride}, scores.options().dtype(at::kByte));  // 16-byte aligned rows
+    PYR_CUDA_OK(cuda::tournament(scores.data_ptr<scalar_t>(), mask.data_ptr<bool>(), shape,
+                                 static_cast<scalar_t>(log_base), keep_order, b, workspace.data_ptr<uint8_t>(),
+                                 program_outputs<scalar_t>(t), at::cuda::getCurrentCUDAStream()));
+  });
+  return pack_tournament(t);
+}
+
+// The score gradient through the trees: one launch, one block per tree, then one gather.
+at::Tensor tree_backward_cuda(at::TensorList tree, const at::Tensor& leaf_dots_in, const at::Tensor& grad_scores_in,
+                              double log_base) {
+  const Tournament t = unpack_tournament(tree.vec());
+  PYR_CHECK_CUDA(leaf_dots_in);
+  PYR_CHECK_SAME_DEVICE(grad_scores_in, leaf_dots_in);
+  PYR_CHECK_SAME_DEVICE(t.input_leaf, leaf_dots_in);
+  const c10::cuda::CUDAGuard guard(leaf_dots_in.device());
+  const auto dots = leaf_dots_in.contiguous();        // (b, k, L)
+  const auto gs = grad_scores_in.contiguous();        // (b, k)
+  const auto input_leaf = t.input_leaf.contiguous();  // (b, n)
+  TORCH_CHECK(dots.dim() == 3 && input_leaf.dim() == 2, "leaf_dots must have shape (b, k, L), got ", dots.sizes());
+  const int64_t b = dots.size(0), k = dots.size(1), L = dots.size(2), n = input_leaf.size(1), R = t.rounds;
+  TORCH_CHECK(R >= 1 && R <= kernels::kMaxRounds && L == (int64_t{1} << R), "leaf_dots has ", L,
+              " leaves per tree, the tree ", R, " rounds");
+  PYR_CHECK_SHAPE(gs, b, k);
+  PYR_CHECK_SHAPE(input_leaf, b, n);
+  PYR_CHECK_DTYPE(gs, dots.scalar_type());
+  std::vector<at::Tensor> weight, score;  // contiguous, (b, k, L >> h)
+  for (int64_t h = 1; h <= R; ++h) {
+    weight.push_back(t.weight[h - 1].contiguous());
+    PYR_CHECK_SHAPE(weight.back(), b, k, L >> h);
+    PYR_CHECK_DTYPE(weight.back(), dots.scalar_type());
+  }
+  for (int64_t h = 0; h <= R; ++h) {
+    score.push_back(t.score[h].contiguous());
+    PYR_CHECK_SHAPE(score.back(), b, k, L >> h);
+    PYR_CHECK_DTYPE(score.back(), dots.scalar_type());
+  }
+  auto grad = at::empty({b, n}, dots.options());  // (b, n)
+  AT_DISPATCH_FLOATING_TYPES(dots.scalar_type(), "sh_tree_backward_cuda", [&] {
+    cuda::TreeLevels<scalar_t> levels;
+    for (int64_t h = 1; h <= R; ++h) levels.weight[h - 1] = weight[h - 1].data_ptr<scalar_t>();
+    for (int64_t h = 0; h <= R; ++h) levels.score[h] = score[h].data_ptr<scalar_t>();
+    auto scratch = at::empty({b * k * 6 * L}, dots.options());  // q, rho, sigma of every tree
+    auto leaf_sigma = at::empty({b, k * L}, dots.options());    // (b, k*L)
+    PYR_CUDA_OK(cuda::tree_backward<scalar_t>(levels, R, dots.data_ptr<scalar_t>(), gs.data_ptr<scalar_t>(),
+                                              input_leaf.data_ptr<int64_t>(), static_cast<scalar_t>(log_base), b, n,
+                                              k, scratch.data_ptr<scalar_t>(), leaf_sigma.data_ptr<scalar_t>(),
+                                              grad.data_ptr<scalar_t>(), at::cuda::getCurrentCUDAStream()));
+  });
+  return grad;
 }
 
 // LibTorch's CUDA sort is a radix sort already: the stable descending argsort is all we need.
@@ -163,6 +241,8 @@ at::Tensor node_backward_cuda(const at::Tensor& rho_in, const at::Tensor& sigma_
 
 TORCH_LIBRARY_IMPL(pyramidion, CUDA, m) {
   using namespace pyramidion::detail;
+  m.impl("sh_tournament", &tournament_cuda);
+  m.impl("sh_tree_backward", &tree_backward_cuda);
   m.impl("sh_rank", &rank_cuda);
   m.impl("sh_combine", &combine_cuda);
   m.impl("sh_leaf_dot", &leaf_dot_cuda);

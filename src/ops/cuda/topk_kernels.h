@@ -5,6 +5,9 @@
 // Legend: b batch, n inputs, k outputs, L leaves per output tree, d representation size, N count.
 // All arrays are contiguous, row-major. Index -1 marks an empty leaf (coefficient 0).
 //
+// Bad indices never fault: a leaf index outside [-1, n) or a row outside [0, k) is not read, and
+// the numbers it would have made are NaN (the binding does not stop the stream to check them).
+//
 // Precision: the representations (storage type T: float, double, BFloat16Bits or HalfBits) are
 // read and written in T and accumulated in A (double for double, float otherwise); coefficients,
 // leaf dots and everything of the scores are A (ops/topk_ops.h, "Precision").
@@ -13,6 +16,8 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
+
+#include "ops/tournament_program.h"
 
 namespace pyramidion {
 namespace cuda {
@@ -25,6 +30,35 @@ struct BFloat16Bits {
 struct HalfBits {
   uint16_t bits;
 };
+
+/// The tournament of b examples (ops/tournament_program.h): one block per example runs every
+/// round in one launch. scores (b, n) and mask (b, n), padding scores zeroed; `workspace` holds
+/// b * tournament_workspace_bytes<T>(shape) bytes, 16-byte aligned. The sort's (key, position)
+/// pairs live in shared memory when they fit the device's opt-in limit, in the workspace otherwise.
+template <typename T>
+cudaError_t tournament(const T* scores, const bool* mask, const kernels::TournamentShape& shape, T log_base,
+                       bool keep_order, int64_t b, unsigned char* workspace, const kernels::TournamentOutputs<T>& out,
+                       cudaStream_t stream);
+
+/// Bytes of `tournament`'s workspace per example on the current device (or a CUDA error code,
+/// negated, when the device cannot be queried).
+template <typename T>
+int64_t tournament_workspace_bytes(const kernels::TournamentShape& shape);
+
+/// The levels of the trees of a tournament (tournament.h's tree layout), for tree_backward.
+template <typename T>
+struct TreeLevels {
+  const T* weight[kernels::kMaxRounds] = {};    // weight[h-1]: (b*k, L >> h)
+  const T* score[kernels::kMaxRounds + 1] = {};  // score[h]: (b*k, L >> h)
+};
+
+/// The score gradient (b, n) through the b*k trees of R rounds (ops/tournament_program.h,
+/// tree_backward_tree: one block per tree), then from the leaves to the inputs. dots (b*k, L),
+/// grad_scores (b*k), input_leaf (b, n); scratch: b*k*6L numbers; leaf_sigma (b*k, L) is written.
+template <typename T>
+cudaError_t tree_backward(const TreeLevels<T>& levels, int64_t R, const T* dots, const T* grad_scores,
+                          const int64_t* input_leaf, T log_base, int64_t b, int64_t n, int64_t k, T* scratch,
+                          T* leaf_sigma, T* grad, cudaStream_t stream);
 
 /// y (b, k, d) = sum_l coef (b, k, L) * x (b, n, d)[index (b, k, L)]
 template <typename T, typename A>

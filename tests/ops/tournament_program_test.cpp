@@ -1,0 +1,217 @@
+// Tests of src/ops/tournament_program.h, the team programs that the CUDA kernels run with a thread
+// block as the team: here a team of one thread runs the same code on the CPU, and its results
+// must equal the CPU kernels' (tournament_cpu.cpp, tree_backward_cpu.cpp) bit for bit, over
+// shapes, k, masks (none, lengths, scattered, an all-padding example), keep_order, ties, scores
+// whose powers 20^s overflow, and signed zeros. The bitonic sort is checked against
+// std::stable_sort.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "ops/topk_ops.h"
+#include "ops/tournament.h"
+#include "ops/tournament_program.h"
+
+namespace {
+
+namespace kernels = pyramidion::kernels;
+using pyramidion::detail::Tournament;
+
+// The tournament of every example by the team program, with a team of one.
+Tournament program_tournament(const at::Tensor& scores, const at::Tensor& mask, int64_t k, double log_base,
+                              bool keep_order) {
+  const int64_t b = scores.size(0), n = scores.size(1);
+  Tournament t = pyramidion::detail::empty_tournament(b, n, k, scores.options());
+  const auto shape = kernels::tournament_shape(n, k);
+  EXPECT_EQ(shape.rounds, t.rounds);
+  AT_DISPATCH_FLOATING_TYPES(scores.scalar_type(), "program_tournament", [&] {
+    const int64_t bytes = kernels::tournament_scratch_bytes<scalar_t>(shape);
+    auto scratch = at::empty({b, bytes}, at::kByte);  // each row 16-byte aligned: bytes is a multiple of 16
+    EXPECT_EQ(bytes % 16, 0);
+    const auto out = pyramidion::detail::program_outputs<scalar_t>(t);
+    kernels::SerialTeam team;
+    for (int64_t e = 0; e < b; ++e) {
+      const auto ws = kernels::tournament_scratch_at<scalar_t>(scratch.data_ptr<uint8_t>() + e * bytes, shape);
+      kernels::tournament_example(team, e, scores.data_ptr<scalar_t>(), mask.data_ptr<bool>(), shape,
+                                  static_cast<scalar_t>(log_base), keep_order, ws, out);
+    }
+  });
+  return t;
+}
+
+// The score gradient by the tree program (one tree at a time), then leaves to inputs.
+at::Tensor program_scores_grad(const Tournament& t, const at::Tensor& dots, const at::Tensor& grad_scores,
+                               double log_base) {
+  const int64_t b = dots.size(0), k = dots.size(1), L = dots.size(2), n = t.input_leaf.size(1);
+  auto leaf_sigma = at::empty({b, k * L}, dots.options());
+  AT_DISPATCH_FLOATING_TYPES(dots.scalar_type(), "program_scores_grad", [&] {
+    std::vector<const scalar_t*> weight, score;
+    for (const auto& w : t.weight) weight.push_back(w.data_ptr<scalar_t>());
+    for (const auto& s : t.score) score.push_back(s.data_ptr<scalar_t>());
+    std::vector<scalar_t> q(2 * L), rho(2 * L), sigma(2 * L);
+    kernels::SerialTeam team;
+    for (int64_t tree = 0; tree < b * k; ++tree)
+      kernels::tree_backward_tree(team, tree, t.rounds, weight.data(), score.data(), dots.data_ptr<scalar_t>(),
+                                  grad_scores.data_ptr<scalar_t>(), static_cast<scalar_t>(log_base), q.data(),
+                                  rho.data(), sigma.data(), leaf_sigma.data_ptr<scalar_t>());
+  });
+  const auto g = leaf_sigma.gather(1, t.input_leaf.clamp_min(0));  // (b, n)
+  return g.masked_fill(t.input_leaf < 0, 0).view({b, n});
+}
+
+void expect_identical(const Tournament& a, const Tournament& b) {
+  ASSERT_EQ(a.rounds, b.rounds);
+  EXPECT_TRUE(a.leaf_index.equal(b.leaf_index));
+  EXPECT_TRUE(a.leaf_coef.equal(b.leaf_coef));
+  EXPECT_TRUE(a.out_mask.equal(b.out_mask));
+  EXPECT_TRUE(a.winner.equal(b.winner));
+  EXPECT_TRUE(a.input_leaf.equal(b.input_leaf));
+  EXPECT_TRUE(a.input_row.equal(b.input_row));
+  for (int64_t h = 0; h < a.rounds; ++h) EXPECT_TRUE(a.weight[h].equal(b.weight[h])) << "weight level " << h + 1;
+  for (int64_t h = 0; h <= a.rounds; ++h) EXPECT_TRUE(a.score[h].equal(b.score[h])) << "score level " << h;
+}
+
+// Scores of kind: 0 uniform, 1 coarse (ties), 2 large (20^s overflows float32 and float64 for
+// some), 3 signed zeros and ties around them.
+at::Tensor make_scores(int kind, int64_t b, int64_t n, at::ScalarType dtype) {
+  const auto u = at::rand({b, n}, at::kDouble);
+  switch (kind) {
+    case 1: return (at::floor(u * 5) / 5).to(dtype);
+    case 2: return (u * 300 - 20).to(dtype);
+    case 3: return at::where(u < 0.5, at::full_like(u, -0.0), at::floor(u * 3) / 3 - 0.5).to(dtype);
+    default: return u.to(dtype);
+  }
+}
+
+at::Tensor make_mask(int kind, int64_t b, int64_t n) {
+  if (kind == 0) return at::ones({b, n}, at::kBool);
+  if (kind == 1) {  // lengths n, n/2, 0 (all padding), 1, ...
+    std::vector<int64_t> lengths;
+    for (int64_t e = 0; e < b; ++e) lengths.push_back(std::vector<int64_t>{n, n / 2, 0, 1}[e % 4]);
+    return at::arange(n).unsqueeze(0) < at::tensor(lengths).unsqueeze(1);
+  }
+  return at::rand({b, n}) < 0.6;  // scattered
+}
+
+TEST(TournamentProgram, OneThreadTeamEqualsTheCpuKernelBitForBit) {
+  at::manual_seed(21);
+  const double log_base = std::log(20.0);
+  int cases = 0;
+  for (const auto dtype : {at::kFloat, at::kDouble}) {
+    for (int64_t n : {1, 2, 3, 5, 8, 17, 64, 100, 257}) {
+      for (int64_t k : {int64_t{1}, int64_t{2}, n / 3, n / 2, n - 1, n}) {
+        if (k < 1 || k > n) continue;
+        for (int mask_kind = 0; mask_kind < 3; ++mask_kind) {
+          for (int score_kind = 0; score_kind < 4; ++score_kind) {
+            for (bool keep_order : {false, true}) {
+              const int64_t b = 4;
+              const auto mask = make_mask(mask_kind, b, n);
+              const auto scores = make_scores(score_kind, b, n, dtype).masked_fill(mask.logical_not(), 0);
+              SCOPED_TRACE(std::string(c10::toString(dtype)) + " n=" + std::to_string(n) + " k=" + std::to_string(k) +
+                           " mask=" + std::to_string(mask_kind) + " scores=" + std::to_string(score_kind) +
+                           " keep_order=" + std::to_string(keep_order));
+              const auto cpu = pyramidion::detail::run_tournament(scores, mask, k, log_base, keep_order);
+              const auto program = program_tournament(scores, mask, k, log_base, keep_order);
+              expect_identical(program, cpu);
+              const auto dots = at::randn(cpu.leaf_index.sizes(), scores.options()) * (cpu.leaf_index >= 0);
+              const auto grad_scores = at::randn({b, k}, scores.options());
+              EXPECT_TRUE(program_scores_grad(cpu, dots, grad_scores, log_base)
+                              .equal(pyramidion::detail::scores_grad(cpu, dots, grad_scores, log_base)));
+              ++cases;
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(cases, 1000);
+}
+
+// The paper's size, one example: n = 8192 inputs to k = 512 in 4 rounds.
+TEST(TournamentProgram, PaperSizeEqualsTheCpuKernel) {
+  at::manual_seed(22);
+  const auto scores = at::rand({2, 8192});
+  const auto mask = at::ones({2, 8192}, at::kBool);
+  for (bool keep_order : {false, true}) {
+    const auto cpu = pyramidion::detail::run_tournament(scores, mask, 512, std::log(20.0), keep_order);
+    ASSERT_EQ(cpu.rounds, 4);
+    expect_identical(program_tournament(scores, mask, 512, std::log(20.0), keep_order), cpu);
+  }
+}
+
+// A real score that is not finite poisons its example (NaN coefficients, weights and scores)
+// and leaves the others as the CPU kernel makes them.
+TEST(TournamentProgram, ANonFiniteRealScorePoisonsOnlyItsExample) {
+  at::manual_seed(23);
+  for (const double bad : {std::nan(""), HUGE_VAL, -HUGE_VAL}) {
+    auto scores = at::rand({3, 40});
+    const auto mask = at::ones({3, 40}, at::kBool);
+    const auto clean = scores.clone();
+    scores[1][7] = bad;
+    const auto program = program_tournament(scores, mask, 6, std::log(20.0), true);
+    EXPECT_TRUE(program.leaf_coef[1].isnan().all().item<bool>()) << bad;
+    for (int64_t h = 0; h <= program.rounds; ++h) EXPECT_TRUE(program.score[h][1].isnan().all().item<bool>());
+    for (int64_t h = 0; h < program.rounds; ++h) EXPECT_TRUE(program.weight[h][1].isnan().all().item<bool>());
+    const auto cpu = pyramidion::detail::run_tournament(clean, mask, 6, std::log(20.0), true);
+    for (const int64_t e : {0, 2}) {
+      EXPECT_TRUE(program.leaf_coef[e].equal(cpu.leaf_coef[e]));
+      EXPECT_TRUE(program.leaf_index[e].equal(cpu.leaf_index[e]));
+      EXPECT_TRUE(program.winner[e].equal(cpu.winner[e]));
+    }
+  }
+  // Non-finite scores of padding are never read: nothing is poisoned.
+  auto scores = at::rand({1, 10});
+  auto mask = at::ones({1, 10}, at::kBool);
+  mask[0][3] = false;
+  scores[0][3] = std::nan("");
+  const auto program = program_tournament(scores, mask, 2, std::log(20.0), false);
+  EXPECT_FALSE(program.leaf_coef.isnan().any().item<bool>());
+}
+
+// The sort of the team programs: ascending by (key, position), which for keys descending_image(v)
+// is the stable descending order of v.
+TEST(TournamentProgram, BitonicSortIsTheStableSort) {
+  std::mt19937 rng(5);
+  kernels::SerialTeam team;
+  for (int64_t m : {1, 2, 3, 7, 16, 100, 1000}) {
+    const int64_t P = kernels::pow2_at_least(m);
+    std::vector<float> v(m);
+    std::uniform_int_distribution<int> coarse(-3, 3);
+    for (auto& x : v) x = static_cast<float>(coarse(rng)) / 2;  // many ties, with -0 and +0
+    if (m > 2) v[1] = -0.0f;
+    std::vector<uint32_t> key(P, ~0u);
+    std::vector<int32_t> pos(P);
+    for (int64_t i = 0; i < P; ++i) {
+      if (i < m) key[i] = kernels::descending_image(v[i]);
+      pos[i] = static_cast<int32_t>(i);
+    }
+    kernels::bitonic_sort(team, key.data(), pos.data(), P);
+    std::vector<int32_t> expected(m);
+    std::iota(expected.begin(), expected.end(), 0);
+    std::stable_sort(expected.begin(), expected.end(), [&](int32_t a, int32_t b) { return v[a] > v[b]; });
+    EXPECT_EQ(std::vector<int32_t>(pos.begin(), pos.begin() + m), expected) << "m = " << m;
+  }
+}
+
+TEST(TournamentProgram, ShapeFollowsTheRoundSizes) {
+  for (const auto [n, k] : {std::pair<int64_t, int64_t>{8192, 512}, {10, 3}, {7, 7}, {1, 1}, {1000, 1}}) {
+    const auto s = kernels::tournament_shape(n, k);
+    const auto sizes = pyramidion::detail::round_sizes(n, k);
+    ASSERT_EQ(s.rounds + 1, static_cast<int64_t>(sizes.size()));
+    int64_t records = 0;
+    for (int64_t r = 0; r <= s.rounds; ++r) {
+      EXPECT_EQ(s.sizes[r], sizes[r]);
+      EXPECT_EQ(s.record[r], records);
+      if (r < s.rounds) records += sizes[r + 1];
+    }
+    EXPECT_EQ(s.leaves, int64_t{1} << s.rounds);
+  }
+}
+
+}  // namespace
