@@ -333,6 +333,31 @@ TEST(TrainRun, Float16OnCudaScalesTheLossAndResumesExactly) {
   EXPECT_EQ(weight_diff(full.checkpoint, second.checkpoint), 0.0) << "a resumed fp16 run must end with the same weights";
 }
 
+// On CUDA, bfloat16 autocast: the loss falls as on the CPU, within the distance of the CPU's bf16 test.
+TEST(TrainRun, Bfloat16OnCudaLossFallsAndStaysNearFloat32) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const auto dir = fresh_dir("bf16_cuda");
+  std::vector<std::vector<double>> losses;
+  for (const auto precision : {pyramidion::Precision::fp32, pyramidion::Precision::bf16}) {
+    auto c = tiny_config(dir);
+    c.device = pyramidion::parse_device("cuda");
+    c.out = (dir / pyramidion::to_string(precision)).string();
+    c.precision = precision;
+    c.max_steps = 40;
+    c.log_every = 5;
+    c.validate_every = 0;
+    c.checkpoint_every = 0;
+    c.valid_rouge_docs = 0;
+    pyramidion::train(c);
+    losses.push_back(logged_losses(c.out));
+  }
+  ASSERT_EQ(losses[1].size(), 8u);
+  EXPECT_LT(losses[1].back(), losses[1].front() - 0.5);
+  for (size_t i = 0; i < losses[0].size(); ++i) EXPECT_NEAR(losses[1][i], losses[0][i], 0.05) << "interval " << i;
+  std::cout << "CUDA training loss, first / last interval: fp32 " << losses[0].front() << " / " << losses[0].back()
+            << ", bf16 " << losses[1].front() << " / " << losses[1].back() << "\n";
+}
+
 // In bfloat16 too, a run stopped and resumed ends with the weights of the uninterrupted run: the
 // autocast state is rebuilt, not saved, and nothing else differs from float32's resume.
 TEST(TrainRun, Bfloat16StopAndResumeEqualsUninterrupted) {

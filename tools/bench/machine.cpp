@@ -7,6 +7,10 @@
 #include <sstream>
 #include <thread>
 
+#ifdef PYRAMIDION_HAS_CUDA
+#include <ATen/cuda/CUDAContext.h>
+#endif
+
 #ifndef PYRAMIDION_BUILD_TYPE
 #define PYRAMIDION_BUILD_TYPE "unknown"
 #endif
@@ -55,6 +59,19 @@ Machine describe_machine() {
   m.build_type = PYRAMIDION_BUILD_TYPE;
   m.compiler = compiler();
   return m;
+}
+
+std::string cuda_device_name(const c10::Device& device) {
+#ifdef PYRAMIDION_HAS_CUDA
+  const cudaDeviceProp* p = at::cuda::getDeviceProperties(device.index() < 0 ? 0 : device.index());
+  int runtime = 0;
+  cudaRuntimeGetVersion(&runtime);
+  return std::string(p->name) + ", compute capability " + std::to_string(p->major) + "." + std::to_string(p->minor) +
+         ", " + std::to_string(p->multiProcessorCount) + " SMs, CUDA runtime " + std::to_string(runtime / 1000) + "." +
+         std::to_string(runtime % 1000 / 10);
+#else
+  return "CUDA not built (" + device.str() + ")";
+#endif
 }
 
 std::string to_markdown(const Machine& m) {

@@ -2,6 +2,7 @@
 // its hardware and build is not comparable with anything.
 #pragma once
 
+#include <c10/core/Device.h>
 #include <nlohmann/json.hpp>
 
 #include <string>
@@ -24,6 +25,10 @@ double load_average();
 
 /// Describes this machine; call after the thread count is set.
 Machine describe_machine();
+
+/// The name of a CUDA device and its driver's CUDA version ("NVIDIA H200, CUDA runtime 13.0");
+/// "CUDA not built" in a build without CUDA.
+std::string cuda_device_name(const c10::Device& device);
 
 /// "- CPU: ...\n- ..." lines for a markdown report.
 std::string to_markdown(const Machine& machine);

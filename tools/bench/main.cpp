@@ -80,6 +80,8 @@ CLI::App* add_topk_command(CLI::App& app, TopKBenchOptions& o) {
          "LibTorch's non-caching CPU allocator; warm: freed blocks are reused, as with a caching allocator")
       ->check(CLI::IsMember({"cold", "warm"}))
       ->capture_default_str();
+  cmd->add_option("--device", o.device, "cpu, cuda or cuda:N (the clock is read after a device synchronize)")
+      ->capture_default_str();
   cmd->add_option("--json", o.json_path, "also write the results as JSON to this file");
   cmd->add_option("--markdown", o.markdown_path, "also write the markdown report to this file");
   return cmd;
@@ -115,6 +117,8 @@ CLI::App* add_model_command(CLI::App& app, ModelBenchOptions& o) {
                   "precisions compared, comma list (fp32, bf16; the first is the baseline); two or more add an "
                   "interleaved comparison of the training step (autocast) and generation (converted weights)")
       ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--device", o.device, "cpu, cuda or cuda:N (the clock is read after a device synchronize)")
       ->capture_default_str();
   cmd->add_option("--json", o.json_path, "also write the results as JSON to this file");
   cmd->add_option("--markdown", o.markdown_path, "also write the markdown report to this file");

@@ -1,5 +1,7 @@
 #include "measure.h"
 
+#include <torch/cuda.h>
+
 #include "util/atomic_file.h"
 
 #include <c10/core/Allocator.h>
@@ -24,6 +26,10 @@
 
 namespace pyramidion {
 namespace bench {
+
+void synchronize(const c10::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
+}
 
 double median(std::vector<double> values) {
   if (values.empty()) return 0;

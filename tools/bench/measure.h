@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <vector>
 
+#include <c10/core/Device.h>
+
 #include "util/text.h"
 
 namespace pyramidion {
@@ -24,6 +26,10 @@ class Stopwatch {
  private:
   std::chrono::steady_clock::time_point start_;
 };
+
+/// Waits until the work queued on `device` is done (CUDA); nothing on the CPU. A timing of CUDA
+/// work reads its clock after this, or it measures only the launches.
+void synchronize(const c10::Device& device);
 
 /// The median of `values` (the mean of the middle two for an even count); 0 for none.
 double median(std::vector<double> values);

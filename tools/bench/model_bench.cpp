@@ -15,6 +15,7 @@
 #include "model_bench.h"
 
 #include <pyramidion/config.h>
+#include <pyramidion/device.h>
 #include <pyramidion/generate.h>
 #include <pyramidion/model.h>
 #include <pyramidion/precision.h>
@@ -112,7 +113,8 @@ void check_options(const ModelBenchOptions& o) {
   if (!o.train && !o.generate)
     throw std::invalid_argument("model: --steps-only and --generate-only exclude each other");
   if (o.precisions.empty()) throw std::invalid_argument("model: --precisions needs at least one precision");
-  for (const auto& name : o.precisions) check_precision(parse_precision(name, "--precisions"), at::kCPU);
+  const at::Device device = parse_device(o.device, "--device").resolve(0);
+  for (const auto& name : o.precisions) check_precision(parse_precision(name, "--precisions"), device);
 }
 
 // The same ids for every variant: sources (b, n) and targets (b, t) uniform over the ids
@@ -122,16 +124,28 @@ struct Inputs {
   at::Tensor mask;    // (b, n) bool, all real
   at::Tensor tgt_in;  // (b, t) int64: bos, then the target shifted right
   at::Tensor tgt;     // (b, t) int64: what the decoder is trained to predict
+  at::Device device = at::kCPU;  // where the tensors and every model live
 };
 
-Inputs make_inputs(const ModelBenchOptions& o, int64_t vocab, int64_t bos) {
-  at::manual_seed(o.seed);
+Inputs make_inputs(const ModelBenchOptions& o, int64_t vocab, int64_t bos, const at::Device& device) {
+  at::manual_seed(o.seed);  // drawn on the CPU, then moved: the same ids on every device
   Inputs in;
   in.src = at::randint(3, vocab, {o.batch, o.source_length}, at::kLong);
   in.mask = at::ones({o.batch, o.source_length}, at::kBool);
   in.tgt = at::randint(3, vocab, {o.batch, o.target_length}, at::kLong);
   in.tgt_in = at::cat({at::full({o.batch, 1}, bos, at::kLong), in.tgt.narrow(1, 0, o.target_length - 1)}, 1);
+  in.src = in.src.to(device), in.mask = in.mask.to(device), in.tgt = in.tgt.to(device), in.tgt_in = in.tgt_in.to(device);
+  in.device = device;
   return in;
+}
+
+// A model of `config` with the seed's initial weights (the same for variants of the same shapes),
+// on the inputs' device.
+Seq2Seq make_model(const ModelBenchOptions& o, const ModelConfig& config, const Inputs& in) {
+  at::manual_seed(o.seed + 1);
+  Seq2Seq model(config);
+  model->to(in.device);
+  return model;
 }
 
 // Runs f warmup + reps times, returning the medians of what each call reports (ms per part).
@@ -159,17 +173,21 @@ void measure_training(const ModelBenchOptions& o, Seq2Seq& model, const Inputs& 
   auto step = [&]() -> std::vector<double> {
     const int64_t live_before = AllocationTracker::live_bytes();
     AllocationTracker::reset_peak();
+    synchronize(in.device);
     Stopwatch total;
     adam.zero_grad();
     Stopwatch t_fwd;
     const at::Tensor logits = model->forward(in.src, in.mask, in.tgt_in);  // (b, t, v)
     at::Tensor loss = at::cross_entropy_loss(logits.reshape({-1, v}), in.tgt.reshape({-1}));
+    synchronize(in.device);
     const double fwd = t_fwd.ms();
     Stopwatch t_bwd;
     loss.backward();
+    synchronize(in.device);
     const double bwd = t_bwd.ms();
     Stopwatch t_adam;
     adam.step();
+    synchronize(in.device);
     const double ms_adam = t_adam.ms();
     const double ms_total = total.ms();
     r.loss = loss.item<double>();
@@ -182,8 +200,10 @@ void measure_training(const ModelBenchOptions& o, Seq2Seq& model, const Inputs& 
   r.train = m[0], r.fwd = m[1], r.bwd = m[2], r.adam = m[3];
   adam.zero_grad();
   auto encoder_forward = [&]() -> std::vector<double> {
+    synchronize(in.device);
     Stopwatch t;
     const EncoderOutput out = model->encode(in.src, in.mask);  // (b, k, d), with autograd graph
+    synchronize(in.device);
     return {t.ms()};
   };
   r.enc_train = measure(o.warmup, o.reps, 1, encoder_forward, r.name + " encoder fwd (train)")[0];
@@ -194,20 +214,24 @@ void measure_generation(const ModelBenchOptions& o, Seq2Seq& model, const Inputs
   model->eval();
   torch::NoGradGuard no_grad;
   auto encode_eval = [&]() -> std::vector<double> {
+    synchronize(in.device);
     Stopwatch t;
     const EncoderOutput out = model->encode(in.src, in.mask);
     const DecoderState state = model->start_decoding(out);
+    synchronize(in.device);
     return {t.ms()};
   };
   r.encode_eval = measure(o.warmup, o.reps, 1, encode_eval, r.name + " encode (eval)")[0];
   auto generation = [&](int64_t beam) {
     return [&, beam]() -> std::vector<double> {
+      synchronize(in.device);
       Stopwatch t;
       const Generation g = generate(model, in.src, in.mask,
                                     GenerateOptions()
                                         .beam_size(beam)
                                         .max_length(o.target_length)
                                         .min_length(o.target_length));
+      synchronize(in.device);
       const double ms = t.ms();
       if (g.tokens.size(1) != o.target_length)
         throw std::runtime_error("model: " + r.name + ": beam " + std::to_string(beam) + " generated " +
@@ -228,8 +252,7 @@ Result run_variant(const ModelBenchOptions& o, const std::string& path, const Mo
   r.config = config;
   r.rows = encoder_rows(config, o.source_length);
 
-  at::manual_seed(o.seed + 1);  // the same initial weights for variants of the same shapes
-  Seq2Seq model(config);
+  Seq2Seq model = make_model(o, config, in);
   for (const auto& p : model->parameters()) r.params += p.numel();
   {
     torch::NoGradGuard no_grad;
@@ -269,8 +292,7 @@ std::vector<std::vector<double>> measure_training_precisions(const ModelBenchOpt
   std::vector<Seq2Seq> models;
   std::vector<std::unique_ptr<torch::optim::Adam>> adams;
   for (size_t p = 0; p < P; ++p) {
-    at::manual_seed(o.seed + 1);  // the weights of run_variant
-    models.emplace_back(config);
+    models.push_back(make_model(o, config, in));  // the weights of run_variant
     models.back()->train();
     adams.push_back(std::make_unique<torch::optim::Adam>(models.back()->parameters(), torch::optim::AdamOptions(1e-4)));
   }
@@ -279,16 +301,19 @@ std::vector<std::vector<double>> measure_training_precisions(const ModelBenchOpt
   for (int r = 0; r < o.warmup + o.reps; ++r) {
     for (size_t p = 0; p < P; ++p) {
       AllocationTracker::release_free_memory();
+      synchronize(in.device);
       Stopwatch t;
       adams[p]->zero_grad();
       at::Tensor loss;
       {
-        const detail::AutocastScope autocast(at::kCPU, dtype_of(parse_precision(o.precisions[p], "--precisions")));
+        const detail::AutocastScope autocast(in.device.type(),
+                                             dtype_of(parse_precision(o.precisions[p], "--precisions")));
         const at::Tensor logits = models[p]->forward(in.src, in.mask, in.tgt_in).to(at::kFloat);  // (b, t, v)
         loss = at::cross_entropy_loss(logits.reshape({-1, v}), in.tgt.reshape({-1}));
       }
       loss.backward();
       adams[p]->step();
+      synchronize(in.device);
       const double step_ms = t.ms();
       if (!std::isfinite(loss.item<double>()))
         throw std::runtime_error("model: " + stem(path) + " in " + o.precisions[p] + ": the loss is not finite");
@@ -307,8 +332,7 @@ std::pair<std::vector<std::vector<double>>, std::vector<std::vector<double>>> me
     const ModelBenchOptions& o, const std::string& path, const ModelConfig& config, const Inputs& in) {
   std::vector<Seq2Seq> models;
   for (const auto& name : o.precisions) {
-    at::manual_seed(o.seed + 1);  // the weights of run_variant, converted
-    Seq2Seq model(config);
+    Seq2Seq model = make_model(o, config, in);  // the weights of run_variant, converted
     model->to(dtype_of(parse_precision(name, "--precisions")));
     model->eval();
     models.push_back(model);
@@ -319,10 +343,12 @@ std::pair<std::vector<std::vector<double>>, std::vector<std::vector<double>>> me
   for (int r = 0; r < o.warmup + o.reps; ++r) {
     for (const int64_t width : {int64_t{1}, kBeam}) {
       for (size_t p = 0; p < P; ++p) {
+        synchronize(in.device);
         Stopwatch t;
         const auto g = generate(
             models[p], in.src, in.mask,
             GenerateOptions().beam_size(width).max_length(o.target_length).min_length(o.target_length));
+        synchronize(in.device);
         const double ms = t.ms();
         if (g.tokens.size(1) != o.target_length)
           throw std::runtime_error("model: " + stem(path) + " in " + o.precisions[p] + " generated " +
@@ -371,6 +397,7 @@ struct Report {
   double load_start = -1, load_end = -1;
   std::vector<Result> results;
   std::vector<PrecisionResult> precisions;  // empty unless two or more precisions are compared
+  std::string gpu;                          // the CUDA device's name (empty on the CPU)
 };
 
 std::string markdown_report(const Report& rep) {
@@ -381,7 +408,8 @@ std::string markdown_report(const Report& rep) {
       << "Command: `" << rep.command << "`\n\n"
       << to_markdown(rep.machine) << "- Load average (1 min, whole machine): " << format_fixed(rep.load_start, 2)
       << " at start, " << format_fixed(rep.load_end, 2) << " at end\n"
-      << "- fp32 weights on the CPU" << (rep.precisions.empty() ? "" : " (other precisions: the last table)")
+      << "- fp32 weights on " << (rep.gpu.empty() ? std::string("the CPU") : o.device + " (" + rep.gpu + ")")
+      << (rep.precisions.empty() ? "" : " (other precisions: the last table)")
       << "; source n = " << o.source_length << ", target t = " << o.target_length
       << ", batch b = " << o.batch << ", seed " << o.seed << "; the same random ids for every variant\n"
       << "- " << o.warmup << " warm-up + " << o.reps << (o.reps == 1 ? " timed run" : " timed runs")
@@ -494,6 +522,8 @@ nlohmann::json json_report(const Report& rep) {
           {"target_length", o.target_length},
           {"generated_tokens", o.target_length},
           {"batch", o.batch},
+          {"device", o.device},
+          {"gpu", rep.gpu},
           {"warmup", o.warmup},
           {"reps", o.reps},
           {"seed", o.seed},
@@ -527,13 +557,15 @@ void run_model_bench(const ModelBenchOptions& o, const std::string& command) {
     vocab = vocab == 0 ? c.vocab_size : std::min(vocab, c.vocab_size);
   }
 
-  AllocationTracker::install();
+  const at::Device device = parse_device(o.device, "--device").resolve(0);
+  if (device.is_cpu()) AllocationTracker::install();  // counts CPU allocations only
   AllocationTracker::set_reuse(false);
   Report rep;
   rep.options = &o;
   rep.command = command;
   rep.load_start = load_average();
-  const Inputs in = make_inputs(o, vocab, configs.front().bos_id);
+  const Inputs in = make_inputs(o, vocab, configs.front().bos_id, device);
+  if (device.is_cuda()) rep.gpu = cuda_device_name(device);
   for (size_t i = 0; i < configs.size(); ++i) {
     std::fprintf(stderr, "[model] variant %zu/%zu: %s\n", i + 1, configs.size(), o.configs[i].c_str());
     rep.results.push_back(run_variant(o, o.configs[i], configs[i], in));

@@ -31,6 +31,8 @@ struct ModelBenchOptions {
   /// run once per precision, interleaved (p1 p2 p1 p2 ...), and the report gives each precision's
   /// median and the median of the per-repetition ratios to the first precision.
   std::vector<std::string> precisions{"fp32"};
+  std::string device = "cpu";    // "cpu", "cuda" or "cuda:N" (pyramidion::parse_device); on CUDA
+                                 // the clock is read after a device synchronize, memory not counted
   std::string json_path;         // also write the results as JSON here (empty: no)
   std::string markdown_path;     // also write the markdown report here (empty: no)
 };

@@ -7,6 +7,7 @@
 // Legend: b batch, n inputs, k outputs, d representation size.
 #include "topk_bench.h"
 
+#include <pyramidion/device.h>
 #include <pyramidion/topk.h>
 
 #include <ATen/ATen.h>
@@ -57,14 +58,14 @@ struct Inputs {
   double base = 20;
 };
 
-Inputs make_inputs(const Config& c, double base, uint64_t seed, bool with_copy) {
-  at::manual_seed(seed);
+Inputs make_inputs(const Config& c, double base, uint64_t seed, bool with_copy, const at::Device& device) {
+  at::manual_seed(seed);  // drawn on the CPU, then moved: the same numbers on every device
   Inputs in;
-  in.x = at::randn({c.b, c.n, c.d}).requires_grad_(true);
-  in.scores = (at::rand({c.b, c.n}) + 1e-5).requires_grad_(true);
-  in.grad_values = at::randn({c.b, c.k, c.d});
-  in.grad_scores = at::randn({c.b, c.k});
-  if (with_copy) in.grad_copy = at::randn({c.b, c.n, c.d});
+  in.x = at::randn({c.b, c.n, c.d}).to(device).requires_grad_(true);
+  in.scores = (at::rand({c.b, c.n}) + 1e-5).to(device).requires_grad_(true);
+  in.grad_values = at::randn({c.b, c.k, c.d}).to(device);
+  in.grad_scores = at::randn({c.b, c.k}).to(device);
+  if (with_copy) in.grad_copy = at::randn({c.b, c.n, c.d}).to(device);
   in.k = c.k;
   in.base = base;
   return in;
@@ -124,13 +125,17 @@ void run_once(Result& r, const Inputs& in, bool warm_memory, bool timed, int run
   if (!warm_memory) AllocationTracker::release_free_memory();
   AllocationTracker::reset_peak();
   const int64_t live_before = AllocationTracker::live_bytes();
+  const auto device = in.x.device();
   double fwd_ms = 0, bwd_ms = 0;
   {
+    synchronize(device);
     Stopwatch fwd_clock;
     const Pass pass = forward(r.method, in);
+    synchronize(device);
     fwd_ms = fwd_clock.ms();
     Stopwatch bwd_clock;
     const auto grads = backward(pass);
+    synchronize(device);
     bwd_ms = bwd_clock.ms();
   }
   if (AllocationTracker::installed())
@@ -164,10 +169,10 @@ double relative_diff(const at::Tensor& a, const at::Tensor& b) {
 }
 
 // (a) and (b) must compute the same function: values, scores and both gradients, on a small input.
-double verify_soft_against_naive(double base, uint64_t seed) {
+double verify_soft_against_naive(double base, uint64_t seed, const at::Device& device) {
   constexpr double kTolerance = 1e-4;
   const Config small{2, 64, 8, 16};
-  const Inputs in = make_inputs(small, base, seed, /*with_copy=*/false);
+  const Inputs in = make_inputs(small, base, seed, /*with_copy=*/false, device);
   const Pass soft = forward("soft", in), naive = forward("naive", in);
   const auto soft_grads = backward(soft), naive_grads = backward(naive);
   const std::vector<std::pair<std::string, double>> diffs{
@@ -207,6 +212,7 @@ struct Report {
   Machine machine;
   double load_start = -1, load_end = -1;  // 1-minute load average of the machine
   double verify_diff = 0;                 // soft vs naive at the start, max relative difference
+  std::string gpu;                        // the CUDA device's name (empty on the CPU)
   std::vector<Config> configs;
   std::vector<Result> results;
   std::vector<std::string> notes;
@@ -215,21 +221,23 @@ struct Report {
 std::string markdown_report(const Report& rep) {
   const TopKBenchOptions& o = *rep.options;
   std::ostringstream out;
-  out << "## Soft top-k, forward + backward on the CPU (pyramidion-bench topk)\n\n"
+  const bool cuda = o.device != "cpu";
+  out << "## Soft top-k, forward + backward on " << (cuda ? o.device : "the CPU") << " (pyramidion-bench topk)\n\n"
       << "Command: `" << rep.command << "`\n\n"
       << to_markdown(rep.machine) << "- Load average (1 min, whole machine): " << format_fixed(rep.load_start, 2)
       << " at start, " << format_fixed(rep.load_end, 2) << " at end\n"
-      << "- fp32 on the CPU, base " << o.base << ", seed " << o.seed << "; " << o.warmup << " warm-up + "
+      << "- fp32 on " << (cuda ? o.device + " (" + rep.gpu + "; clock read after a device synchronize)" : "the CPU")
+      << ", base " << o.base << ", seed " << o.seed << "; " << o.warmup << " warm-up + "
       << o.reps << (o.reps == 1 ? " timed run" : " timed runs")
       << " per method unless noted, methods interleaved round by round; medians\n"
-      << "- Memory: " << o.memory
-      << (o.memory == "warm"
-              ? " (freed blocks are kept and reused by size: after the warm-up no run touches new pages, as "
-                "with a "
-                "caching allocator)"
-              : " (before every run the allocator's free memory goes back to the system: every run pays for "
-                "first "
-                "touching the memory it allocates, as with LibTorch's non-caching CPU allocator)")
+      << "- Memory: "
+      << (cuda ? std::string("LibTorch's CUDA caching allocator (not counted)")
+               : o.memory + (o.memory == "warm"
+                                 ? " (freed blocks are kept and reused by size: after the warm-up no run touches new "
+                                   "pages, as with a caching allocator)"
+                                 : " (before every run the allocator's free memory goes back to the system: every "
+                                   "run pays for first touching the memory it allocates, as with LibTorch's "
+                                   "non-caching CPU allocator)"))
       << "\n\n"
       << "| b | n | k | d | method | fwd ms | bwd ms | fwd+bwd ms | vs soft | peak extra MiB |\n"
       << "|---:|---:|---:|---:|:---|---:|---:|---:|---:|---:|\n";
@@ -307,7 +315,8 @@ nlohmann::json json_report(const Report& rep) {
           {"machine", machine},
           {"settings",
            {{"dtype", "float32"},
-            {"device", "cpu"},
+            {"device", o.device},
+            {"gpu", rep.gpu},
             {"base", o.base},
             {"warmup", o.warmup},
             {"reps", o.reps},
@@ -410,13 +419,15 @@ void run_topk_bench(const TopKBenchOptions& o, const std::string& command) {
   rep.load_start = load_average();
   rep.configs = sweep(o, rep.notes);
 
-  AllocationTracker::install();
+  const at::Device device = parse_device(o.device, "--device").resolve(0);
+  if (device.is_cuda()) rep.gpu = cuda_device_name(device);
+  if (!device.is_cuda()) AllocationTracker::install();  // counts CPU allocations only
   const bool warm = o.memory == "warm";
   AllocationTracker::set_reuse(warm);
   if (warm && o.warmup == 0)
     rep.notes.push_back("--memory warm with --warmup 0: the first run of each method touched new pages.");
   std::fprintf(stderr, "[topk] checking soft against naive on a small input\n");
-  rep.verify_diff = verify_soft_against_naive(o.base, o.seed);
+  rep.verify_diff = verify_soft_against_naive(o.base, o.seed, device);
 
   const bool copy = std::find(o.methods.begin(), o.methods.end(), "copy") != o.methods.end();
   for (size_t ci = 0; ci < rep.configs.size(); ++ci) {
@@ -424,7 +435,7 @@ void run_topk_bench(const TopKBenchOptions& o, const std::string& command) {
     std::fprintf(stderr, "[topk] configuration %zu/%zu: %s\n", ci + 1, rep.configs.size(), describe(c).c_str());
     std::vector<Result> planned = plan(o, c, rep.notes);
     if (planned.empty()) continue;
-    const Inputs in = make_inputs(c, o.base, o.seed, copy);
+    const Inputs in = make_inputs(c, o.base, o.seed, copy, device);
     measure_interleaved(planned, in, warm);
     for (auto& r : planned) {
       std::fprintf(stderr, "[topk] %s %-9s median fwd+bwd %.1f ms\n", describe(c).c_str(), r.method.c_str(),

@@ -1,5 +1,6 @@
-// `pyramidion-bench topk`: forward + backward time of the successive-halving top-k on the CPU, side
-// by side with the obvious baselines, in one run (warm-up, repetitions, medians, ratios).
+// `pyramidion-bench topk`: forward + backward time of the successive-halving top-k on the CPU or a
+// CUDA device, side by side with the obvious baselines, in one run (warm-up, repetitions, medians,
+// ratios).
 //
 // Legend: b batch, n inputs, k outputs, d representation size.
 #pragma once
@@ -35,6 +36,8 @@ struct TopKBenchOptions {
   // allocator does for large tensors. "warm": freed blocks are kept and reused by size, so after
   // the warm-up no run touches new pages, as with a caching allocator. (See AllocationTracker.)
   std::string memory = "cold";
+  std::string device = "cpu";  // "cpu", "cuda" or "cuda:N" (pyramidion::parse_device); on CUDA the
+                               // clock is read after a device synchronize, and memory is not counted
   std::vector<std::string> methods = topk_methods();  // which methods run (see topk_methods())
   // Iterative softmax costs O(b k n d): about 5e8 of b*k*n*d per second on the reference machine,
   // 73 s for one fwd+bwd at the defaults. Unless the user names it in `methods`, it runs
