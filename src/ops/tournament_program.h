@@ -170,36 +170,18 @@ PYR_HD int64_t walk_down(const TournamentShape& s, const TournamentScratch<T>& w
   return p;
 }
 
-/// The tournament of example e: scores and mask (b, n), padding scores zeroed (the front does).
+/// The rounds of example e (tournament.cpp, play_round): players rank by score, the others only
+/// move real candidates ahead of padding; byes, then pairs of the c+j-th with the (real-1-j)-th.
+/// `real`: the example's real inputs. Fills w's rounds' records.
 template <typename T, typename Team>
-PYR_HD void tournament_example(Team& team, int64_t e, const T* scores, const bool* mask, const TournamentShape& s,
-                               T log_base, bool keep_order, const TournamentScratch<T>& w,
-                               const TournamentOutputs<T>& out) {
+PYR_HD void play_rounds(Team& team, const T* s_in, const bool* m_in, int64_t real, const TournamentShape& s,
+                        T log_base, const TournamentScratch<T>& w) {
   using K = UnsignedOf<T>;
-  const int64_t n = s.n, k = s.k, R = s.rounds, L = s.leaves;
-  const T* s_in = scores + e * n;
-  const bool* m_in = mask + e * n;
-  int64_t* input_leaf = out.input_leaf + e * n;
-
-  // Real inputs, non-finite real scores; every input's leaf starts empty.
-  int64_t my_real = 0, my_bad = 0;
-  for (int64_t i = team.rank(); i < n; i += team.size()) {
-    input_leaf[i] = -1;
-    if (m_in[i]) {
-      ++my_real;
-      if (!is_finite_(s_in[i])) ++my_bad;
-    }
-  }
-  int64_t real = team.sum(my_real);
-  const bool poisoned = team.sum(my_bad) > 0;
-
-  // The rounds (tournament.cpp, play_round): players rank by score, the others only move real
-  // candidates ahead of padding; byes, then pairs of the c+j-th with the (real-1-j)-th.
   const T* cur_s = s_in;
   const uint8_t* cur_v = nullptr;  // nullptr: the mask
-  for (int64_t r = 0; r < R; ++r) {
+  for (int64_t r = 0; r < s.rounds; ++r) {
     const int64_t M = s.sizes[r], M2 = s.sizes[r + 1], P = pow2_at_least(M), rec = s.record[r];
-    const bool plays = real > k;
+    const bool plays = real > s.k;
     for (int64_t i = team.rank(); i < P; i += team.size()) {
       if (i < M) {
         const bool v = cur_v ? cur_v[i] != 0 : m_in[i];
@@ -211,7 +193,7 @@ PYR_HD void tournament_example(Team& team, int64_t e, const T* scores, const boo
     }
     team.sync();
     bitonic_sort(team, w.key, w.pos, P);
-    const int64_t real2 = plays ? ((real + 1) / 2 > k ? (real + 1) / 2 : k) : real;
+    const int64_t real2 = plays ? ((real + 1) / 2 > s.k ? (real + 1) / 2 : s.k) : real;
     const int64_t byes = 2 * real2 - real;
     for (int64_t i = team.rank(); i < M2; i += team.size()) {
       const bool paired = i >= byes && i < real2;
@@ -234,20 +216,26 @@ PYR_HD void tournament_example(Team& team, int64_t e, const T* scores, const boo
     cur_v = w.valid + rec;
     real = real2;
   }
+}
 
-  // Winners follow side a down every round; keep_order orders the outputs by them, outputs
-  // without a real input last (keys win + n: distinct, so any sort is the stable one).
-  const int64_t last = s.record[R - 1];
+/// Winners follow side a down every round; keep_order orders the outputs by them, outputs without
+/// a real input last (keys win + n: distinct, so any sort is the stable one). Fills w.win and
+/// w.order, writes example e's winners and output mask.
+template <typename T, typename Team>
+PYR_HD void order_outputs(Team& team, int64_t e, const TournamentShape& s, bool keep_order,
+                          const TournamentScratch<T>& w, const TournamentOutputs<T>& out) {
+  using K = UnsignedOf<T>;
+  const int64_t k = s.k, last = s.record[s.rounds - 1];
   for (int64_t i = team.rank(); i < k; i += team.size()) {
     int64_t win = i;
-    for (int64_t r = R - 1; r >= 0; --r) win = w.side_a[s.record[r] + win];
+    for (int64_t r = s.rounds - 1; r >= 0; --r) win = w.side_a[s.record[r] + win];
     w.win[i] = static_cast<int32_t>(win);
   }
   team.sync();
   if (keep_order) {
     const int64_t P = pow2_at_least(k);
     for (int64_t i = team.rank(); i < P; i += team.size()) {
-      w.key[i] = i < k ? K(w.win[i] + (w.valid[last + i] ? 0 : n)) : K(~K(0));
+      w.key[i] = i < k ? K(w.win[i] + (w.valid[last + i] ? 0 : s.n)) : K(~K(0));
       w.pos[i] = static_cast<int32_t>(i);
     }
     team.sync();
@@ -261,16 +249,25 @@ PYR_HD void tournament_example(Team& team, int64_t e, const T* scores, const boo
     out.winner[e * k + i] = w.win[w.order[i]];
     out.out_mask[e * k + i] = w.valid[last + w.order[i]] != 0;
   }
+}
 
-  // The trees, top-down: every node of every level walks from its root (tournament_cpu.cpp, write_trees).
-  for (int64_t h = R; h >= 1; --h) {
+/// The trees of example e, top-down: every node of every level walks from its root
+/// (tournament_cpu.cpp, write_trees); then every input's leaf and output row. `poisoned`: every
+/// weight, score and coefficient NaN.
+template <typename T, typename Team>
+PYR_HD void write_trees(Team& team, int64_t e, const T* s_in, const bool* m_in, const TournamentShape& s,
+                        bool poisoned, const TournamentScratch<T>& w, const TournamentOutputs<T>& out) {
+  const int64_t n = s.n, k = s.k, L = s.leaves;
+  const T nan = quiet_nan_<T>();
+  int64_t* input_leaf = out.input_leaf + e * n;
+  for (int64_t h = s.rounds; h >= 1; --h) {
     const int64_t t = L >> h, rec = s.record[h - 1];
     for (int64_t item = team.rank(); item < k * t; item += team.size()) {
       const int64_t i = item / t, j = item % t;
       T coef;
       const int64_t p = walk_down(s, w, w.order[i], h, j, &coef);
-      out.weight[h - 1][(e * k + i) * t + j] = poisoned ? quiet_nan_<T>() : (p >= 0 ? w.weight[rec + p] : T(1));
-      out.score[h][(e * k + i) * t + j] = poisoned ? quiet_nan_<T>() : (p >= 0 ? w.score[rec + p] : T(0));
+      out.weight[h - 1][(e * k + i) * t + j] = poisoned ? nan : (p >= 0 ? w.weight[rec + p] : T(1));
+      out.score[h][(e * k + i) * t + j] = poisoned ? nan : (p >= 0 ? w.score[rec + p] : T(0));
     }
   }
   for (int64_t item = team.rank(); item < k * L; item += team.size()) {
@@ -279,14 +276,38 @@ PYR_HD void tournament_example(Team& team, int64_t e, const T* scores, const boo
     const int64_t p = walk_down(s, w, w.order[i], 0, l, &coef);
     const bool leaf_valid = p >= 0 && m_in[p];
     const int64_t at = (e * k + i) * L + l;
-    out.score[0][at] = poisoned ? quiet_nan_<T>() : (leaf_valid ? s_in[p] : T(0));
+    out.score[0][at] = poisoned ? nan : (leaf_valid ? s_in[p] : T(0));
     out.leaf_index[at] = leaf_valid ? p : -1;
-    out.leaf_coef[at] = poisoned ? quiet_nan_<T>() : (leaf_valid ? coef : T(0));
+    out.leaf_coef[at] = poisoned ? nan : (leaf_valid ? coef : T(0));
     if (leaf_valid) input_leaf[p] = i * L + l;  // every real input sits in exactly one leaf
   }
   team.sync();
   for (int64_t p = team.rank(); p < n; p += team.size())
     out.input_row[e * n + p] = (input_leaf[p] > 0 ? input_leaf[p] : 0) / L;
+}
+
+/// The tournament of example e: scores and mask (b, n), padding scores zeroed (the front does).
+template <typename T, typename Team>
+PYR_HD void tournament_example(Team& team, int64_t e, const T* scores, const bool* mask, const TournamentShape& s,
+                               T log_base, bool keep_order, const TournamentScratch<T>& w,
+                               const TournamentOutputs<T>& out) {
+  const T* s_in = scores + e * s.n;
+  const bool* m_in = mask + e * s.n;
+  // Real inputs, non-finite real scores; every input's leaf starts empty.
+  int64_t my_real = 0, my_bad = 0;
+  for (int64_t i = team.rank(); i < s.n; i += team.size()) {
+    out.input_leaf[e * s.n + i] = -1;
+    if (m_in[i]) {
+      ++my_real;
+      if (!is_finite_(s_in[i])) ++my_bad;
+    }
+  }
+  const int64_t real = team.sum(my_real);
+  const bool poisoned = team.sum(my_bad) > 0;
+  play_rounds(team, s_in, m_in, real, s, log_base, w);
+  order_outputs(team, e, s, keep_order, w, out);
+  team.sync();
+  write_trees(team, e, s_in, m_in, s, poisoned, w, out);
 }
 
 /// Offset of level h's nodes in a tree's per-level arrays (level 0: the L leaves, then L/2, ...).
