@@ -2,6 +2,7 @@
 #include "util/atomic_file.h"
 
 #include <fcntl.h>
+#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -95,12 +96,27 @@ bool is_temporary_name(const std::string& filename) {
   return false;
 }
 
+int remove_tree(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return errno == ENOENT ? 0 : errno;
+  if (!S_ISDIR(st.st_mode)) return ::unlink(path.c_str()) == 0 || errno == ENOENT ? 0 : errno;
+  static thread_local int first_error;  // nftw's callback takes no context
+  first_error = 0;
+  const auto remove_entry = [](const char* entry, const struct stat*, int type, struct FTW*) {
+    const int rc = type == FTW_DP ? ::rmdir(entry) : ::unlink(entry);
+    if (rc != 0 && errno != ENOENT && first_error == 0) first_error = errno;
+    return 0;  // go on with the rest
+  };
+  if (::nftw(path.c_str(), remove_entry, 16, FTW_DEPTH | FTW_PHYS) != 0 && first_error == 0) first_error = errno;
+  return first_error;
+}
+
 int remove_temporaries(const std::string& dir) {
   std::error_code ec;
   std::vector<fs::path> leftovers;
   for (const auto& entry : fs::directory_iterator(dir, ec))
     if (is_temporary_name(entry.path().filename().string())) leftovers.push_back(entry.path());
-  for (const auto& path : leftovers) fs::remove_all(path, ec);
+  for (const auto& path : leftovers) remove_tree(path.string());
   return static_cast<int>(leftovers.size());
 }
 
@@ -115,7 +131,7 @@ int remove_temporaries_of(const std::string& path) {
         is_temporary_name(name))
       leftovers.push_back(entry.path());
   }
-  for (const auto& p : leftovers) fs::remove_all(p, ec);
+  for (const auto& p : leftovers) remove_tree(p.string());
   return static_cast<int>(leftovers.size());
 }
 
@@ -141,9 +157,7 @@ bool discard_directory(const std::string& path) {
   std::string hidden = sibling_pattern(target, kOldTag);
   const bool renamed = ::mkdtemp(hidden.data()) != nullptr && ::rmdir(hidden.c_str()) == 0 &&
                        std::rename(target.c_str(), hidden.c_str()) == 0;
-  std::error_code ec;
-  fs::remove_all(renamed ? fs::path(hidden) : target, ec);
-  return !ec;
+  return remove_tree(renamed ? hidden : target.string()) == 0;
 }
 
 void replace_symlink(const std::string& who, const std::string& link, const std::string& target) {
@@ -259,15 +273,14 @@ AtomicDirectory::AtomicDirectory(std::string who, std::string path) : who_(std::
   // mkdtemp makes it private (0700); what we publish is as readable as any file we write.
   if (::chmod(temp_.c_str(), 0755) != 0) {
     const int error = errno;
-    fs::remove_all(temp_, ec);
+    remove_tree(temp_);
     io_error(who_, "cannot set the permissions of the directory for", path_, error);
   }
 }
 
 AtomicDirectory::~AtomicDirectory() {
   if (committed_) return;
-  std::error_code ec;
-  fs::remove_all(temp_, ec);
+  remove_tree(temp_);
 }
 
 void AtomicDirectory::write(const std::string& name, std::string_view bytes) {
@@ -297,7 +310,7 @@ void AtomicDirectory::commit() {
   }
   committed_ = true;
   sync_directory(parent_of(path_));
-  if (!old.empty()) fs::remove_all(old, ec);
+  if (!old.empty()) remove_tree(old);
 }
 
 }  // namespace detail

@@ -37,6 +37,14 @@ void write_file_atomically(const std::string& who, const std::string& path, std:
 /// for logs that only grow. Throws std::runtime_error naming the path and the OS reason.
 void append_to_file(const std::string& who, const std::string& path, std::string_view bytes);
 
+/// Removes `path` and, for a directory, everything under it (symbolic links are removed, not
+/// followed); a missing path is no error. Returns 0, or the errno of the first entry that could
+/// not be removed (the rest is still attempted). The library's one recursive removal, in place of
+/// std::filesystem::remove_all: PyTorch wheels (2.11 among them, pytorch/pytorch#133437) export
+/// their own statically linked copy of that function, which the dynamic linker can bind our calls
+/// to and which crashes (a call through a null pointer).
+int remove_tree(const std::string& path);
+
 /// Removes the directory `path` so that a crash cannot leave half of it under its name: renamed to
 /// a temporary name (".<name>.old-XXXXXX") first, then deleted (in place when it cannot be
 /// renamed). Best effort: returns false when something could not be removed.
@@ -100,6 +108,9 @@ class AtomicDirectory {
 
   /// The final path.
   const std::string& path() const { return path_; }
+  /// The temporary directory, for a file that the caller streams into it itself (through an
+  /// AtomicFile there, whose commit() flushes it) before commit().
+  const std::string& staging_path() const { return temp_; }
 
  private:
   std::string who_, path_, temp_;

@@ -20,6 +20,7 @@
 #include <string>
 #include <thread>
 #include <vector>
+#include "util/atomic_file.h"
 
 namespace {
 
@@ -106,7 +107,7 @@ std::string spaced(const std::string& piece) {
 
 fs::path scratch_dir(const std::string& name) {
   const fs::path dir = fs::temp_directory_path() / ("pyramidion_tokenizer_test_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  pyramidion::detail::remove_tree(fs::path(dir).string());
   fs::create_directories(dir);
   return dir;
 }
@@ -260,7 +261,7 @@ TEST(TokenizerIo, SaveLoadGivesIdenticalEncodings) {
   for (const std::string& text : corpus(5, 30)) EXPECT_EQ(loaded.encode(text), bpe().encode(text));
   // No temporary file is left next to the model.
   EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
-  fs::remove_all(dir);
+  pyramidion::detail::remove_tree(fs::path(dir).string());
 }
 
 TEST(TokenizerIo, FromSerializedGivesIdenticalEncodings) {
@@ -286,7 +287,7 @@ TEST(TokenizerIo, ErrorsNameThePath) {
                   "not a sentencepiece model");
   const std::string no_dir = (dir / "no" / "such" / "dir" / "tokenizer.model").string();
   EXPECT_CONTAINS(message_of<std::runtime_error>([&] { unigram().save(no_dir); }), "'" + no_dir + "'");
-  fs::remove_all(dir);
+  pyramidion::detail::remove_tree(fs::path(dir).string());
 }
 
 TEST(TokenizerTrain, IsDeterministic) {

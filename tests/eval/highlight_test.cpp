@@ -23,6 +23,7 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+#include "util/atomic_file.h"
 
 namespace {
 
@@ -572,7 +573,7 @@ TEST(HighlightTest, WritesAtomicallyAndNamesThePathOnError) {
   const std::string missing = (dir / "no" / "such" / "dir" / "page.html").string();
   const std::string message = message_of<std::runtime_error>([&] { write_highlight_html(missing, docs); });
   EXPECT_NE(message.find(missing), std::string::npos) << message;
-  fs::remove_all(dir);
+  pyramidion::detail::remove_tree(fs::path(dir).string());
 }
 
 TEST(HighlightTest, PageOfLargeDocumentStaysSmall) {

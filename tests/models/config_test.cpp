@@ -21,6 +21,7 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+#include "util/atomic_file.h"
 
 #ifndef PYRAMIDION_SOURCE_DIR
 #error "tests/CMakeLists.txt must define PYRAMIDION_SOURCE_DIR (the presets live in its configs/)"
@@ -91,13 +92,13 @@ class TempDir {
     const auto* test = ::testing::UnitTest::GetInstance()->current_test_info();
     path_ = fs::temp_directory_path() /
             ("pyramidion-" + std::string(test->name()) + "-" + std::to_string(::getpid()));
-    fs::remove_all(path_);
+    pyramidion::detail::remove_tree(fs::path(path_).string());
     fs::create_directories(path_);
   }
   ~TempDir() {
     std::error_code ec;
     fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ec);
-    fs::remove_all(path_, ec);
+    pyramidion::detail::remove_tree(fs::path(path_).string());
   }
   const fs::path& path() const { return path_; }
 

@@ -19,6 +19,7 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
+#include "util/atomic_file.h"
 
 namespace {
 
@@ -46,7 +47,7 @@ fs::path scratch_dir(const std::string& tag) {
   static std::atomic<int> counter{0};
   auto dir = fs::temp_directory_path() /
              ("pyramidion_model_test_" + std::to_string(::getpid()) + "_" + tag + "_" + std::to_string(counter++));
-  fs::remove_all(dir);
+  pyramidion::detail::remove_tree(fs::path(dir).string());
   return dir;
 }
 
@@ -258,7 +259,7 @@ TEST(Seq2SeqCheckpoint, SaveLoadRoundTripIsExact) {
   for (const auto& entry : fs::directory_iterator(dir.parent_path()))
     EXPECT_EQ(entry.path().filename().string().find("." + dir.filename().string() + "."), std::string::npos)
         << "left behind: " << entry.path();
-  fs::remove_all(dir);
+  pyramidion::detail::remove_tree(fs::path(dir).string());
 }
 
 TEST(Seq2SeqCheckpoint, WeightsThatDoNotMatchTheConfigAreRejected) {
@@ -294,7 +295,7 @@ TEST(Seq2SeqCheckpoint, WeightsThatDoNotMatchTheConfigAreRejected) {
   fs::remove(dir / "weights.pt");
   const auto no_weights = error_of([&] { Seq2Seq::load(dir.string()); });
   EXPECT_NE(no_weights.find((dir / "weights.pt").string()), std::string::npos) << no_weights;
-  fs::remove_all(dir);
+  pyramidion::detail::remove_tree(fs::path(dir).string());
   const auto no_dir = error_of([&] { Seq2Seq::load(dir.string()); });
   EXPECT_NE(no_dir.find((dir / "config.json").string()), std::string::npos) << no_dir;
   EXPECT_THROW(Seq2Seq::load(dir.string()), std::runtime_error);

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include "util/atomic_file.h"
 
 namespace pyramidion_test {
 
@@ -21,7 +22,7 @@ inline const std::string kSource = PYRAMIDION_SOURCE_DIR;
 
 inline fs::path fresh_dir(const std::string& name) {
   const fs::path dir = fs::path(::testing::TempDir()) / ("pyramidion_train_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  pyramidion::detail::remove_tree(fs::path(dir).string());
   fs::create_directories(dir);
   return dir;
 }

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "support/model_fixtures.h"
+#include "util/atomic_file.h"
 
 
 namespace {
@@ -112,7 +113,7 @@ struct TempDir {
   }
   ~TempDir() {
     std::error_code ec;
-    fs::remove_all(path, ec);
+    pyramidion::detail::remove_tree(fs::path(path).string());
   }
 };
 

@@ -31,7 +31,7 @@ using pyramidion_test::read_text;
 
 fs::path fresh(const std::string& name) {
   const auto dir = fs::path(::testing::TempDir()) / ("pyramidion_atomic_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  pyramidion::detail::remove_tree(fs::path(dir).string());
   fs::create_directories(dir);
   return dir;
 }
@@ -41,6 +41,26 @@ std::vector<std::string> entries(const fs::path& dir) {
   for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
   std::sort(names.begin(), names.end());
   return names;
+}
+
+TEST(RemoveTree, RemovesNestedDirectoriesAndLinksWithoutFollowingThem) {
+  const auto dir = fresh("tree");
+  const auto outside = dir / "outside";
+  fs::create_directories(outside);
+  pyramidion::detail::write_file_atomically("test", (outside / "keep.txt").string(), "kept");
+  const auto tree = dir / "tree";
+  fs::create_directories(tree / "a" / "b" / "c");
+  pyramidion::detail::write_file_atomically("test", (tree / "a" / "b" / "c" / "f").string(), "x");
+  pyramidion::detail::write_file_atomically("test", (tree / "top").string(), "y");
+  fs::create_directory_symlink(outside, tree / "a" / "link");
+  EXPECT_EQ(pyramidion::detail::remove_tree(tree.string()), 0);
+  EXPECT_FALSE(fs::exists(tree));
+  EXPECT_EQ(read_text(outside / "keep.txt"), "kept") << "a link is removed, not followed";
+  EXPECT_EQ(pyramidion::detail::remove_tree((dir / "missing").string()), 0) << "nothing to remove is no error";
+  EXPECT_EQ(pyramidion::detail::remove_tree((outside / "keep.txt").string()), 0) << "a plain file";
+  EXPECT_FALSE(fs::exists(outside / "keep.txt"));
+  EXPECT_EQ(pyramidion::detail::remove_tree((dir / "missing" / "x").string()), 0);
+  EXPECT_EQ(pyramidion::detail::remove_tree(std::string(5000, 'a')), ENAMETOOLONG) << "the errno comes back";
 }
 
 TEST(AtomicFile, WritesReplacesAndLeavesNoTemporary) {
