@@ -103,6 +103,11 @@ class DocumentReader {
   /// skip_bad) and "<path>: read error: <reason>" when reading fails.
   bool next(Document& out);
 
+  /// The next non-blank line, unparsed (CRLF's '\r' removed), for a caller that parses records
+  /// elsewhere (several threads) with parse_record(); its number is position().line. False at the
+  /// end of the file. Throws std::runtime_error "<path>: read error: <reason>" when reading fails.
+  bool next_line(std::string& line);
+
   /// Records returned by next() so far.
   int64_t records() const { return records_; }
   /// Malformed records skipped so far (only with skip_bad).
@@ -138,6 +143,11 @@ class DocumentReader {
   std::vector<std::string> skip_reasons_;
   std::vector<std::string> new_skip_reasons_;
 };
+
+/// The record of one line of a JSON-lines file, as DocumentReader::next() reads it (path and line
+/// left empty). Throws std::invalid_argument with what is wrong (no path or line number in it)
+/// for a malformed record.
+Document parse_record(const std::string& line, const ReaderOptions& options = {});
 
 /// Every record of a (small) file, in order; errors as DocumentReader::next().
 std::vector<Document> read_all(const std::string& path, const ReaderOptions& options = {});

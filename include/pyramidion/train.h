@@ -53,15 +53,18 @@ struct TrainConfig {
   // ---- data and model
   std::string model;        // ModelConfig JSON (a preset in configs/); required
   std::map<std::string, std::string> model_overrides;  // ModelConfig field -> JSON value text
-  std::string train;        // training data (JSON lines: arXiv/PubMed or plain); required
-  std::string valid;        // validation data; "" = no validation
+  std::string train;        // training data (JSON lines: arXiv/PubMed or plain); this or `data`
+  std::string valid;        // validation data (JSON lines); "" = the dataset's "valid" split, or none
+  std::string data;         // a preprocessed dataset (dataset.h, pyramidion-preprocess), memory-mapped:
+                            // its "train" split (and "valid", unless `valid` is set) and its tokenizer
   std::string out;          // output directory; required
   DataFormat data_format = DataFormat::automatic;  // JSON "auto" (by each record's keys) | "arxiv" | "plain"
   bool skip_bad_records = false;     // skip (and count) malformed records instead of failing
   bool truncate = true;     // truncate long sources/summaries to the model's maximum lengths (counted
                             // and reported); false: a long example is an error
   // ---- tokenizer
-  std::string tokenizer;    // an existing sentencepiece model; "" = train one on the training split
+  std::string tokenizer;    // an existing sentencepiece model; "" = the data's, or one trained on a
+                            // bounded sample of the training split (train_tokenizer_on_file)
   int64_t vocab_size = 8000;  // of a trained tokenizer; the model's vocab_size follows the tokenizer
   // ---- optimisation
   int64_t max_steps = 1000;   // optimizer updates; >= 1

@@ -195,7 +195,7 @@ std::string parse_error_text(const json::parse_error& e) {
   return what;
 }
 
-Document parse_record(const std::string& line, const ReaderOptions& options) {
+Document parse_line(const std::string& line, const ReaderOptions& options) {
   const size_t bad = invalid_utf8_offset(line);
   if (bad != std::string::npos) {
     throw BadRecord("invalid UTF-8: byte " + hex_byte(static_cast<unsigned char>(line[bad])) + " at column " +
@@ -273,12 +273,25 @@ bool DocumentReader::read_line(std::string& line) {
   return true;
 }
 
+Document parse_record(const std::string& line, const ReaderOptions& options) {
+  try {
+    return parse_line(line, options);
+  } catch (const BadRecord& e) {
+    throw std::invalid_argument(e.what());
+  }
+}
+
+bool DocumentReader::next_line(std::string& line) {
+  while (read_line(line))
+    if (!detail::is_blank(line)) return true;
+  return false;
+}
+
 bool DocumentReader::next(Document& out) {
   std::string line;
-  while (read_line(line)) {
-    if (detail::is_blank(line)) continue;
+  while (next_line(line)) {
     try {
-      out = parse_record(line, options_);
+      out = parse_line(line, options_);
     } catch (const BadRecord& e) {
       std::string message = display_path(path_) + ":" + std::to_string(line_) + ": " + e.what();
       if (!options_.skip_bad()) throw std::runtime_error(message);

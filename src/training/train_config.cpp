@@ -113,8 +113,13 @@ const Table& train_config_table() {
                "model preset (ModelConfig JSON, e.g. configs/small-deep-pyramidion.json); required", kPathField)
           .add(model_overrides_field())
           .add("train", &TrainConfig::train,
-               "training data: JSON lines, arXiv/PubMed or {id, document, summary}; required", kPathField)
-          .add("valid", &TrainConfig::valid, "validation data (same formats); \"\" = no validation", kPathField)
+               "training data: JSON lines, arXiv/PubMed or {id, document, summary}; this or data", kPathField)
+          .add("valid", &TrainConfig::valid,
+               "validation data (same formats); \"\" = the data's \"valid\" split, or no validation", kPathField)
+          .add("data", &TrainConfig::data,
+               "a dataset made by pyramidion-preprocess, memory-mapped (its train and valid splits, its tokenizer); "
+               "this or train",
+               kPathField)
           .add("out", &TrainConfig::out, "output directory (checkpoints, tokenizer, metrics.jsonl, latest); required",
                kPathField)
           .add("data_format", &TrainConfig::data_format, data_format_names(),
@@ -124,7 +129,8 @@ const Table& train_config_table() {
           .add("truncate", &TrainConfig::truncate,
                "cut sources/summaries to the model's maximum lengths (counted); false = a long example is an error")
           .add("tokenizer", &TrainConfig::tokenizer,
-               "an existing sentencepiece model; \"\" = train one on the training split", kPathField)
+               "an existing sentencepiece model; \"\" = the data's, or one trained on a sample of the training split",
+               kPathField)
           .add("vocab_size", &TrainConfig::vocab_size,
                "vocabulary of a trained tokenizer (the model's vocab_size follows the tokenizer)")
           .add("max_steps", &TrainConfig::max_steps, "optimizer updates in total", kContinuation)
@@ -207,7 +213,10 @@ void TrainConfig::validate() const {
     if (v.empty()) detail::fail_field(kOwner, field, "\"\"", "is required");
   };
   require("model", model);
-  require("train", train);
+  if (train.empty() && data.empty()) detail::fail_field(kOwner, "train", "\"\"", "is required (or data: a preprocessed dataset)");
+  if (!train.empty() && !data.empty())
+    detail::fail_field(kOwner, "data", "\"" + data + "\"",
+                       "and train = \"" + train + "\" are both set; give one: the JSON lines or the dataset made from them");
   require("out", out);
   to_string(data_format);  // the enums hold one of their values (not a cast integer)
   to_string(lr_decay);
@@ -253,10 +262,12 @@ void TrainConfig::validate() const {
   unit("label_smoothing", label_smoothing);
 
   check_file("model", model);
-  check_file("train", train);
+  std::error_code ec;
+  if (!train.empty()) check_file("train", train);
+  if (!data.empty() && !fs::is_directory(data, ec))
+    throw std::runtime_error(std::string(kOwner) + ".data = '" + data + "' is not a directory");
   if (!valid.empty()) check_file("valid", valid);
   if (!tokenizer.empty()) check_file("tokenizer", tokenizer);
-  std::error_code ec;
   if (fs::exists(out, ec) && !fs::is_directory(out, ec))
     throw std::runtime_error(std::string(kOwner) + ".out = '" + out + "' exists and is not a directory");
   const ModelConfig m = model_config();  // the preset and overrides are valid

@@ -27,9 +27,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// The first documents up to this much text train the tokenizer: plenty for a subword vocabulary,
-// and bounded memory on a multi-gigabyte training set.
-constexpr size_t kTokenizerTextBytes = size_t{256} << 20;
+// Tokenizing JSON lines for longer than this at a start: the log suggests pyramidion-preprocess.
+constexpr double kPreprocessHintSeconds = 30;
 
 ProcessGroup connect(const TrainConfig& config) {
   config.validate();
@@ -113,27 +112,32 @@ void Trainer::locate_start() {
 void Trainer::prepare_tokenizer() {
   const fs::path path = out_ / "tokenizer.model";
   std::string source;
+  if (!config_.data.empty()) {
+    dataset_ = Dataset::open(config_.data);  // checks the files before anything else is done
+    say("data: " + config_.data + " (preprocessed; splits " + quoted_list(dataset_->splits()) + ")");
+  }
   if (run_.resume()) {
     source = (resume_dir_ / "tokenizer.model").string();
   } else if (!config_.tokenizer.empty()) {
     source = config_.tokenizer;
+  } else if (dataset_) {
+    source = (fs::path(config_.data) / "tokenizer.model").string();
   } else {
     on_main("training the tokenizer", [&] {
       say("training a " + std::to_string(config_.vocab_size) + "-token sentencepiece model on " + config_.train);
-      DocumentReader reader(config_.train, reader_options(config_));
-      std::vector<std::string> texts;
-      size_t bytes = 0;
-      Document doc;
-      while (bytes < kTokenizerTextBytes && reader.next(doc)) {
-        bytes += doc.document.size() + doc.summary.size();
-        texts.push_back(std::move(doc.document));
-        texts.push_back(std::move(doc.summary));
-      }
-      Tokenizer::train(texts, TokenizerTrainOptions().vocab_size(config_.vocab_size)).save(path.string());
+      const auto started = std::chrono::steady_clock::now();
+      train_tokenizer_on_file(config_.train, TokenizerTrainOptions().vocab_size(config_.vocab_size),
+                              TokenizerSampleOptions().reader(reader_options(config_)))
+          .save(path.string());
+      say("tokenizer trained in " + format_duration(seconds_between(started, std::chrono::steady_clock::now())));
     });
     source = path.string();
   }
   tokenizer_ = Tokenizer::load(source);
+  if (dataset_ && tokenizer_checksum(*tokenizer_) != dataset_->tokenizer_checksum())
+    throw std::invalid_argument("train: the tokenizer " + source + " (checksum " + tokenizer_checksum(*tokenizer_) +
+                                ") is not the one the dataset " + config_.data + " was made with (checksum " +
+                                dataset_->tokenizer_checksum() + "): its token ids would mean other pieces");
   on_main("saving the tokenizer", [&] {
     if (source != path.string()) tokenizer_->save(path.string());
   });
@@ -157,6 +161,51 @@ void Trainer::describe_corpus(const char* name, const std::string& path, const C
       " bad records skipped");
 }
 
+TokenizedCorpus Trainer::read_json_lines(const std::string& path, const CorpusOptions& options, const char* name) {
+  const auto started = std::chrono::steady_clock::now();
+  CorpusStats stats;
+  TokenizedCorpus corpus = tokenize_file(path, *tokenizer_, options, &stats, [this](const std::string& line) { say(line); });
+  describe_corpus(name, path, stats, corpus);
+  const double seconds = seconds_between(started, std::chrono::steady_clock::now());
+  if (seconds >= kPreprocessHintSeconds)
+    say(std::string(name) + ": tokenizing took " + format_duration(seconds) +
+        " (at every start, on every rank); pyramidion-preprocess does it once, and training from its dataset "
+        "(data) starts in seconds (docs/data.md)");
+  return corpus;
+}
+
+TokenizedCorpus Trainer::map_split(const std::string& split) const {
+  // The model's limits (targets leave room for eos), applied to the stored lengths.
+  const int64_t max_source = model_config_.max_source_length, max_target = model_config_.max_target_length - 1;
+  TokenizedCorpus full = dataset_->split(split);
+  TokenizedCorpus corpus = full.truncated(max_source, max_target);
+  CorpusStats stats;
+  stats.documents = corpus.size();
+  stats.skipped = dataset_->stats(split).skipped;
+  stats.truncated_sources = dataset_->stats(split).truncated_sources;
+  stats.truncated_targets = dataset_->stats(split).truncated_targets;
+  for (int64_t i = 0; i < full.size(); ++i) {  // the index only: lengths, not tokens
+    const bool long_source = full.source_length(i) > max_source, long_target = full.target_length(i) > max_target;
+    if ((long_source || long_target) && !config_.truncate)
+      throw std::runtime_error("train: " + config_.data + ": " + split + " example '" + full.id(i) + "' has " +
+                               std::to_string(full.source_length(i)) + " source and " +
+                               std::to_string(full.target_length(i)) + " summary tokens; the model takes at most " +
+                               std::to_string(max_source) + " and " + std::to_string(max_target) +
+                               " (set truncate to true to cut them)");
+    stats.truncated_sources += long_source;
+    stats.truncated_targets += long_target;
+  }
+  describe_corpus(split.c_str(), config_.data, stats, corpus);
+  const auto warn_cut = [&](int64_t stored, int64_t wanted, const char* side) {
+    if (stored > 0 && stored < wanted)
+      say("warning: " + config_.data + " was cut to " + std::to_string(stored) + " " + side +
+          " tokens at preprocessing; the model takes " + std::to_string(wanted) + ": preprocess again to use them");
+  };
+  warn_cut(dataset_->max_source_length(), max_source, "source");
+  warn_cut(dataset_->max_target_length(), max_target, "summary");
+  return corpus;
+}
+
 void Trainer::prepare_data() {
   // The model's limits: targets leave room for eos.
   const auto options = CorpusOptions()
@@ -164,15 +213,16 @@ void Trainer::prepare_data() {
                            .max_source_length(model_config_.max_source_length)
                            .max_target_length(model_config_.max_target_length - 1)
                            .truncate(config_.truncate);
-  const auto progress = [this](const std::string& line) { say(line); };
-  CorpusStats stats;
-  train_corpus_ = tokenize_file(config_.train, *tokenizer_, options, &stats, progress);
-  if (train_corpus_.size() == 0) throw std::runtime_error("train: " + config_.train + " holds no usable record");
-  describe_corpus("train", config_.train, stats, train_corpus_);
+  train_corpus_ = dataset_ ? map_split("train") : read_json_lines(config_.train, options, "train");
+  if (train_corpus_.size() == 0)
+    throw std::runtime_error("train: " + (dataset_ ? config_.data + "'s train split" : config_.train) +
+                             " holds no usable record");
   if (!config_.valid.empty()) {
-    valid_corpus_ = tokenize_file(config_.valid, *tokenizer_,
-                                  CorpusOptions(options).max_documents(config_.valid_max_docs), &stats, progress);
-    describe_corpus("valid", config_.valid, stats, valid_corpus_);
+    valid_corpus_ =
+        read_json_lines(config_.valid, CorpusOptions(options).max_documents(config_.valid_max_docs), "valid");
+  } else if (dataset_ && dataset_->has_split("valid")) {
+    valid_corpus_ = map_split("valid");
+    if (config_.valid_max_docs > 0) valid_corpus_ = valid_corpus_.first(config_.valid_max_docs);
   }
   stream_ = std::make_unique<BatchStream>(
       train_corpus_,

@@ -19,6 +19,7 @@
 #include <pyramidion/batching.h>
 #include <pyramidion/config.h>
 #include <pyramidion/corpus.h>
+#include <pyramidion/dataset.h>
 #include <pyramidion/distributed.h>
 #include <pyramidion/model.h>
 #include <pyramidion/tokenizer.h>
@@ -91,6 +92,10 @@ class Trainer {
   void append_metrics(const nlohmann::json& entry);
   void describe_corpus(const char* name, const std::string& path, const CorpusStats& stats,
                        const TokenizedCorpus& corpus) const;
+  /// A JSON-lines file, tokenized (and a hint to preprocess when that was slow).
+  TokenizedCorpus read_json_lines(const std::string& path, const CorpusOptions& options, const char* name);
+  /// A split of the dataset, memory-mapped, cut to the model's lengths (from the index alone).
+  TokenizedCorpus map_split(const std::string& split) const;
 
   // Fixed at construction.
   const TrainConfig config_;
@@ -103,6 +108,7 @@ class Trainer {
 
   // Made by the steps, in order.
   std::filesystem::path resume_dir_;  // empty: a fresh run
+  std::optional<Dataset> dataset_;  // config.data's
   std::optional<Tokenizer> tokenizer_;
   ModelConfig model_config_;
   TokenizedCorpus train_corpus_, valid_corpus_;

@@ -28,6 +28,7 @@ extern char** environ;
 #ifndef PYRAMIDION_TRAIN_BIN
 #define PYRAMIDION_TRAIN_BIN ""
 #define PYRAMIDION_SUMMARIZE_BIN ""
+#define PYRAMIDION_PREPROCESS_BIN ""
 #endif
 /// First statement of a test that runs a tool: skips it, saying why, in a build without the tools.
 #define PYRAMIDION_REQUIRE_TOOLS()                                                             \

@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
   named("--model", "model", "model preset (ModelConfig JSON), e.g. configs/deep-pyramidion.json");
   named("--train", "train", "training data (JSON lines)");
   named("--valid", "valid", "validation data (JSON lines)");
+  named("--data", "data", "a dataset made by pyramidion-preprocess, instead of --train (memory-mapped)");
   named("--out", "out", "output directory (checkpoints, tokenizer, metrics)");
   named("--max-steps", "max_steps", "optimizer updates in total");
   app.add_option_function<std::vector<std::string>>(
