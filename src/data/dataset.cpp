@@ -56,6 +56,10 @@ SplitStats read_stats(const json& entry, const fs::path& manifest) {
   s.source_tokens = field<int64_t>(entry, "source_tokens", manifest);
   s.target_tokens = field<int64_t>(entry, "target_tokens", manifest);
   s.skip_reasons = field<std::vector<std::string>>(entry, "skip_reasons", manifest);
+  for (const int64_t count : {s.documents, s.skipped, s.truncated_sources, s.truncated_targets, s.source_tokens,
+                              s.target_tokens})
+    if (count < 0) throw dataset_error(manifest, "has a negative count (" + std::to_string(count) + ")");
+  if (s.documents > (int64_t{1} << 40)) throw dataset_error(manifest, "claims " + std::to_string(s.documents) + " documents");
   return s;
 }
 

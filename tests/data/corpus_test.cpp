@@ -19,18 +19,7 @@ using pyramidion::CorpusStats;
 using pyramidion::Tokenizer;
 using pyramidion_test::error_of;
 
-const Tokenizer& tokenizer() {
-  static const Tokenizer t = [] {
-    const auto dir = pyramidion_test::fresh_dir("corpus_tokenizer");
-    std::vector<std::string> texts;
-    for (const auto& d : pyramidion::read_all(pyramidion_test::data_slice(dir, "train", 12))) {
-      texts.push_back(d.document);
-      texts.push_back(d.summary);
-    }
-    return Tokenizer::train(texts, pyramidion::TokenizerTrainOptions().vocab_size(300));
-  }();
-  return t;
-}
+const Tokenizer& tokenizer() { return pyramidion_test::small_tokenizer(); }
 
 TEST(TokenizeFile, IdsAreTheTokenizersAndLimitsCutAndCount) {
   const auto dir = pyramidion_test::fresh_dir("corpus");

@@ -29,14 +29,7 @@ using pyramidion::Tokenizer;
 using pyramidion_test::error_of;
 using pyramidion_test::read_text;
 
-const Tokenizer& tokenizer() {
-  static const Tokenizer t = [] {
-    const auto dir = pyramidion_test::fresh_dir("dataset_tokenizer");
-    return pyramidion::train_tokenizer_on_file(pyramidion_test::data_slice(dir, "train", 12),
-                                               pyramidion::TokenizerTrainOptions().vocab_size(300));
-  }();
-  return t;
-}
+const Tokenizer& tokenizer() { return pyramidion_test::small_tokenizer(); }
 
 void expect_same_corpus(const TokenizedCorpus& a, const TokenizedCorpus& b) {
   ASSERT_EQ(a.size(), b.size());
@@ -267,6 +260,16 @@ TEST_F(DamagedDataset, AManifestThatDoesNotMatchItsFiles) {
   EXPECT_NE(open_error().find("has format version 7; this pyramidion reads 1"), std::string::npos);
   pyramidion::detail::write_file_atomically("test", (data() / "manifest.json").string(), "{\"format\": ");
   EXPECT_NE(open_error().find("manifest.json' is not valid JSON"), std::string::npos);
+  // Counts that no index can have: refused, not read through.
+  manifest.replace(manifest.find("\"version\": 7"), 12, "\"version\": 1");
+  for (const std::string& count : {"-1", "1099511627777"}) {
+    std::string bad = manifest;
+    bad.replace(bad.find("\"documents\": 6"), 14, "\"documents\": " + count);
+    pyramidion::detail::write_file_atomically("test", (data() / "manifest.json").string(), bad);
+    EXPECT_NE(open_error().find(count == "-1" ? "has a negative count (-1)" : "claims 1099511627777 documents"),
+              std::string::npos)
+        << open_error();
+  }
 }
 
 TEST_F(DamagedDataset, ATruncatedTokenFile) {

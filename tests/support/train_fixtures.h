@@ -2,6 +2,8 @@
 // the bundled ACLSum data, and a small, fast training config (processes: test_support.h).
 #pragma once
 
+#include <pyramidion/corpus.h>
+#include <pyramidion/model.h>
 #include <pyramidion/train.h>
 
 #include "support/test_support.h"
@@ -9,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -57,6 +60,26 @@ inline pyramidion::TrainConfig tiny_config(const fs::path& dir, int docs = 12) {
   c.checkpoint_every = 4;
   c.threads = 1;
   return c;
+}
+
+// A 300-piece tokenizer trained on the first 12 training papers (made once per process).
+inline const pyramidion::Tokenizer& small_tokenizer() {
+  static const pyramidion::Tokenizer t = [] {
+    const auto dir = fresh_dir("small_tokenizer");
+    return pyramidion::train_tokenizer_on_file(data_slice(dir, "train", 12),
+                                               pyramidion::TokenizerTrainOptions().vocab_size(300));
+  }();
+  return t;
+}
+
+// Every parameter of two checkpoints: max |a - b|.
+inline double weight_diff(const std::string& a, const std::string& b) {
+  auto ma = pyramidion::Seq2Seq::load(a), mb = pyramidion::Seq2Seq::load(b);
+  double diff = 0;
+  const auto pa = ma->named_parameters(), pb = mb->named_parameters();
+  EXPECT_EQ(pa.size(), pb.size());
+  for (const auto& p : pa) diff = std::max(diff, (p.value() - pb[p.key()]).abs().max().item<double>());
+  return diff;
 }
 
 }  // namespace pyramidion_test

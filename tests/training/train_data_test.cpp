@@ -24,16 +24,8 @@ using pyramidion_test::error_of;
 using pyramidion_test::fresh_dir;
 using pyramidion_test::read_text;
 using pyramidion_test::tiny_config;
+using pyramidion_test::weight_diff;
 
-// Every parameter of two checkpoints: max |a - b|.
-double weight_diff(const std::string& a, const std::string& b) {
-  auto ma = pyramidion::Seq2Seq::load(a), mb = pyramidion::Seq2Seq::load(b);
-  double diff = 0;
-  const auto pa = ma->named_parameters(), pb = mb->named_parameters();
-  EXPECT_EQ(pa.size(), pb.size());
-  for (const auto& p : pa) diff = std::max(diff, (p.value() - pb[p.key()]).abs().max().item<double>());
-  return diff;
-}
 
 // The tiny JSON-lines run (it trains the tokenizer) and its splits preprocessed with that
 // tokenizer into `dataset`.
@@ -43,6 +35,16 @@ pyramidion::TrainResult json_run_and_dataset(const TrainConfig& json, const std:
   const auto tokenizer = pyramidion::Tokenizer::load((fs::path(json.out) / "tokenizer.model").string());
   pyramidion::preprocess({{"train", json.train}, {"valid", json.valid}}, tokenizer, dataset, options);
   return result;
+}
+
+// tiny_config's splits preprocessed into dir/d with the tokenizer of a one-update JSON-lines run
+// (dir/json); that run's config.
+TrainConfig dataset_in(const fs::path& dir) {
+  auto json = tiny_config(dir);
+  json.out = (dir / "json").string();
+  json.max_steps = 1;
+  json_run_and_dataset(json, (dir / "d").string());
+  return json;
 }
 
 TrainConfig from_data(TrainConfig c, const std::string& dataset, const fs::path& out) {
@@ -78,10 +80,7 @@ TEST(TrainFromData, GivesTheWeightsOfTrainingFromTheJsonLines) {
 
 TEST(TrainFromData, StopAndResumeEqualsUninterrupted) {
   const auto dir = fresh_dir("data_resume");
-  auto json = tiny_config(dir);
-  json.out = (dir / "json").string();
-  json.max_steps = 1;
-  json_run_and_dataset(json, (dir / "d").string());
+  const TrainConfig json = dataset_in(dir);
   auto c = from_data(tiny_config(dir), (dir / "d").string(), dir / "whole");
   const auto whole = pyramidion::train(c);
   c.out = (dir / "parts").string();
@@ -96,10 +95,7 @@ TEST(TrainFromData, StopAndResumeEqualsUninterrupted) {
 
 TEST(TrainFromData, ChecksTheDatasetAndTheTokenizerBeforeTraining) {
   const auto dir = fresh_dir("data_checks");
-  auto json = tiny_config(dir);
-  json.out = (dir / "json").string();
-  json.max_steps = 1;
-  json_run_and_dataset(json, (dir / "d").string());
+  const TrainConfig json = dataset_in(dir);
   const auto data = (dir / "d").string();
   // Another tokenizer than the dataset's.
   auto other = from_data(tiny_config(dir), data, dir / "other");
@@ -133,10 +129,7 @@ TEST(TrainFromData, ChecksTheDatasetAndTheTokenizerBeforeTraining) {
 TEST(TrainFromData, TwoProcessesReadTheSameFilesAndMatchOneProcess) {
   PYRAMIDION_REQUIRE_TOOLS();
   const auto dir = fresh_dir("data_ddp");
-  auto json = tiny_config(dir);
-  json.out = (dir / "json").string();
-  json.max_steps = 1;
-  json_run_and_dataset(json, (dir / "d").string());
+  const TrainConfig json = dataset_in(dir);
   const auto args = [&](const std::string& out, bool accumulate) {
     std::vector<std::string> a = {"--model", json.model, "--data", (dir / "d").string(), "--out", out,
                                   "--max-steps", "8", "--set", "max_tokens=" + std::to_string(json.max_tokens),

@@ -37,16 +37,8 @@ using pyramidion_test::error_of;
 using pyramidion_test::fresh_dir;
 using pyramidion_test::kSource;
 using pyramidion_test::tiny_config;
+using pyramidion_test::weight_diff;
 
-// Every parameter of two checkpoints: max |a - b|.
-double weight_diff(const std::string& a, const std::string& b) {
-  auto ma = pyramidion::Seq2Seq::load(a), mb = pyramidion::Seq2Seq::load(b);
-  double diff = 0;
-  const auto pa = ma->named_parameters(), pb = mb->named_parameters();
-  EXPECT_EQ(pa.size(), pb.size());
-  for (const auto& p : pa) diff = std::max(diff, (p.value() - pb[p.key()]).abs().max().item<double>());
-  return diff;
-}
 
 int run_tool(const std::vector<std::string>& args, const std::vector<std::string>& env, const fs::path& log) {
   return pyramidion_test::run_process(PYRAMIDION_TRAIN_BIN, args, env, log);
