@@ -16,12 +16,14 @@
 
 #include "ops/topk_ops.h"
 #include "ops/tournament.h"
+#include "support/tournament_checks.h"
 #include "ops/tournament_program.h"
 
 namespace {
 
 namespace kernels = pyramidion::kernels;
 using pyramidion::detail::Tournament;
+using pyramidion_test::expect_identical;
 
 // The tournament of every example by the team program, with a team of one.
 Tournament program_tournament(const at::Tensor& scores, const at::Tensor& mask, int64_t k, double log_base,
@@ -65,17 +67,6 @@ at::Tensor program_scores_grad(const Tournament& t, const at::Tensor& dots, cons
   return g.masked_fill(t.input_leaf < 0, 0).view({b, n});
 }
 
-void expect_identical(const Tournament& a, const Tournament& b) {
-  ASSERT_EQ(a.rounds, b.rounds);
-  EXPECT_TRUE(a.leaf_index.equal(b.leaf_index));
-  EXPECT_TRUE(a.leaf_coef.equal(b.leaf_coef));
-  EXPECT_TRUE(a.out_mask.equal(b.out_mask));
-  EXPECT_TRUE(a.winner.equal(b.winner));
-  EXPECT_TRUE(a.input_leaf.equal(b.input_leaf));
-  EXPECT_TRUE(a.input_row.equal(b.input_row));
-  for (int64_t h = 0; h < a.rounds; ++h) EXPECT_TRUE(a.weight[h].equal(b.weight[h])) << "weight level " << h + 1;
-  for (int64_t h = 0; h <= a.rounds; ++h) EXPECT_TRUE(a.score[h].equal(b.score[h])) << "score level " << h;
-}
 
 // Scores of kind: 0 uniform, 1 coarse (ties), 2 large (20^s overflows float32 and float64 for
 // some), 3 signed zeros and ties around them.

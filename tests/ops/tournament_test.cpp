@@ -7,22 +7,13 @@
 #include <string>
 
 #include "ops/tournament.h"
+#include "support/tournament_checks.h"
 
 namespace {
 
 using pyramidion::detail::Tournament;
+using pyramidion_test::expect_identical;
 
-void expect_identical(const Tournament& a, const Tournament& b) {
-  ASSERT_EQ(a.rounds, b.rounds);
-  EXPECT_TRUE(a.leaf_index.equal(b.leaf_index));
-  EXPECT_TRUE(a.leaf_coef.equal(b.leaf_coef));
-  EXPECT_TRUE(a.out_mask.equal(b.out_mask));
-  EXPECT_TRUE(a.winner.equal(b.winner));
-  EXPECT_TRUE(a.input_leaf.equal(b.input_leaf));
-  EXPECT_TRUE(a.input_row.equal(b.input_row));
-  for (int64_t h = 0; h < a.rounds; ++h) EXPECT_TRUE(a.weight[h].equal(b.weight[h])) << "weight level " << h + 1;
-  for (int64_t h = 0; h <= a.rounds; ++h) EXPECT_TRUE(a.score[h].equal(b.score[h])) << "score level " << h;
-}
 
 TEST(Tournament, FusedCpuKernelEqualsBatchedCompositeBitForBit) {
   at::manual_seed(12);

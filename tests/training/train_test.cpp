@@ -286,17 +286,15 @@ TEST(TrainRun, StopAndResumeEqualsUninterrupted) {
             std::string::npos);
 }
 
-// On CUDA, float16 with dynamic loss scaling: the loss falls and stays near float32's, the scale
-// and the skipped updates are logged and checkpointed, and a resumed run ends with the same weights.
-TEST(TrainRun, Float16OnCudaScalesTheLossAndResumesExactly) {
-  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-  const auto dir = fresh_dir("fp16_cuda");
+// 40 updates on CUDA in float32 and in `precision`: the loss of every 5-update interval of each
+// ({fp32, precision}); the runs are dir/fp32 and dir/<precision>.
+std::vector<std::vector<double>> cuda_losses_against_fp32(const fs::path& dir, pyramidion::Precision precision) {
   std::vector<std::vector<double>> losses;
-  for (const auto precision : {pyramidion::Precision::fp32, pyramidion::Precision::fp16}) {
+  for (const auto p : {pyramidion::Precision::fp32, precision}) {
     auto c = tiny_config(dir);
     c.device = pyramidion::parse_device("cuda");
-    c.out = (dir / pyramidion::to_string(precision)).string();
-    c.precision = precision;
+    c.out = (dir / pyramidion::to_string(p)).string();
+    c.precision = p;
     c.max_steps = 40;
     c.log_every = 5;
     c.validate_every = 0;
@@ -305,6 +303,15 @@ TEST(TrainRun, Float16OnCudaScalesTheLossAndResumesExactly) {
     pyramidion::train(c);
     losses.push_back(logged_losses(c.out));
   }
+  return losses;
+}
+
+// On CUDA, float16 with dynamic loss scaling: the loss falls and stays near float32's, the scale
+// and the skipped updates are logged and checkpointed, and a resumed run ends with the same weights.
+TEST(TrainRun, Float16OnCudaScalesTheLossAndResumesExactly) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
+  const auto dir = fresh_dir("fp16_cuda");
+  const auto losses = cuda_losses_against_fp32(dir, pyramidion::Precision::fp16);
   ASSERT_EQ(losses[1].size(), 8u);
   for (size_t i = 0; i < losses[0].size(); ++i) EXPECT_NEAR(losses[1][i], losses[0][i], 0.1) << "interval " << i;
   const auto last = nlohmann::json::parse(pyramidion_test::read_text(fs::path(dir / "fp16") / "latest" / "trainer_state.json"));
@@ -329,20 +336,7 @@ TEST(TrainRun, Float16OnCudaScalesTheLossAndResumesExactly) {
 TEST(TrainRun, Bfloat16OnCudaLossFallsAndStaysNearFloat32) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
   const auto dir = fresh_dir("bf16_cuda");
-  std::vector<std::vector<double>> losses;
-  for (const auto precision : {pyramidion::Precision::fp32, pyramidion::Precision::bf16}) {
-    auto c = tiny_config(dir);
-    c.device = pyramidion::parse_device("cuda");
-    c.out = (dir / pyramidion::to_string(precision)).string();
-    c.precision = precision;
-    c.max_steps = 40;
-    c.log_every = 5;
-    c.validate_every = 0;
-    c.checkpoint_every = 0;
-    c.valid_rouge_docs = 0;
-    pyramidion::train(c);
-    losses.push_back(logged_losses(c.out));
-  }
+  const auto losses = cuda_losses_against_fp32(dir, pyramidion::Precision::bf16);
   ASSERT_EQ(losses[1].size(), 8u);
   EXPECT_LT(losses[1].back(), losses[1].front() - 0.5);
   for (size_t i = 0; i < losses[0].size(); ++i) EXPECT_NEAR(losses[1][i], losses[0][i], 0.05) << "interval " << i;
