@@ -212,19 +212,26 @@ std::vector<double> logged_losses(const std::string& out) {
 
 // Mixed precision in bfloat16 (autocast on the CPU; weights and AdamW state stay float32): the
 // loss falls as in float32, and stays close to float32's over the same updates.
+// The runs that compare precisions: 40 updates of tiny_config in `precision` into
+// dir/<precision>, a loss logged every 5, no validation or checkpoint before the end.
+TrainConfig precision_config(const fs::path& dir, pyramidion::Precision precision) {
+  auto c = tiny_config(dir);
+  c.out = (dir / pyramidion::to_string(precision)).string();
+  c.precision = precision;
+  c.max_steps = 40;
+  c.log_every = 5;
+  c.validate_every = 0;
+  c.checkpoint_every = 0;
+  c.valid_rouge_docs = 0;
+  return c;
+}
+
 TEST(TrainRun, Bfloat16LossFallsAndStaysNearFloat32) {
   const auto dir = fresh_dir("bf16");
   std::vector<std::vector<double>> losses;
   std::vector<double> valid;
   for (const auto precision : {pyramidion::Precision::fp32, pyramidion::Precision::bf16}) {
-    auto c = tiny_config(dir);
-    c.out = (dir / pyramidion::to_string(precision)).string();
-    c.precision = precision;
-    c.max_steps = 40;
-    c.log_every = 5;
-    c.validate_every = 0;
-    c.checkpoint_every = 0;
-    c.valid_rouge_docs = 0;
+    const auto c = precision_config(dir, precision);
     const auto result = pyramidion::train(c);
     losses.push_back(logged_losses(c.out));
     valid.push_back(result.valid_loss);
@@ -291,15 +298,8 @@ TEST(TrainRun, StopAndResumeEqualsUninterrupted) {
 std::vector<std::vector<double>> cuda_losses_against_fp32(const fs::path& dir, pyramidion::Precision precision) {
   std::vector<std::vector<double>> losses;
   for (const auto p : {pyramidion::Precision::fp32, precision}) {
-    auto c = tiny_config(dir);
+    auto c = precision_config(dir, p);
     c.device = pyramidion::parse_device("cuda");
-    c.out = (dir / pyramidion::to_string(p)).string();
-    c.precision = p;
-    c.max_steps = 40;
-    c.log_every = 5;
-    c.validate_every = 0;
-    c.checkpoint_every = 0;
-    c.valid_rouge_docs = 0;
     pyramidion::train(c);
     losses.push_back(logged_losses(c.out));
   }
