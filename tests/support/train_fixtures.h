@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -70,6 +71,24 @@ inline const pyramidion::Tokenizer& small_tokenizer() {
                                                pyramidion::TokenizerTrainOptions().vocab_size(300));
   }();
   return t;
+}
+
+// `config` trained whole into dir/whole, and again into dir/parts, stopped after update `stop_at`
+// (TrainRunOptions::stop) and then resumed: the three results, for exact-resume tests.
+struct StoppedAndResumed {
+  pyramidion::TrainResult whole, first, second;
+};
+inline StoppedAndResumed train_stopped_and_resumed(pyramidion::TrainConfig config, const fs::path& dir,
+                                                   int64_t stop_at = 3) {
+  StoppedAndResumed r;
+  config.out = (dir / "whole").string();
+  r.whole = pyramidion::train(config);
+  config.out = (dir / "parts").string();
+  std::atomic<bool> stop{false};
+  r.first = pyramidion::train(
+      config, pyramidion::TrainRunOptions().stop(&stop).on_update([&](int64_t step) { stop = step == stop_at; }));
+  r.second = pyramidion::train(config, pyramidion::TrainRunOptions().resume(true));
+  return r;
 }
 
 // Every parameter of two checkpoints: max |a - b|.

@@ -81,16 +81,11 @@ TEST(TrainFromData, GivesTheWeightsOfTrainingFromTheJsonLines) {
 TEST(TrainFromData, StopAndResumeEqualsUninterrupted) {
   const auto dir = fresh_dir("data_resume");
   const TrainConfig json = dataset_in(dir);
-  auto c = from_data(tiny_config(dir), (dir / "d").string(), dir / "whole");
-  const auto whole = pyramidion::train(c);
-  c.out = (dir / "parts").string();
-  std::atomic<bool> stop{false};
-  const auto first = pyramidion::train(
-      c, pyramidion::TrainRunOptions().stop(&stop).on_update([&](int64_t step) { stop = step == 3; }));
-  ASSERT_EQ(first.step, 3);
-  const auto second = pyramidion::train(c, pyramidion::TrainRunOptions().resume(true));
-  EXPECT_EQ(second.step, 8);
-  EXPECT_EQ(weight_diff(whole.checkpoint, second.checkpoint), 0.0) << "the exact data position is resumed";
+  const auto runs =
+      pyramidion_test::train_stopped_and_resumed(from_data(tiny_config(dir), (dir / "d").string(), dir / "out"), dir);
+  ASSERT_EQ(runs.first.step, 3);
+  EXPECT_EQ(runs.second.step, 8);
+  EXPECT_EQ(weight_diff(runs.whole.checkpoint, runs.second.checkpoint), 0.0) << "the exact data position is resumed";
 }
 
 TEST(TrainFromData, ChecksTheDatasetAndTheTokenizerBeforeTraining) {

@@ -322,14 +322,9 @@ TEST(TrainRun, Float16OnCudaScalesTheLossAndResumesExactly) {
   whole.device = pyramidion::parse_device("cuda");
   whole.precision = pyramidion::Precision::fp16;
   whole.valid_rouge_docs = 0;
-  whole.out = (dir / "whole").string();
-  const auto full = pyramidion::train(whole);
-  auto parts = whole;
-  parts.out = (dir / "parts").string();
-  std::atomic<bool> stop{false};
-  pyramidion::train(parts, pyramidion::TrainRunOptions().stop(&stop).on_update([&](int64_t step) { stop = step == 3; }));
-  const auto second = pyramidion::train(parts, pyramidion::TrainRunOptions().resume(true));
-  EXPECT_EQ(weight_diff(full.checkpoint, second.checkpoint), 0.0) << "a resumed fp16 run must end with the same weights";
+  const auto runs = pyramidion_test::train_stopped_and_resumed(whole, dir);
+  EXPECT_EQ(weight_diff(runs.whole.checkpoint, runs.second.checkpoint), 0.0)
+      << "a resumed fp16 run must end with the same weights";
 }
 
 // On CUDA, bfloat16 autocast: the loss falls as on the CPU, within the distance of the CPU's bf16 test.
@@ -352,16 +347,10 @@ TEST(TrainRun, Bfloat16StopAndResumeEqualsUninterrupted) {
   whole.precision = pyramidion::Precision::bf16;
   whole.max_steps = 6;
   whole.valid_rouge_docs = 0;
-  whole.out = (dir / "whole").string();
-  const auto full = pyramidion::train(whole);
-
-  auto parts = whole;
-  parts.out = (dir / "parts").string();
-  std::atomic<bool> stop{false};
-  const auto first = pyramidion::train(
-      parts, pyramidion::TrainRunOptions().stop(&stop).on_update([&](int64_t step) { stop = step == 3; }));
-  ASSERT_TRUE(first.interrupted);
-  const auto second = pyramidion::train(parts, pyramidion::TrainRunOptions().resume(true));
+  const auto runs = pyramidion_test::train_stopped_and_resumed(whole, dir);
+  const auto& full = runs.whole;
+  const auto& second = runs.second;
+  ASSERT_TRUE(runs.first.interrupted);
   EXPECT_EQ(second.step, 6);
   EXPECT_EQ(weight_diff(full.checkpoint, second.checkpoint), 0.0) << "a resumed bf16 run must end with the same weights";
   EXPECT_DOUBLE_EQ(full.valid_loss, second.valid_loss);
