@@ -19,14 +19,16 @@
 // (keys), d model size, h heads, dh = d / h.
 #pragma once
 
+#include <pyramidion/linear.h>
+
 #include <ATen/core/Tensor.h>
 #include <torch/arg.h>
 #include <torch/nn/module.h>
-#include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
 #include <iosfwd>
+#include <memory>
 
 namespace pyramidion {
 
@@ -52,16 +54,42 @@ struct KV {
   at::Tensor v;
 };
 
-/// Past keys and values of causal self-attention: (b, h, t, dh) each, undefined before the first
-/// step. forward_step() appends one position per call.
+/// Past keys and values of causal self-attention, for generation (no gradient flows through it).
+///
+/// The positions live in a preallocated storage (b, h, capacity, dh): appending a position writes
+/// one slot instead of copying the whole cache (at::cat would copy O(t) per step, O(t^2) over a
+/// summary). reserve() sizes it for a known length; without it the capacity doubles when full.
+/// Beam reordering gathers the cached positions into a second storage of the same size, kept for
+/// the next reorder, so a beam step copies the cache once and allocates nothing.
 struct KVCache {
+  /// The cached positions, (b, h, t, dh) each: views of the storage, undefined before the first
+  /// append, valid until the next append() or reorder().
   at::Tensor k;
   at::Tensor v;
+  /// The fused [q; k; v] projection of the layer that owns the cache, d -> 3d (int8 when the
+  /// layer's projections are): made by MultiHeadAttention::forward_step at the first step of a
+  /// decoding, so a step runs one matrix product instead of three. The weights are read then: a
+  /// decoding sees the weights it started with.
+  std::shared_ptr<LinearImpl> qkv;
 
   /// Number t of cached positions (0 when empty).
   int64_t length() const { return k.defined() ? k.size(2) : 0; }
+  /// Positions the storage holds before it must grow (0 before the first append).
+  int64_t capacity() const { return k_storage_.defined() ? k_storage_.size(2) : 0; }
+  /// Makes room for `positions` in total (allocated at the first append when the cache is empty).
+  /// Throws std::invalid_argument for positions < 0.
+  void reserve(int64_t positions);
+  /// Appends one position or more: k_new and v_new (b, h, t', dh), with the b, h and dh of the
+  /// cached positions, same dtype and device. Throws std::invalid_argument otherwise.
+  void append(const at::Tensor& k_new, const at::Tensor& v_new);
   /// Keeps the rows `index` (int64, (b')) of the batch, in that order (beam search reordering).
   void reorder(const at::Tensor& index);
+
+ private:
+  void set_views(int64_t t);
+  at::Tensor k_storage_, v_storage_;  // (b, h, capacity, dh)
+  at::Tensor k_spare_, v_spare_;      // (b', h, capacity, dh): reorder()'s target, or undefined
+  int64_t reserved_ = 0;
 };
 
 class MultiHeadAttentionImpl : public torch::nn::Module {
@@ -77,7 +105,9 @@ class MultiHeadAttentionImpl : public torch::nn::Module {
   at::Tensor forward_causal(const at::Tensor& x, const at::Tensor& mask = {});
 
   /// One step of causal self-attention: appends the keys and values of x_t (b, 1, d) to `cache`
-  /// and attends to every cached position. Returns (b, 1, d).
+  /// and attends to every cached position. Returns (b, 1, d). The q, k and v projections run as one
+  /// product with the cache's fused weight (made from q_proj, k_proj and v_proj at the first step).
+  /// For generation: no gradient flows through the cache.
   at::Tensor forward_step(const at::Tensor& x_t, KVCache& cache);
 
   /// Keys and values of a memory (b, s, d), to reuse across decoder steps.
@@ -94,10 +124,10 @@ class MultiHeadAttentionImpl : public torch::nn::Module {
   void pretty_print(std::ostream& stream) const override;
 
   MultiHeadAttentionOptions options;
-  torch::nn::Linear q_proj{nullptr};
-  torch::nn::Linear k_proj{nullptr};
-  torch::nn::Linear v_proj{nullptr};
-  torch::nn::Linear out_proj{nullptr};
+  Linear q_proj{nullptr};
+  Linear k_proj{nullptr};
+  Linear v_proj{nullptr};
+  Linear out_proj{nullptr};
 
  private:
   at::Tensor split_heads(const at::Tensor& x) const;  // (b, n, d) -> (b, h, n, dh)

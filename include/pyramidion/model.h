@@ -22,6 +22,7 @@
 #include <pyramidion/attention.h>
 #include <pyramidion/config.h>
 #include <pyramidion/generate_options.h>
+#include <pyramidion/linear.h>
 #include <pyramidion/pooling.h>
 
 #include <ATen/core/Tensor.h>
@@ -29,7 +30,6 @@
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/embedding.h>
-#include <torch/nn/modules/linear.h>
 #include <torch/nn/modules/normalization.h>
 #include <torch/nn/pimpl.h>
 
@@ -38,6 +38,10 @@
 #include <vector>
 
 namespace pyramidion {
+
+namespace detail {
+class BeamSearch;  // src/decoding/generate.cpp: decodes ids it made itself, without re-checking their values
+}
 
 /// One encoder layer: self-attention (full or blockwise) and a feed-forward sublayer, each with a
 /// residual connection, dropout and a LayerNorm placed as config.norm says.
@@ -49,8 +53,8 @@ class EncoderLayerImpl : public torch::nn::Module {
 
   MultiHeadAttention self_attn{nullptr};
   torch::nn::LayerNorm self_attn_norm{nullptr};
-  torch::nn::Linear fc1{nullptr};
-  torch::nn::Linear fc2{nullptr};
+  Linear fc1{nullptr};
+  Linear fc2{nullptr};
   torch::nn::LayerNorm ffn_norm{nullptr};
   torch::nn::Dropout dropout{nullptr};
 
@@ -78,8 +82,8 @@ class DecoderLayerImpl : public torch::nn::Module {
   torch::nn::LayerNorm self_attn_norm{nullptr};
   MultiHeadAttention cross_attn{nullptr};
   torch::nn::LayerNorm cross_attn_norm{nullptr};
-  torch::nn::Linear fc1{nullptr};
-  torch::nn::Linear fc2{nullptr};
+  Linear fc1{nullptr};
+  Linear fc2{nullptr};
   torch::nn::LayerNorm ffn_norm{nullptr};
   torch::nn::Dropout dropout{nullptr};
 
@@ -111,6 +115,7 @@ struct DecoderState {
   std::vector<KVCache> self_attn;  // per decoder layer: past keys/values, (b*beams, h, t, dh) each
   std::vector<KV> cross_attn;      // per decoder layer: the memory's keys/values, (b, h, k, dh) each
   at::Tensor memory_mask;          // (b, k) bool
+  at::Tensor positions;            // (max_target_length, d) sinusoidal positions, the model's dtype
   int64_t beams = 1;               // decoder rows per memory row
 
   /// Number t of target positions decoded so far.
@@ -121,6 +126,9 @@ struct DecoderState {
   /// r), without copying the memory. Needs beams == 1 before; throws std::invalid_argument
   /// otherwise or for beams < 1.
   void expand(int64_t beams);
+  /// Preallocates every self-attention cache for `positions` target positions in total (see
+  /// KVCache::reserve); decoding past it still works, growing the caches.
+  void reserve(int64_t positions);
   /// Keeps the decoder rows `index` (int64, (b'*beams)), in that order, and, when `memory_index`
   /// (int64, (b')) is given, the memory rows memory_index. Row index[j] must belong to memory row
   /// memory_index[j / beams] (memory row j / beams when memory_index is undefined: beams reordered
@@ -150,6 +158,7 @@ class Seq2SeqImpl : public torch::nn::Module {
 
   /// Feeds one target position: tgt_ids (state.rows(), 1) int64 (the first step feeds bos).
   /// Returns the next-token logits (state.rows(), v), equal to forward()'s at that position.
+  /// Checks the ids' values like encode() (one device-to-host copy on CUDA).
   at::Tensor decode_step(const at::Tensor& tgt_ids, DecoderState& state);
 
   /// Greedy decoding or beam search: pyramidion::generate(*this, ...) (generate.h; defined with it,
@@ -168,12 +177,23 @@ class Seq2SeqImpl : public torch::nn::Module {
 
   const ModelConfig& config() const { return config_; }
 
+  /// Int8 weights for CPU inference (linear.h): every linear layer of the encoder and the decoder
+  /// and the output projection (the embedding matrix, when shared) run LibTorch's dynamic int8
+  /// kernels; the poolers' scorers, the embeddings and the norms stay float32. Needs the model in
+  /// float32 on the CPU (std::invalid_argument otherwise); do it after to(). The float weights stay
+  /// (save() writes them); training a quantized model is not supported: dequantize() first.
+  void quantize_int8();
+  /// Back to the float weights.
+  void dequantize();
+  /// Whether quantize_int8() is in effect.
+  bool quantized() const { return quantized_; }
+
   // Token embeddings: `embed_tokens` when shared (encoder input, decoder input and output
   // projection); otherwise `encoder_embed`, `decoder_embed` and `output_projection`.
   torch::nn::Embedding embed_tokens{nullptr};
   torch::nn::Embedding encoder_embed{nullptr};
   torch::nn::Embedding decoder_embed{nullptr};
-  torch::nn::Linear output_projection{nullptr};
+  Linear output_projection{nullptr};
   torch::nn::ModuleList encoder_layers{nullptr};
   /// One TopKPooler per entry of config.pooled_lengths that is > 0, in layer order.
   torch::nn::ModuleList encoder_poolers{nullptr};
@@ -184,13 +204,23 @@ class Seq2SeqImpl : public torch::nn::Module {
 
  private:
   // (b, n) ids -> (b, n, d): scaled embedding plus sinusoidal positions from `offset`, dropout.
-  at::Tensor embed(torch::nn::Embedding table, const at::Tensor& ids, int64_t offset);
+  // The positions come from positions_table (p, d) when it covers them in the right dtype and
+  // device, otherwise they are computed.
+  at::Tensor embed(torch::nn::Embedding table, const at::Tensor& ids, int64_t offset,
+                   const at::Tensor& positions_table = {});
   // (b, t, d) -> (b, t, v)
   at::Tensor project_out(const at::Tensor& x);
-  void check_ids(const char* fn, const char* name, const at::Tensor& ids, int64_t max_length,
-                 const char* max_name) const;
+  // check_values: also check that the ids lie in [0, vocab_size) (a host sync on CUDA).
+  void check_ids(const char* fn, const char* name, const at::Tensor& ids, int64_t max_length, const char* max_name,
+                 bool check_values = true) const;
+  // decode_step; check_values false for ids the search chose itself (in range by construction),
+  // so that a step on CUDA does not wait for the device.
+  at::Tensor decode(const at::Tensor& tgt_ids, DecoderState& state, bool check_values);
+  friend class detail::BeamSearch;
 
   ModelConfig config_;
+  std::shared_ptr<LinearImpl> shared_output_;  // int8 output projection over embed_tokens (quantized, shared)
+  bool quantized_ = false;
 };
 
 /// The module holder (TORCH_MODULE's, plus load()).

@@ -5,12 +5,12 @@
 // Shape legend: b batch, n input tokens, k kept tokens (target_length), d model size.
 #pragma once
 
+#include <pyramidion/linear.h>
 #include <pyramidion/pooler_config.h>
 
 #include <ATen/core/Tensor.h>
 #include <torch/arg.h>
 #include <torch/nn/module.h>
-#include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
@@ -50,7 +50,7 @@ class TopKPoolerImpl : public torch::nn::Module {
   void pretty_print(std::ostream& stream) const override;
 
   TopKPoolerOptions options;
-  torch::nn::Linear scorer{nullptr};
+  Linear scorer{nullptr};
 };
 
 TORCH_MODULE(TopKPooler);

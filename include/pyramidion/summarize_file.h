@@ -59,6 +59,8 @@ struct SummarizeFileOptions {
   TORCH_ARG(DeviceSpec, device) = {};
   /// The weights' precision (Summarizer::to); fp16 on CUDA only.
   TORCH_ARG(Precision, precision) = Precision::fp32;
+  /// The linear layers' weights: none (the precision's), or int8 (fp32 on the CPU only).
+  TORCH_ARG(Quantization, quantization) = Quantization::none;
   /// Progress lines, bad records and bad documents as they happen; unset = silent.
   TORCH_ARG(Log, log) = nullptr;
 };

@@ -71,8 +71,11 @@ class Summarizer {
   static Summarizer load(const std::string& dir);
 
   /// Moves the model to `device` and converts its weights to `precision` (bf16 halves the weights
-  /// that every decoder step reads). Throws std::invalid_argument for fp16 on a CPU.
-  Summarizer& to(at::Device device, Precision precision = Precision::fp32);
+  /// that every decoder step reads), then quantizes them (int8: a quarter, Seq2Seq::quantize_int8).
+  /// Throws std::invalid_argument for fp16 on a CPU and for int8 other than fp32 on a CPU, before
+  /// anything changes.
+  Summarizer& to(at::Device device, Precision precision = Precision::fp32,
+                 Quantization quantization = Quantization::none);
 
   /// Summaries of `documents`, in input order. Documents longer than the model's
   /// max_source_length are truncated (Summary::source_tokens < document_tokens); an empty document
@@ -92,5 +95,11 @@ class Summarizer {
   Seq2Seq model_;
   Tokenizer tokenizer_;
 };
+
+/// What Summarizer::summarize(sources) does before detokenizing, for a model without a tokenizer
+/// (benchmarks, callers with their own vocabulary): the same batches under options.max_tokens,
+/// encoding and search; Summary::summary stays empty. The model must be in eval mode, on the device
+/// (and in the dtype) it should run in.
+std::vector<Summary> summarize_ids(Seq2Seq& model, const TokenizedCorpus& sources, const SummarizeOptions& options = {});
 
 }  // namespace pyramidion

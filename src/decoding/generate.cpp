@@ -74,6 +74,10 @@ struct Candidates {
   at::Tensor is_eos;  // (a, 2K)
 };
 
+}  // namespace
+
+namespace detail {
+
 // The search of generate(), one step at a time. Every example's state is repeated per beam: rows
 // e*K .. e*K + K-1 belong to example e. An example leaves the batch (its rows are dropped from
 // every active tensor and the decoder state) as soon as it is done; `alive_` maps the a remaining
@@ -92,6 +96,7 @@ class BeamSearch {
         float_(at::TensorOptions().dtype(at::kFloat).device(encoded.memory.device())),
         state_(model->start_decoding(encoded)) {
     state_.expand(K_);               // b sources -> b*K decoder rows (the memory is not copied)
+    state_.reserve(L_);              // the self-attention caches never grow nor copy on append
     alive_ = at::arange(b_, long_);  // (a)
     tokens_ = at::full({b_ * K_, L_}, config_.pad_id, long_);  // (a*K, L) active hypotheses
     // Cumulative log-probabilities of the active hypotheses; at the start the K beams are the
@@ -124,7 +129,8 @@ class BeamSearch {
  private:
   // The next token's log-probabilities (a*K, v), with pad, early eos and repeated n-grams banned.
   at::Tensor next_log_probs(int64_t i) {
-    auto lprobs = at::log_softmax(model_->decode_step(input_, state_).to(at::kFloat), -1);  // (a*K, v)
+    // The ids are bos or the search's own top-k picks: in range, so not re-checked (no host sync).
+    auto lprobs = at::log_softmax(model_->decode(input_, state_, /*check_values=*/false).to(at::kFloat), -1);  // (a*K, v)
     lprobs.select(1, config_.pad_id).fill_(kNegInf);
     if (i < options_.min_length()) lprobs.select(1, config_.eos_id).fill_(kNegInf);
     if (options_.no_repeat_ngram_size() > 0)
@@ -249,14 +255,14 @@ class BeamSearch {
   at::Tensor best_scores_, best_tokens_, best_lengths_;
 };
 
-}  // namespace
+}  // namespace detail
 
 Generation generate(Seq2Seq& model, const EncoderOutput& encoded, const GenerateOptions& options) {
   check_generate_options(options, model->config());
   if (!encoded.memory.defined() || encoded.memory.dim() != 3)
     throw std::invalid_argument("generate: the encoder output's memory must be (b, k, d_model); use Seq2Seq::encode");
   torch::NoGradGuard no_grad;
-  return BeamSearch(model, encoded, options).run();
+  return detail::BeamSearch(model, encoded, options).run();
 }
 
 }  // namespace pyramidion

@@ -200,8 +200,9 @@ SummarizeFileResult summarize_file(const SummarizeFileOptions& options) {
   const auto& log = options.log();
   const auto device = options.device().resolve();
   check_precision(options.precision(), device);  // before the checkpoint is read
+  check_quantization(options.quantization(), options.precision(), device);
   auto summarizer = Summarizer::load(options.checkpoint());
-  summarizer.to(device, options.precision());
+  summarizer.to(device, options.precision(), options.quantization());
   auto summarize = options.summarize();
   summarize.keep_positions(!options.highlight().empty());
   summarize.check(summarizer.model()->config());  // before any input is read

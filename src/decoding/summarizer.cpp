@@ -94,9 +94,12 @@ Summarizer Summarizer::load(const std::string& dir) {
   return Summarizer(Seq2Seq::load(dir), Tokenizer::load(tokenizer_path.string()));
 }
 
-Summarizer& Summarizer::to(at::Device device, Precision precision) {
+Summarizer& Summarizer::to(at::Device device, Precision precision, Quantization quantization) {
   check_precision(precision, device);
+  check_quantization(quantization, precision, device);
+  if (model_->quantized()) model_->dequantize();
   model_->to(device, dtype_of(precision));
+  if (quantization == Quantization::int8) model_->quantize_int8();
   return *this;
 }
 
@@ -129,7 +132,13 @@ std::vector<Summary> Summarizer::summarize(const std::vector<std::string>& docum
 }
 
 std::vector<Summary> Summarizer::summarize(const TokenizedCorpus& sources, const SummarizeOptions& options) {
-  const auto& config = model_->config();
+  auto out = summarize_ids(model_, sources, options);
+  for (auto& s : out) s.summary = tokenizer_.decode(s.tokens);
+  return out;
+}
+
+std::vector<Summary> summarize_ids(Seq2Seq& model, const TokenizedCorpus& sources, const SummarizeOptions& options) {
+  const auto& config = model->config();
   options.check(config);
   const auto& search = options.search();
   const int64_t max_length = search.max_length() > 0 ? search.max_length() : config.max_target_length;
@@ -140,14 +149,14 @@ std::vector<Summary> Summarizer::summarize(const TokenizedCorpus& sources, const
                                                  .shuffle(false)
                                                  .target_positions(search.beam_size() * max_length),
                                     0);
-  const auto device = model_->parameters().front().device();  // where the caller put the model
+  const auto device = model->parameters().front().device();  // where the caller put the model
   std::vector<Summary> out(static_cast<size_t>(sources.size()));
   torch::NoGradGuard no_grad;
   for (const auto& indices : batches) {
     const auto t0 = std::chrono::steady_clock::now();
     const Batch batch = collate(sources, indices, config);
-    const auto encoded = model_->encode(batch.src_ids.to(device), batch.src_mask.to(device));
-    const auto generation = generate(model_, encoded, search);
+    const auto encoded = model->encode(batch.src_ids.to(device), batch.src_mask.to(device));
+    const auto generation = generate(model, encoded, search);
     const auto tokens = generation.tokens.cpu();    // (b, t)
     const auto lengths = generation.lengths.cpu();  // (b)
     const auto scores = generation.scores.cpu();    // (b)
@@ -161,7 +170,6 @@ std::vector<Summary> Summarizer::summarize(const TokenizedCorpus& sources, const
       const auto row = static_cast<int64_t>(r);
       const int64_t len = lengths[row].item<int64_t>();
       for (int64_t j = 0; j < len && tok[row][j] != config.eos_id; ++j) s.tokens.push_back(tok[row][j]);
-      s.summary = tokenizer_.decode(s.tokens);
       s.score = scores[row].item<double>();
       s.seconds = seconds;
       s.source_tokens = s.document_tokens = sources.source_length(indices[r]);

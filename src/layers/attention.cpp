@@ -7,11 +7,13 @@
 #include <ATen/ATen.h>
 #include <torch/nn/init.h>
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 #include <ostream>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "util/tensor_text.h"
 
@@ -58,12 +60,75 @@ void check_heads(const char* fn, const char* what, const at::Tensor& k, const at
 
 }  // namespace
 
+void KVCache::set_views(int64_t t) {
+  k = k_storage_.narrow(2, 0, t);  // (b, h, capacity, dh) -> (b, h, t, dh)
+  v = v_storage_.narrow(2, 0, t);  // (b, h, capacity, dh) -> (b, h, t, dh)
+}
+
+void KVCache::reserve(int64_t positions) {
+  at::NoGradGuard no_grad;  // no gradient flows through the cache
+  if (positions < 0)
+    throw std::invalid_argument("KVCache::reserve: positions must be >= 0, got " + std::to_string(positions));
+  reserved_ = std::max(reserved_, positions);
+  if (!k_storage_.defined() || positions <= capacity()) return;
+  const int64_t t = length();
+  auto sizes = k_storage_.sizes().vec();
+  sizes[2] = positions;
+  auto k_grown = at::empty(sizes, k_storage_.options());  // (b, h, positions, dh)
+  auto v_grown = at::empty(sizes, v_storage_.options());  // (b, h, positions, dh)
+  k_grown.narrow(2, 0, t).copy_(k);
+  v_grown.narrow(2, 0, t).copy_(v);
+  k_storage_ = std::move(k_grown);
+  v_storage_ = std::move(v_grown);
+  k_spare_ = v_spare_ = at::Tensor();
+  set_views(t);
+}
+
+void KVCache::append(const at::Tensor& k_new, const at::Tensor& v_new) {
+  at::NoGradGuard no_grad;  // no gradient flows through the cache
+  const auto shaped = [](const at::Tensor& x) { return x.defined() && x.dim() == 4 && x.size(2) >= 1; };
+  if (!shaped(k_new) || !shaped(v_new) || k_new.sizes() != v_new.sizes() ||
+      k_new.options().dtype() != v_new.options().dtype() || k_new.device() != v_new.device())
+    throw std::invalid_argument("KVCache::append: k_new and v_new must have the same shape (b, h, t, dh) with t >= 1, "
+                                "dtype and device, got k " + describe(k_new) + " and v " + describe(v_new));
+  const int64_t t = length(), added = k_new.size(2);
+  if (k_storage_.defined()) {
+    const bool same = k_new.size(0) == k.size(0) && k_new.size(1) == k.size(1) && k_new.size(3) == k.size(3) &&
+                      k_new.scalar_type() == k.scalar_type() && k_new.device() == k.device();
+    if (!same)
+      throw std::invalid_argument("KVCache::append: new positions " + describe(k_new) + " " +
+                                  std::string(c10::toString(k_new.scalar_type())) + " do not match the cached " +
+                                  describe(k) + " " + std::string(c10::toString(k.scalar_type())));
+    if (t + added > capacity()) reserve(std::max(t + added, 2 * capacity()));
+  } else {
+    const int64_t cap = std::max({added, reserved_, int64_t{16}});
+    k_storage_ = at::empty({k_new.size(0), k_new.size(1), cap, k_new.size(3)}, k_new.options());  // (b, h, cap, dh)
+    v_storage_ = at::empty({v_new.size(0), v_new.size(1), cap, v_new.size(3)}, v_new.options());  // (b, h, cap, dh)
+  }
+  k_storage_.narrow(2, t, added).copy_(k_new);
+  v_storage_.narrow(2, t, added).copy_(v_new);
+  set_views(t + added);
+}
+
 void KVCache::reorder(const at::Tensor& index) {
   if (!index.defined() || index.dim() != 1 || index.scalar_type() != at::kLong)
     throw std::invalid_argument("KVCache::reorder: index must be a 1-d int64 tensor, got " + describe(index));
   if (!k.defined()) return;
-  k = k.index_select(0, index);  // (b, h, t, dh) -> (b', h, t, dh)
-  v = v.index_select(0, index);  // (b, h, t, dh) -> (b', h, t, dh)
+  at::NoGradGuard no_grad;  // no gradient flows through the cache
+  const int64_t t = length(), rows = index.size(0);
+  if (!k_spare_.defined() || k_spare_.size(0) != rows || k_spare_.size(2) != capacity()) {
+    auto sizes = k_storage_.sizes().vec();
+    sizes[0] = rows;
+    k_spare_ = at::empty(sizes, k_storage_.options());  // (b', h, capacity, dh)
+    v_spare_ = at::empty(sizes, v_storage_.options());  // (b', h, capacity, dh)
+  }
+  auto k_into = k_spare_.narrow(2, 0, t);  // (b', h, t, dh)
+  auto v_into = v_spare_.narrow(2, 0, t);  // (b', h, t, dh)
+  at::index_select_out(k_into, k, 0, index);  // (b, h, t, dh) -> (b', h, t, dh)
+  at::index_select_out(v_into, v, 0, index);  // (b, h, t, dh) -> (b', h, t, dh)
+  std::swap(k_storage_, k_spare_);
+  std::swap(v_storage_, v_spare_);
+  set_views(t);
 }
 
 MultiHeadAttentionImpl::MultiHeadAttentionImpl(const MultiHeadAttentionOptions& options_) : options(options_) {
@@ -84,7 +149,7 @@ MultiHeadAttentionImpl::MultiHeadAttentionImpl(const MultiHeadAttentionOptions& 
 
 void MultiHeadAttentionImpl::reset() {
   const auto d = options.d_model();
-  const auto linear = [&] { return torch::nn::Linear(torch::nn::LinearOptions(d, d).bias(options.bias())); };
+  const auto linear = [&] { return Linear(d, d, options.bias()); };
   q_proj = register_module("q_proj", linear());
   k_proj = register_module("k_proj", linear());
   v_proj = register_module("v_proj", linear());
@@ -181,11 +246,12 @@ at::Tensor MultiHeadAttentionImpl::forward_step(const at::Tensor& x_t, KVCache& 
     throw std::invalid_argument("MultiHeadAttention::forward_step: x_t must have shape (b, 1, d_model), got " +
                                 describe(x_t));
   if (cache.k.defined() || cache.v.defined()) check_heads("forward_step", "cache", cache.k, cache.v, b, h, dh);
-  const auto q = split_heads(q_proj->forward(x_t));      // (b, 1, d) -> (b, h, 1, dh)
-  const auto k_new = split_heads(k_proj->forward(x_t));  // (b, 1, d) -> (b, h, 1, dh)
-  const auto v_new = split_heads(v_proj->forward(x_t));  // (b, 1, d) -> (b, h, 1, dh)
-  cache.k = cache.k.defined() ? at::cat({cache.k, k_new}, 2) : k_new;  // (b, h, t, dh) -> (b, h, t+1, dh)
-  cache.v = cache.v.defined() ? at::cat({cache.v, v_new}, 2) : v_new;  // (b, h, t, dh) -> (b, h, t+1, dh)
+  if (!cache.qkv || cache.qkv->weight.scalar_type() != q_proj->weight.scalar_type() ||
+      cache.qkv->weight.device() != q_proj->weight.device() || cache.qkv->quantized() != q_proj->quantized())
+    cache.qkv = LinearImpl::concat({q_proj.get(), k_proj.get(), v_proj.get()});  // d -> 3d
+  const auto qkv = cache.qkv->forward(x_t).chunk(3, -1);  // (b, 1, d) -> (b, 1, 3d) -> 3 x (b, 1, d)
+  const auto q = split_heads(qkv[0]);  // (b, 1, d) -> (b, h, 1, dh)
+  cache.append(split_heads(qkv[1]), split_heads(qkv[2]));  // (b, h, t, dh) -> (b, h, t+1, dh)
   // The newest position sees all the cached ones: no mask (is_causal would align top-left).
   return out_proj->forward(merge_heads(sdpa(q, cache.k, cache.v, {})));  // (b, h, 1, dh) -> (b, 1, d)
 }

@@ -42,7 +42,7 @@ TopKPoolerImpl::TopKPoolerImpl(const TopKPoolerOptions& options_) : options(opti
 }
 
 void TopKPoolerImpl::reset() {
-  scorer = register_module("scorer", torch::nn::Linear(options.d_model(), 1));
+  scorer = register_module("scorer", Linear(options.d_model(), 1));
 }
 
 void TopKPoolerImpl::pretty_print(std::ostream& stream) const {

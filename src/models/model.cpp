@@ -24,9 +24,9 @@ at::Tensor activate(Activation activation, const at::Tensor& x) {
   return activation == Activation::gelu ? at::gelu(x) : at::relu(x);
 }
 
-torch::nn::Linear make_linear(int64_t in, int64_t out) {
+Linear make_linear(int64_t in, int64_t out) {
   // fairseq's Linear: Xavier-uniform weight, zero bias.
-  torch::nn::Linear linear(in, out);
+  Linear linear(in, out);
   torch::nn::init::xavier_uniform_(linear->weight);
   torch::nn::init::zeros_(linear->bias);
   return linear;
@@ -140,6 +140,10 @@ void DecoderState::expand(int64_t new_beams) {
   beams = new_beams;
 }
 
+void DecoderState::reserve(int64_t positions) {
+  for (auto& cache : self_attn) cache.reserve(positions);
+}
+
 void DecoderState::reorder(const at::Tensor& index, const at::Tensor& memory_index) {
   if (!index.defined() || index.dim() != 1 || index.scalar_type() != at::kLong)
     throw std::invalid_argument("DecoderState::reorder: index must be a 1-d int64 tensor, got " + describe(index));
@@ -180,7 +184,7 @@ Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& config) : config_(config) {
   } else {
     encoder_embed = register_module("encoder_embed", make_embedding());
     decoder_embed = register_module("decoder_embed", make_embedding());
-    output_projection = register_module("output_projection", torch::nn::Linear(torch::nn::LinearOptions(d, v).bias(false)));
+    output_projection = register_module("output_projection", Linear(d, v, /*bias=*/false));
     torch::nn::init::normal_(output_projection->weight, 0.0, std::pow(static_cast<double>(d), -0.5));
   }
   encoder_layers = register_module("encoder_layers", torch::nn::ModuleList());
@@ -200,7 +204,7 @@ Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& config) : config_(config) {
 }
 
 void Seq2SeqImpl::check_ids(const char* fn, const char* name, const at::Tensor& ids, int64_t max_length,
-                            const char* max_name) const {
+                            const char* max_name, bool check_values) const {
   const std::string where = std::string("Seq2Seq::") + fn + ": ";
   if (!ids.defined() || ids.dim() != 2 || ids.size(0) < 1 || ids.size(1) < 1)
     throw std::invalid_argument(where + name + " must have shape (b, n) with b, n >= 1, got " + describe(ids));
@@ -209,6 +213,7 @@ void Seq2SeqImpl::check_ids(const char* fn, const char* name, const at::Tensor& 
   if (ids.size(1) > max_length)
     throw std::invalid_argument(where + name + " has length " + std::to_string(ids.size(1)) + " > " + max_name +
                                 " = " + std::to_string(max_length) + " (truncate it before calling the model)");
+  if (!check_values) return;
   // One sync at the boundary: an id outside the table would otherwise fail deep inside (or, on
   // CUDA, as an asynchronous device assert).
   const auto [lo, hi] = at::aminmax(ids);
@@ -220,16 +225,60 @@ void Seq2SeqImpl::check_ids(const char* fn, const char* name, const at::Tensor& 
                                 std::to_string(config_.vocab_size) + ")");
 }
 
-at::Tensor Seq2SeqImpl::embed(torch::nn::Embedding table, const at::Tensor& ids, int64_t offset) {
+at::Tensor Seq2SeqImpl::embed(torch::nn::Embedding table, const at::Tensor& ids, int64_t offset,
+                              const at::Tensor& positions_table) {
   const int64_t n = ids.size(1), d = config_.d_model;
   const auto tokens = table->forward(ids) * std::sqrt(static_cast<double>(d));  // (b, n) -> (b, n, d)
-  const auto positions = sinusoidal_positions(n, d, offset, tokens.device()).to(tokens.scalar_type());  // (n, d)
+  const bool tabled = positions_table.defined() && positions_table.size(0) >= offset + n &&
+                      positions_table.scalar_type() == tokens.scalar_type() &&
+                      positions_table.device() == tokens.device();
+  const auto positions = tabled ? positions_table.narrow(0, offset, n)  // (n, d)
+                                : sinusoidal_positions(n, d, offset, tokens.device()).to(tokens.scalar_type());
   return dropout->forward(tokens + positions.unsqueeze(0));                      // (b, n, d)
 }
 
 at::Tensor Seq2SeqImpl::project_out(const at::Tensor& x) {
+  if (shared_output_) return shared_output_->forward(x);                          // (b, t, d) -> (b, t, v), int8
   if (config_.shared_embeddings) return at::matmul(x, embed_tokens->weight.t());  // (b, t, d) x (d, v) -> (b, t, v)
   return output_projection->forward(x);                                          // (b, t, d) -> (b, t, v)
+}
+
+void Seq2SeqImpl::quantize_int8() {
+  const auto w = parameters().front();  // a copy: parameters() returns a temporary vector
+  if (w.scalar_type() != at::kFloat || !w.device().is_cpu())
+    throw std::invalid_argument(std::string("Seq2Seq::quantize_int8: int8 weights are made from a float32 model on the "
+                                            "CPU, got ") + c10::toString(w.scalar_type()) + " on " + w.device().str());
+  // The poolers' scorers (d -> 1) cost nothing and decide what is kept: they stay float32.
+  const auto quantize_attention = [](MultiHeadAttentionImpl& a) {
+    for (auto* p : {&a.q_proj, &a.k_proj, &a.v_proj, &a.out_proj}) (*p)->quantize_int8();
+  };
+  for (size_t i = 0; i < encoder_layers->size(); ++i) {
+    auto* layer = encoder_layers->ptr<EncoderLayerImpl>(i).get();
+    quantize_attention(*layer->self_attn);
+    layer->fc1->quantize_int8();
+    layer->fc2->quantize_int8();
+  }
+  for (size_t i = 0; i < decoder_layers->size(); ++i) {
+    auto* layer = decoder_layers->ptr<DecoderLayerImpl>(i).get();
+    quantize_attention(*layer->self_attn);
+    quantize_attention(*layer->cross_attn);
+    layer->fc1->quantize_int8();
+    layer->fc2->quantize_int8();
+  }
+  if (output_projection) output_projection->quantize_int8();
+  if (config_.shared_embeddings) {
+    torch::NoGradGuard no_grad;
+    shared_output_ = std::make_shared<LinearImpl>(embed_tokens->weight.detach(), at::Tensor());  // d -> v
+    shared_output_->quantize_int8();
+  }
+  quantized_ = true;
+}
+
+void Seq2SeqImpl::dequantize() {
+  for (const auto& module : modules())
+    if (auto* linear = dynamic_cast<LinearImpl*>(module.get())) linear->dequantize();
+  shared_output_.reset();
+  quantized_ = false;
 }
 
 EncoderOutput Seq2SeqImpl::encode(const at::Tensor& src_ids, const at::Tensor& src_mask) {
@@ -294,6 +343,9 @@ DecoderState Seq2SeqImpl::start_decoding(const EncoderOutput& encoded) {
                                 describe(mm));
   DecoderState state;
   state.memory_mask = mm;
+  const auto& table = config_.shared_embeddings ? embed_tokens : decoder_embed;
+  state.positions = sinusoidal_positions(config_.max_target_length, config_.d_model, 0, table->weight.device())
+                        .to(table->weight.scalar_type());  // (max_target_length, d), once per decoding
   state.self_attn.resize(decoder_layers->size());
   for (const auto& module : *decoder_layers)  // once per source: (b, k, d) -> (b, h, k, dh) x 2
     state.cross_attn.push_back(module->as<DecoderLayerImpl>()->cross_attn->project_memory(m));
@@ -301,10 +353,14 @@ DecoderState Seq2SeqImpl::start_decoding(const EncoderOutput& encoded) {
 }
 
 at::Tensor Seq2SeqImpl::decode_step(const at::Tensor& tgt_ids, DecoderState& state) {
+  return decode(tgt_ids, state, /*check_values=*/true);
+}
+
+at::Tensor Seq2SeqImpl::decode(const at::Tensor& tgt_ids, DecoderState& state, bool check_values) {
   if (tgt_ids.defined() && tgt_ids.dim() == 2 && tgt_ids.size(1) != 1)
     throw std::invalid_argument("Seq2Seq::decode_step: tgt_ids must have shape (b, 1) (one position per step), got " +
                                 describe(tgt_ids));
-  check_ids("decode_step", "tgt_ids", tgt_ids, 1, "one position per step");
+  check_ids("decode_step", "tgt_ids", tgt_ids, 1, "one position per step", check_values);
   const int64_t t = state.length();
   if (state.self_attn.size() != decoder_layers->size() || state.cross_attn.size() != decoder_layers->size())
     throw std::invalid_argument("Seq2Seq::decode_step: the state has " + std::to_string(state.self_attn.size()) +
@@ -318,7 +374,7 @@ at::Tensor Seq2SeqImpl::decode_step(const at::Tensor& tgt_ids, DecoderState& sta
     throw std::invalid_argument("Seq2Seq::decode_step: position " + std::to_string(t) +
                                 " is past max_target_length = " + std::to_string(config_.max_target_length));
   const auto& table = config_.shared_embeddings ? embed_tokens : decoder_embed;
-  auto y = embed(table, tgt_ids, t);  // (b, 1, d), position t
+  auto y = embed(table, tgt_ids, t, state.positions);  // (b, 1, d), position t
   for (size_t i = 0; i < decoder_layers->size(); ++i)
     y = decoder_layers->ptr<DecoderLayerImpl>(i)->step(y, state.self_attn[i], state.cross_attn[i],
                                                          state.memory_mask, state.beams);  // (b*beams, 1, d)

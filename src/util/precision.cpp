@@ -14,6 +14,11 @@ const detail::EnumNames<Precision>& precision_names() {
   return names;
 }
 
+const detail::EnumNames<Quantization>& quantization_names() {
+  static const detail::EnumNames<Quantization> names = {{Quantization::none, "none"}, {Quantization::int8, "int8"}};
+  return names;
+}
+
 }  // namespace
 
 std::string to_string(Precision precision) { return detail::name_of(precision_names(), precision, "Precision"); }
@@ -36,6 +41,25 @@ void check_precision(Precision precision, c10::Device device) {
   if (precision == Precision::fp16 && !device.is_cuda())
     throw std::invalid_argument("precision \"fp16\" runs on CUDA only, not on " + device.str() +
                                 " (use \"bf16\" or \"fp32\" there)");
+}
+
+std::string to_string(Quantization quantization) {
+  return detail::name_of(quantization_names(), quantization, "Quantization");
+}
+
+Quantization parse_quantization(const std::string& name, const std::string& what) {
+  return detail::value_of(quantization_names(), name, what);
+}
+
+void check_quantization(Quantization quantization, Precision precision, c10::Device device) {
+  to_string(quantization);  // one of the enum's values
+  if (quantization != Quantization::int8) return;
+  if (!device.is_cpu())
+    throw std::invalid_argument("quantization \"int8\" runs on the CPU only, not on " + device.str() +
+                                " (use precision \"bf16\" or \"fp16\" there)");
+  if (precision != Precision::fp32)
+    throw std::invalid_argument("quantization \"int8\" needs precision \"fp32\" (the int8 kernels take and return "
+                                "float32), got precision \"" + to_string(precision) + "\"");
 }
 
 }  // namespace pyramidion

@@ -13,6 +13,7 @@
 #include <torch/autograd.h>
 #include <torch/optim/adam.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -76,6 +77,63 @@ std::vector<int64_t> naive_greedy(Seq2Seq& model, const at::Tensor& src, const a
     if (token == config.eos_id) break;
   }
   return out;
+}
+
+// The reference beam search: fairseq's procedure (the 2K best continuations over K * v, eos among
+// the first K finalized, the K best others continue) written out per example over forward() on
+// whole prefixes: no cache, no fused projections, no batching, doubles for the scores. Runs every
+// step (early_stopping false) or stops once K hypotheses are finished (true); the active
+// hypotheses compete at max_length. Returns the best hypothesis' tokens.
+std::vector<int64_t> naive_beam(Seq2Seq& model, const at::Tensor& src, const at::Tensor& mask, int64_t K,
+                                int64_t max_length, double penalty, bool early_stopping) {
+  const auto& config = model->config();
+  struct Hyp {
+    std::vector<int64_t> tokens;
+    double score;
+  };
+  std::vector<Hyp> active = {{{}, 0.0}}, finished;
+  const auto normalized = [&](double cum, size_t length) { return cum / std::pow(double(length), penalty); };
+  for (int64_t i = 0; i < max_length; ++i) {
+    std::vector<std::vector<int64_t>> prefixes;
+    for (const auto& h : active) {
+      prefixes.push_back({config.bos_id});
+      prefixes.back().insert(prefixes.back().end(), h.tokens.begin(), h.tokens.end());
+    }
+    const int64_t r = static_cast<int64_t>(active.size());
+    auto in = at::empty({r, i + 1}, at::kLong);  // (r, i + 1)
+    for (int64_t j = 0; j < r; ++j) in[j].copy_(at::tensor(prefixes[j]));
+    const auto logits = model->forward(src.expand({r, -1}), mask.expand({r, -1}), in);  // (r, i + 1, v)
+    const auto lprobs = at::log_softmax(logits.select(1, i), -1).to(at::kDouble);        // (r, v)
+    struct Cand {
+      double score;
+      int64_t hyp, token;
+    };
+    std::vector<Cand> cands;
+    for (int64_t j = 0; j < r; ++j)
+      for (int64_t w = 0; w < config.vocab_size; ++w)
+        if (w != config.pad_id) cands.push_back({active[j].score + lprobs[j][w].item<double>(), j, w});
+    std::stable_sort(cands.begin(), cands.end(), [](const Cand& a, const Cand& b) { return a.score > b.score; });
+    cands.resize(std::min<size_t>(cands.size(), 2 * K));
+    std::vector<Hyp> next;
+    for (size_t c = 0; c < cands.size(); ++c) {
+      auto tokens = active[cands[c].hyp].tokens;
+      tokens.push_back(cands[c].token);
+      if (cands[c].token == config.eos_id) {
+        if (c < static_cast<size_t>(K)) finished.push_back({tokens, normalized(cands[c].score, tokens.size())});
+      } else if (static_cast<int64_t>(next.size()) < K) {
+        next.push_back({tokens, cands[c].score});
+      }
+    }
+    active = next;
+    if (early_stopping && static_cast<int64_t>(finished.size()) >= K) {
+      active.clear();
+      break;
+    }
+  }
+  for (const auto& h : active) finished.push_back({h.tokens, normalized(h.score, h.tokens.size())});
+  const auto best = std::max_element(finished.begin(), finished.end(),
+                                     [](const Hyp& a, const Hyp& b) { return a.score < b.score; });
+  return best->tokens;
 }
 
 bool has_repeated_ngram(const std::vector<int64_t>& tokens, size_t n) {
@@ -267,6 +325,40 @@ TEST(GenerateBeam, ScoreAtLeastGreedyAndRecomputable) {
       EXPECT_NEAR(x, exhaustive.scores[e].item<double>(), 1e-4);
       EXPECT_GE(b, g - 1e-5) << "penalty " << penalty << " example " << e;
       EXPECT_GE(x, b - 1e-5) << "penalty " << penalty << " example " << e;
+    }
+  }
+}
+
+// The cached, fused, batched search (KV caches preallocated and reordered in place, one q/k/v
+// product per step, positions from the state's table) picks the tokens of the reference that
+// recomputes every prefix from scratch: greedy and beam 4, batched with padding and one by one.
+TEST(GenerateBeam, EqualsTheNaiveSearchBatchedAndAlone) {
+  torch::NoGradGuard no_grad;
+  for (const std::string name : {"tiny-deep-pyramidion", "tiny-vanilla"}) {
+    auto model = make_model(preset(name), 17);
+    at::manual_seed(18);
+    const auto mask = lengths_mask({48, 31, 9}, 48);
+    const auto src = random_ids(mask);
+    // eos made a near second to the first greedy pick: hypotheses of different lengths compete.
+    auto& out = model->config().shared_embeddings ? model->embed_tokens->weight : model->output_projection->weight;
+    const auto first = pyramidion::generate(model, src, mask, GenerateOptions().max_length(1)).tokens[0][0].item<int64_t>();
+    out[model->config().eos_id].copy_(out[first] * 0.98);
+    for (int64_t beam : {1, 4}) {
+      for (bool early : {true, false}) {
+        if (beam == 1 && !early) continue;  // refused: greedy stops at eos
+        const auto options = GenerateOptions().beam_size(beam).max_length(9).length_penalty(1.0).early_stopping(early);
+        const auto batched = pyramidion::generate(model, src, mask, options);
+        int64_t finished_early = 0;
+        for (int64_t e = 0; e < src.size(0); ++e) {
+          const auto [src_e, mask_e] = example(src, mask, e);
+          const auto expected = naive_beam(model, src_e, mask_e, beam, 9, 1.0, early);
+          finished_early += expected.back() == model->config().eos_id && expected.size() < 9;
+          EXPECT_EQ(row(batched, e), expected) << name << " beam " << beam << " early " << early << " example " << e;
+          const auto alone = pyramidion::generate(model, src_e, mask_e, options);
+          EXPECT_EQ(row(alone, 0), expected) << name << " beam " << beam << " early " << early << " example " << e;
+        }
+        if (beam == 4 && early) EXPECT_GT(finished_early, 0) << name << ": a summary ends before max_length (non-vacuous)";
+      }
     }
   }
 }

@@ -216,6 +216,30 @@ TEST(SummarizeTool, PlainTextFromStdinToStdout) {
                                          {}, dir / "fp16.txt"),
             2);
   EXPECT_NE(read_text(dir / "fp16.txt").find("runs on CUDA only"), std::string::npos) << read_text(dir / "fp16.txt");
+  // int8 weights work on the CPU in fp32; another scheme, or int8 over bf16, is bad input.
+  EXPECT_EQ(pyramidion_test::run_process(PYRAMIDION_SUMMARIZE_BIN,
+                                         {"--checkpoint", tiny_checkpoint(), "--input", (dir / "paper.txt").string(),
+                                          "--output", (dir / "int8.jsonl").string(), "--quantize", "int8"},
+                                         {}, dir / "int8.txt"),
+            0)
+      << read_text(dir / "int8.txt");
+  EXPECT_NE(read_text(dir / "int8.jsonl").find("\"summary\""), std::string::npos);
+  EXPECT_EQ(pyramidion_test::run_process(PYRAMIDION_SUMMARIZE_BIN,
+                                         {"--checkpoint", tiny_checkpoint(), "--input", (dir / "paper.txt").string(),
+                                          "--output", (dir / "keep.jsonl").string(), "--quantize", "int4"},
+                                         {}, dir / "int4.txt"),
+            2);
+  EXPECT_NE(read_text(dir / "int4.txt").find("--quantize = \"int4\" must be one of \"none\", \"int8\""),
+            std::string::npos)
+      << read_text(dir / "int4.txt");
+  EXPECT_EQ(pyramidion_test::run_process(PYRAMIDION_SUMMARIZE_BIN,
+                                         {"--checkpoint", tiny_checkpoint(), "--input", (dir / "paper.txt").string(),
+                                          "--output", (dir / "keep.jsonl").string(), "--quantize", "int8",
+                                          "--precision", "bf16"},
+                                         {}, dir / "int8bf16.txt"),
+            2);
+  EXPECT_NE(read_text(dir / "int8bf16.txt").find("needs precision \"fp32\""), std::string::npos)
+      << read_text(dir / "int8bf16.txt");
   // A flag that is not a number, or an unknown format: bad input too, before any work.
   EXPECT_EQ(pyramidion_test::run_process(PYRAMIDION_SUMMARIZE_BIN,
                                          {"--checkpoint", tiny_checkpoint(), "--input", (dir / "paper.txt").string(),

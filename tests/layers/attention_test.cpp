@@ -50,7 +50,7 @@ void copy_weights(MultiHeadAttention& dst, const MultiHeadAttention& src) {
 // allowed key, or whose query_real entry (b, t) is false, outputs zeros.
 at::Tensor naive_attention(MultiHeadAttention& mha, const at::Tensor& xq, const at::Tensor& xkv,
                            const at::Tensor& allowed, const at::Tensor& query_real) {
-  const auto lin = [](const torch::nn::Linear& l, const at::Tensor& x) {
+  const auto lin = [](const pyramidion::Linear& l, const at::Tensor& x) {
     return at::matmul(x, l->weight.to(at::kDouble).t()) + l->bias.to(at::kDouble);
   };
   const int64_t b = xq.size(0), t = xq.size(1), s = xkv.size(1), d = xq.size(2), h = mha->options.heads();
@@ -241,6 +241,72 @@ TEST(AttentionDecoding, ReorderedCacheFollowsTheBeams) {
   const auto xr = x.index_select(0, index);  // (3, 5, 8)
   const auto y = mha->forward_step(xr.narrow(1, 4, 1), cache);
   EXPECT_TRUE(at::allclose(y.squeeze(1), mha->forward_causal(xr).select(1, 4), 1e-10, 1e-12));
+}
+
+// The cache against the naive one it replaced (at::cat per step, index_select per reorder): the
+// same positions after any sequence of appends, growths and reorders, with reserve() making every
+// append write into the same storage.
+TEST(AttentionDecoding, PreallocatedCacheEqualsConcatenation) {
+  at::manual_seed(12);
+  KVCache cache;
+  at::Tensor k_ref, v_ref;  // (b, h, t, dh)
+  const auto step = [&](int64_t b) {
+    const auto k_new = at::randn({b, 2, 1, 3}, at::kDouble), v_new = at::randn({b, 2, 1, 3}, at::kDouble);
+    cache.append(k_new, v_new);
+    k_ref = k_ref.defined() ? at::cat({k_ref, k_new}, 2) : k_new;
+    v_ref = v_ref.defined() ? at::cat({v_ref, v_new}, 2) : v_new;
+  };
+  const auto reorder = [&](std::vector<int64_t> rows) {
+    const auto index = at::tensor(rows);
+    cache.reorder(index);
+    k_ref = k_ref.index_select(0, index);
+    v_ref = v_ref.index_select(0, index);
+  };
+  for (int i = 0; i < 20; ++i) step(3);  // past the first capacity (16): the storage doubles
+  EXPECT_EQ(cache.length(), 20);
+  EXPECT_EQ(cache.capacity(), 32);
+  EXPECT_TRUE(cache.k.equal(k_ref) && cache.v.equal(v_ref));
+  reorder({2, 0, 0});
+  step(3);
+  reorder({1, 2, 1});  // the second reorder writes into the first one's storage
+  step(3);
+  reorder({0, 2});  // a source leaves: fewer rows
+  step(2);
+  EXPECT_EQ(cache.length(), 23);
+  EXPECT_TRUE(cache.k.equal(k_ref) && cache.v.equal(v_ref));
+
+  KVCache reserved;
+  reserved.reserve(40);
+  reserved.append(at::randn({2, 2, 1, 3}), at::randn({2, 2, 1, 3}));
+  const void* storage = reserved.k.data_ptr();
+  for (int i = 1; i < 40; ++i) reserved.append(at::randn({2, 2, 1, 3}), at::randn({2, 2, 1, 3}));
+  EXPECT_EQ(reserved.k.data_ptr(), storage) << "40 appends after reserve(40) never reallocate";
+  EXPECT_EQ(reserved.capacity(), 40);
+
+  EXPECT_THROW(reserved.append(at::randn({3, 2, 1, 3}), at::randn({3, 2, 1, 3})), std::invalid_argument);  // b
+  EXPECT_THROW(reserved.append(at::randn({2, 2, 1, 3}), at::randn({2, 2, 1, 4})), std::invalid_argument);  // k != v
+  EXPECT_THROW(reserved.append(at::randn({2, 2, 1, 3}, at::kDouble), at::randn({2, 2, 1, 3}, at::kDouble)),
+               std::invalid_argument);  // dtype
+  EXPECT_THROW(reserved.reserve(-1), std::invalid_argument);
+}
+
+// A decoding's fused q/k/v weight is made once, from the weights at its first step.
+TEST(AttentionDecoding, TheFusedProjectionIsTheThreeProjections) {
+  at::manual_seed(13);
+  auto mha = make_mha(MultiHeadAttentionOptions(8, 2));
+  torch::NoGradGuard no_grad;
+  KVCache cache;
+  const auto x = at::randn({2, 1, 8}, at::kDouble);
+  mha->forward_step(x, cache);
+  ASSERT_TRUE(cache.qkv);
+  ASSERT_EQ(cache.qkv->weight.sizes(), at::IntArrayRef({24, 8}));
+  EXPECT_TRUE(cache.qkv->weight.narrow(0, 8, 8).equal(mha->k_proj->weight));
+  EXPECT_TRUE(cache.qkv->bias.narrow(0, 16, 8).equal(mha->v_proj->bias));
+  EXPECT_TRUE(at::allclose(cache.k.squeeze(2), mha->k_proj->forward(x).view({2, 2, 4}), 1e-12, 1e-14));
+  // The weights changed after the first step: this decoding keeps the ones it started with.
+  mha->k_proj->weight.add_(1.0);
+  mha->forward_step(x, cache);
+  EXPECT_TRUE(cache.qkv->weight.narrow(0, 8, 8).equal(mha->k_proj->weight - 1.0));
 }
 
 TEST(AttentionCross, PrecomputedKVEqualsDirectAndNaive) {

@@ -3,6 +3,7 @@
 // forcing, checkpoints, error paths and overfitting one batch.
 //
 // Legend: b batch, n source tokens, k memory rows, t target positions, v vocabulary size.
+#include <pyramidion/generate.h>
 #include <pyramidion/model.h>
 
 #include "support/model_fixtures.h"
@@ -299,6 +300,39 @@ TEST(Seq2SeqCheckpoint, WeightsThatDoNotMatchTheConfigAreRejected) {
   const auto no_dir = error_of([&] { Seq2Seq::load(dir.string()); });
   EXPECT_NE(no_dir.find((dir / "config.json").string()), std::string::npos) << no_dir;
   EXPECT_THROW(Seq2Seq::load(dir.string()), std::runtime_error);
+}
+
+// The whole model in int8: logits near fp32's, generation runs, the float weights are untouched.
+TEST(Seq2SeqInt8, LogitsNearFloatAndGenerationRuns) {
+  torch::NoGradGuard no_grad;
+  for (const std::string name : {"tiny-deep-pyramidion", "tiny-vanilla"}) {
+    auto model = make_model(preset(name), 6);
+    at::manual_seed(7);
+    const auto mask = lengths_mask({40, 23}, 40);
+    const auto src = random_ids(mask);
+    const auto tgt = at::randint(3, 64, {2, 9}, at::kLong);
+    const auto exact = model->forward(src, mask, tgt);  // (b, t, v)
+    const auto before = model->parameters().front().clone();
+    model->quantize_int8();
+    EXPECT_TRUE(model->quantized());
+    const auto q = model->forward(src, mask, tgt);
+    const double diff = (q - exact).abs().max().item<double>(), scale = exact.abs().max().item<double>();
+    EXPECT_LT(diff, 0.1 * scale) << name;
+    EXPECT_GT(diff, 0.0) << name << ": the int8 kernels ran";
+    auto state = model->start_decoding(model->encode(src, mask));
+    for (int64_t i = 0; i < 9; ++i) {
+      const auto step = model->decode_step(tgt.narrow(1, i, 1), state);  // (b, v), int8 fused q/k/v
+      EXPECT_LT((step - exact.select(1, i)).abs().max().item<double>(), 0.1 * scale) << name << " position " << i;
+    }
+    const auto g = pyramidion::generate(model, src, mask, pyramidion::GenerateOptions().beam_size(4).max_length(6));
+    EXPECT_EQ(g.tokens.size(0), 2);
+    EXPECT_TRUE(model->parameters().front().equal(before));
+    model->dequantize();
+    EXPECT_TRUE(model->forward(src, mask, tgt).equal(exact));
+  }
+  auto bf16 = make_model(preset("tiny-vanilla"));
+  bf16->to(at::kBFloat16);
+  EXPECT_THROW(bf16->quantize_int8(), std::invalid_argument);
 }
 
 TEST(Seq2SeqModel, InvalidInputsRaise) {

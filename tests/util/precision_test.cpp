@@ -27,4 +27,24 @@ TEST(Precision, NamesDtypesAndDevices) {
   EXPECT_THROW(pyramidion::to_string(static_cast<Precision>(9)), std::invalid_argument);
 }
 
+TEST(Quantization, NamesAndWhereInt8Runs) {
+  using pyramidion::Quantization;
+  for (const std::string name : {"none", "int8"})
+    EXPECT_EQ(pyramidion::to_string(pyramidion::parse_quantization(name)), name);
+  EXPECT_EQ(error_of<std::invalid_argument>([] { pyramidion::parse_quantization("int4", "--quantize"); }),
+            "--quantize = \"int4\" must be one of \"none\", \"int8\"");
+  const c10::Device cpu(c10::kCPU), cuda(c10::kCUDA, 0);
+  EXPECT_NO_THROW(pyramidion::check_quantization(Quantization::int8, Precision::fp32, cpu));
+  EXPECT_NO_THROW(pyramidion::check_quantization(Quantization::none, Precision::fp16, cuda));
+  EXPECT_EQ(error_of<std::invalid_argument>(
+                [&] { pyramidion::check_quantization(Quantization::int8, Precision::bf16, cpu); }),
+            "quantization \"int8\" needs precision \"fp32\" (the int8 kernels take and return float32), got "
+            "precision \"bf16\"");
+  EXPECT_NE(error_of<std::invalid_argument>(
+                [&] { pyramidion::check_quantization(Quantization::int8, Precision::fp32, cuda); })
+                .find("runs on the CPU only, not on cuda:0"),
+            std::string::npos);
+  EXPECT_THROW(pyramidion::to_string(static_cast<Quantization>(9)), std::invalid_argument);
+}
+
 }  // namespace

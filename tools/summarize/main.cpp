@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
   CLI::App app{
       "Summarize documents with a pyramidion checkpoint: JSON lines in (arXiv/PubMed or {id, "
       "document}), JSON lines out ({id, summary, score, ...}) in input order."};
-  std::string checkpoint, input, output, format = "auto", device = "cpu", precision = "fp32";
+  std::string checkpoint, input, output, format = "auto", device = "cpu", precision = "fp32", quantize = "none";
   pyramidion::SummarizeFileOptions job("", "", "");
   int64_t threads = 0;
   app.add_option("--checkpoint", checkpoint, "checkpoint directory (pyramidion-train's out/latest)")->required();
@@ -91,6 +91,9 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "intra-op threads (0 = LibTorch's default)")->check(CLI::NonNegativeNumber);
   app.add_option("--device", device, "cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--precision", precision, "weights: fp32, bf16, or fp16 (CUDA only)")->capture_default_str();
+  app.add_option("--quantize", quantize,
+                 "linear layers' weights: none, or int8 (dynamic quantization; CPU and --precision fp32 only)")
+      ->capture_default_str();
   app.footer(
       "\nExit status: 0 all documents summarized; 3 finished, but some records were bad (each reported "
       "on stderr with its file and line; the others were summarized); 2 invalid arguments or options; "
@@ -111,6 +114,7 @@ int main(int argc, char** argv) {
         .format(pyramidion::input_format_from_string(format))
         .device(pyramidion::parse_device(device, "--device"))
         .precision(pyramidion::parse_precision(precision, "--precision"))
+        .quantization(pyramidion::parse_quantization(quantize, "--quantize"))
         .summarize(options)
         .log([](const std::string& line) { std::cerr << kName << ": " << line << std::endl; });
     const auto result = pyramidion::summarize_file(job);
