@@ -7,8 +7,9 @@
 //
 // quantize_int8() is LibTorch's dynamic quantization (the quantized::linear_dynamic kernel, as
 // torch.ao.nn.quantized.dynamic.Linear): the weight is quantized once, symmetric per output row
-// (scale = max|W_row| / 127), and every call quantizes its input per tensor, multiplies in int8
-// with int32 accumulation, and returns float32. The float32 parameters stay (checkpoints, and
+// (scale = max|W_row| / 127), and every call quantizes its input per tensor (to 8 bits on CPUs with
+// VNNI, 7 elsewhere, where fbgemm's int16 pair sums could saturate), multiplies in int8 with int32
+// accumulation, and returns float32. The float32 parameters stay (checkpoints, and
 // fusing several layers into one with concat()); they are no longer used by forward().
 //
 // Shape legend: i in_features, o out_features.

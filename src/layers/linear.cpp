@@ -9,6 +9,7 @@
 #include <torch/nn/init.h>
 
 #include <cmath>
+#include <fstream>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -34,6 +35,21 @@ class QuietWarnings : public c10::WarningHandler {
  public:
   void process(const c10::Warning&) override {}
 };
+
+// Whether the CPU multiplies int8 with VNNI (vpdpbusd: exact int32 sums). Without it, fbgemm's
+// vpmaddubsw adds pairs of u8 x s8 products into int16 with saturation, so the input is quantized
+// to 7 bits (LibTorch's reduce_range, the default of its dynamic quantization); with it, to 8 bits,
+// which halves the input's rounding step.
+bool has_vnni() {
+  static const bool vnni = [] {
+    std::ifstream in("/proc/cpuinfo");
+    for (std::string line; std::getline(in, line);)
+      if (line.rfind("flags", 0) == 0)
+        return line.find(" avx512_vnni") != std::string::npos || line.find(" avx_vnni") != std::string::npos;
+    return false;
+  }();
+  return vnni;
+}
 
 }  // namespace
 
@@ -88,7 +104,7 @@ at::Tensor LinearImpl::forward(const at::Tensor& x) {
     sizes.back() = out_features_;
     return at::zeros(sizes, x.options());  // (..., o)
   }
-  return call_op("quantized::linear_dynamic", {x.contiguous(), packed_, /*reduce_range=*/true}).toTensor();
+  return call_op("quantized::linear_dynamic", {x.contiguous(), packed_, /*reduce_range=*/!has_vnni()}).toTensor();
 }
 
 void LinearImpl::quantize_int8() {

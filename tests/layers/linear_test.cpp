@@ -37,8 +37,8 @@ TEST(Linear, SameParametersAndRandomDrawsAsTorchLinear) {
 }
 
 // The int8 product is within the error the two roundings allow: the weight rounded to its row's
-// step s_o = max|W_o| / 127, the input to its step s_x = (max(x, 0) - min(x, 0)) / 127 (7 bits:
-// LibTorch's reduce_range). Per output: sum_i |x_i| s_o / 2 + |W_oi| s_x / 2 + s_o s_x / 4.
+// step s_o = max|W_o| / 127, the input to its step s_x = (max(x, 0) - min(x, 0)) / 127 (7 bits,
+// LibTorch's reduce_range; 8 bits with VNNI halve it, within the same bound). Per output: sum_i |x_i| s_o / 2 + |W_oi| s_x / 2 + s_o s_x / 4.
 TEST(LinearInt8, WithinTheQuantizationBoundAndNotFloat) {
   at::manual_seed(4);
   Linear fc(64, 48);

@@ -14,12 +14,16 @@
 #include <string>
 
 #include "machine.h"
+#include "logits_bench.h"
 #include "model_bench.h"
+#include "summarize_bench.h"
 #include "topk_bench.h"
 
 namespace {
 
+using pyramidion::bench::LogitsBenchOptions;
 using pyramidion::bench::ModelBenchOptions;
+using pyramidion::bench::SummarizeBenchOptions;
 using pyramidion::bench::TopKBenchOptions;
 
 const CLI::Range kPositive(int64_t{1}, std::numeric_limits<int64_t>::max());
@@ -125,6 +129,63 @@ CLI::App* add_model_command(CLI::App& app, ModelBenchOptions& o) {
   return cmd;
 }
 
+CLI::App* add_summarize_command(CLI::App& app, SummarizeBenchOptions& o) {
+  auto* cmd = app.add_subcommand(
+      "summarize",
+      "Documents/s of the summarization job (pyramidion::summarize_ids: pyramidion-summarize's batching and "
+      "search) for random documents of --source-length tokens generating exactly --target-length tokens with "
+      "--beam: one document (latency) and the batch the --max-tokens budget allows; config presets x weights "
+      "(fp32, bf16, int8) and the LED peer side by side with interleaved repetitions; optionally a sweep of "
+      "source lengths.");
+  cmd->add_option("--configs", o.configs, "config presets (JSON), comma list; the first is the baseline")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--weights", o.weights, "weights of every config, comma list: fp32, bf16, int8")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--peer", o.peer, "led: also time Hugging Face's LED at the last config's sizes");
+  cmd->add_option("--peer-python", o.peer_python, "the peer's python (what scripts/setup_peer.sh prints)");
+  cmd->add_option("--peer-script", o.peer_script, "the peer's script")->capture_default_str();
+  cmd->add_option("--source-length", o.source_length, "source tokens S")->check(kPositive)->capture_default_str();
+  cmd->add_option("--target-length", o.target_length, "generated tokens T per document")
+      ->check(kPositive)
+      ->capture_default_str();
+  cmd->add_option("--beam", o.beam, "beam size B")->check(kPositive)->capture_default_str();
+  cmd->add_option("--max-tokens", o.max_tokens, "the job's batch budget (pyramidion-summarize's --max-tokens)")
+      ->check(kPositive)
+      ->capture_default_str();
+  cmd->add_option("--documents", o.documents, "documents of the budget mode; 0 = one budget batch")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--modes", o.modes, "comma list: one (batch 1), budget (batches under --max-tokens)")
+      ->delimiter(',')
+      ->capture_default_str();
+  cmd->add_option("--sweep", o.sweep, "source lengths of a batch-1 sweep, comma list (e.g. 2048,4096,8192)")
+      ->delimiter(',');
+  cmd->add_option("--warmup", o.warmup, "untimed repetitions before the timed ones")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
+  cmd->add_option("--reps", o.reps, "timed repetitions (interleaved)")->check(CLI::Range(1, 1000000))->capture_default_str();
+  cmd->add_option("--seed", o.seed, "seed of the documents and the weights")->capture_default_str();
+  cmd->add_option("--json", o.json_path, "also write the results as JSON to this file");
+  cmd->add_option("--markdown", o.markdown_path, "also write the markdown report to this file");
+  return cmd;
+}
+
+CLI::App* add_logits_command(CLI::App& app, LogitsBenchOptions& o) {
+  auto* cmd = app.add_subcommand(
+      "logits",
+      "What bf16 and int8 weights change in a trained checkpoint's logits: teacher forcing on the first "
+      "--documents records of --input with their reference summaries, against fp32 (largest and mean "
+      "difference, top-1 agreement).");
+  cmd->add_option("--checkpoint", o.checkpoint, "a pyramidion-train checkpoint directory")->required();
+  cmd->add_option("--input", o.input, "JSON lines with document and summary")->required();
+  cmd->add_option("--documents", o.documents, "records used")->check(kPositive)->capture_default_str();
+  cmd->add_option("--json", o.json_path, "also write the results as JSON to this file");
+  cmd->add_option("--markdown", o.markdown_path, "also write the markdown report to this file");
+  return cmd;
+}
+
 // One line, without LibTorch's backtrace.
 std::string one_line(const std::exception& e) {
   const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
@@ -146,6 +207,12 @@ int main(int argc, char** argv) {
   ModelBenchOptions model;
   CLI::App* model_cmd = add_model_command(app, model);
   add_common_options(model_cmd, common);
+  LogitsBenchOptions logits;
+  CLI::App* logits_cmd = add_logits_command(app, logits);
+  add_common_options(logits_cmd, common);
+  SummarizeBenchOptions summarize;
+  CLI::App* summarize_cmd = add_summarize_command(app, summarize);
+  add_common_options(summarize_cmd, common);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -158,6 +225,8 @@ int main(int argc, char** argv) {
     const std::string command = pyramidion::bench::command_line(argc, argv);
     if (topk_cmd->parsed()) pyramidion::bench::run_topk_bench(topk, command);
     if (model_cmd->parsed()) pyramidion::bench::run_model_bench(model, command);
+    if (logits_cmd->parsed()) pyramidion::bench::run_logits_bench(logits, command);
+    if (summarize_cmd->parsed()) pyramidion::bench::run_summarize_bench(summarize, command);
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "pyramidion-bench: error: " << one_line(e) << std::endl;

@@ -1,0 +1,56 @@
+// `pyramidion-bench summarize`: the summarization job measured (issue 12). Documents/s and
+// summary tokens/s of pyramidion::summarize_ids (the batching, encoding and search of
+// pyramidion-summarize) for N random documents of S tokens, each generating exactly T tokens with
+// beam B: one document at a time (latency), and in the batches the token budget allows (the job).
+// Variants: config presets x weights (fp32, bf16, int8), and optionally the peer (Hugging Face's LED
+// at the same sizes, scripts/led_peer.py), all in one run with interleaved repetitions: every
+// repetition runs every variant once, in order, and a ratio is the median of the per-repetition
+// ratios, with their spread. A length sweep times batch 1 at several S and fits the growth per
+// doubling of S.
+//
+// Legend: S source tokens, T generated tokens, B beam size, N documents.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pyramidion {
+namespace bench {
+
+struct SummarizeBenchOptions {
+  /// Config presets; the first (with the first weights) is the baseline of the ratios.
+  std::vector<std::string> configs{"configs/blockwise.json", "configs/deep-pyramidion.json"};
+  /// Weights each config runs with: fp32, bf16 (converted), int8 (Seq2Seq::quantize_int8).
+  std::vector<std::string> weights{"fp32"};
+  /// "led" adds the peer; empty: none.
+  std::string peer;
+  /// The peer's interpreter (scripts/setup_peer.sh prints it) and script.
+  std::string peer_python;
+  std::string peer_script = "scripts/led_peer.py";
+  int64_t source_length = 8192;  // S
+  int64_t target_length = 256;   // T
+  int64_t beam = 4;              // B
+  /// The job's budget (SummarizeOptions::max_tokens, pyramidion-summarize's --max-tokens).
+  int64_t max_tokens = 262144;
+  /// Documents of the budget mode; 0 = as many as one batch of the budget holds.
+  int64_t documents = 0;
+  /// Modes: "one" (batch 1, one document), "budget" (N documents batched under max_tokens).
+  std::vector<std::string> modes{"one", "budget"};
+  /// Source lengths of the sweep (batch 1, one document, each variant's first weights); empty:
+  /// none. The presets' max_source_length is raised to the longest.
+  std::vector<int64_t> sweep;
+  int warmup = 1;  // untimed repetitions of every variant (the peer warms up inside its own run)
+  int reps = 3;    // timed repetitions
+  uint64_t seed = 0;
+  std::string json_path;      // also write the results as JSON here
+  std::string markdown_path;  // also write the markdown report here
+};
+
+/// Runs the benchmark: markdown to stdout, progress to stderr, the optional files. Throws
+/// std::invalid_argument for bad settings (before any run), std::runtime_error when a run fails
+/// (the peer's included) or does not generate N x T tokens.
+void run_summarize_bench(const SummarizeBenchOptions& options, const std::string& command);
+
+}  // namespace bench
+}  // namespace pyramidion
