@@ -99,6 +99,9 @@ at::Tensor LinearImpl::forward(const at::Tensor& x) {
                                 std::to_string(in_features_) + " features, got " + detail::describe(x) + " " +
                                 (x.defined() ? std::string(c10::toString(x.scalar_type())) + " on " + x.device().str()
                                              : std::string()));
+  if (at::GradMode::is_enabled() && (weight.requires_grad() || x.requires_grad()))
+    throw std::invalid_argument("Linear (int8): the int8 kernels have no gradient; run under torch::NoGradGuard "
+                                "(inference), or dequantize() before training");
   if (x.numel() == 0) {
     auto sizes = x.sizes().vec();
     sizes.back() = out_features_;

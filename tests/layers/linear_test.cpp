@@ -8,6 +8,7 @@
 #include "support/model_fixtures.h"
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <torch/autograd.h>
 #include <torch/nn/modules/linear.h>
 
 #include <stdexcept>
@@ -86,6 +87,10 @@ TEST(LinearInt8, BadInputsAndWeightsAreRefused) {
   EXPECT_THROW(fc->quantize_int8(), std::invalid_argument);
   fc->to(at::kFloat);
   fc->quantize_int8();
+  // With autograd on, an int8 layer would silently train nothing: refused.
+  const auto training = pyramidion_test::error_of([&] { fc->forward(at::randn({2, 8})); });
+  EXPECT_NE(training.find("no gradient"), std::string::npos) << training;
+  torch::NoGradGuard no_grad;
   const auto message = pyramidion_test::error_of([&] { fc->forward(at::randn({2, 8}, at::kDouble)); });
   EXPECT_NE(message.find("float32 on the CPU"), std::string::npos) << message;
   EXPECT_THROW(fc->forward(at::randn({2, 7})), std::invalid_argument);

@@ -40,6 +40,12 @@ void add_common_options(CLI::App* cmd, CommonOptions& c) {
       ->capture_default_str();
 }
 
+// --json and --markdown: where a benchmark also writes its report.
+void add_report_options(CLI::App* cmd, std::string& json_path, std::string& markdown_path) {
+  cmd->add_option("--json", json_path, "also write the results as JSON to this file");
+  cmd->add_option("--markdown", markdown_path, "also write the markdown report to this file");
+}
+
 CLI::App* add_topk_command(CLI::App& app, TopKBenchOptions& o) {
   auto* cmd = app.add_subcommand(
       "topk",
@@ -86,8 +92,7 @@ CLI::App* add_topk_command(CLI::App& app, TopKBenchOptions& o) {
       ->capture_default_str();
   cmd->add_option("--device", o.device, "cpu, cuda or cuda:N (the clock is read after a device synchronize)")
       ->capture_default_str();
-  cmd->add_option("--json", o.json_path, "also write the results as JSON to this file");
-  cmd->add_option("--markdown", o.markdown_path, "also write the markdown report to this file");
+  add_report_options(cmd, o.json_path, o.markdown_path);
   return cmd;
 }
 
@@ -124,8 +129,7 @@ CLI::App* add_model_command(CLI::App& app, ModelBenchOptions& o) {
       ->capture_default_str();
   cmd->add_option("--device", o.device, "cpu, cuda or cuda:N (the clock is read after a device synchronize)")
       ->capture_default_str();
-  cmd->add_option("--json", o.json_path, "also write the results as JSON to this file");
-  cmd->add_option("--markdown", o.markdown_path, "also write the markdown report to this file");
+  add_report_options(cmd, o.json_path, o.markdown_path);
   return cmd;
 }
 
@@ -146,6 +150,10 @@ CLI::App* add_summarize_command(CLI::App& app, SummarizeBenchOptions& o) {
   cmd->add_option("--peer", o.peer, "led: also time Hugging Face's LED at the last config's sizes");
   cmd->add_option("--peer-python", o.peer_python, "the peer's python (what scripts/setup_peer.sh prints)");
   cmd->add_option("--peer-script", o.peer_script, "the peer's script")->capture_default_str();
+  cmd->add_option("--peer-batch", o.peer_batch,
+                  "the peer's budget batch: 0 = ours; B = one batch of B documents (ratios per document)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   cmd->add_option("--source-length", o.source_length, "source tokens S")->check(kPositive)->capture_default_str();
   cmd->add_option("--target-length", o.target_length, "generated tokens T per document")
       ->check(kPositive)
@@ -162,13 +170,16 @@ CLI::App* add_summarize_command(CLI::App& app, SummarizeBenchOptions& o) {
       ->capture_default_str();
   cmd->add_option("--sweep", o.sweep, "source lengths of a batch-1 sweep, comma list (e.g. 2048,4096,8192)")
       ->delimiter(',');
+  cmd->add_flag("--profile", o.profile,
+                "also profile one run per mode of each config per LibTorch operator (--reps 0: profile only)");
   cmd->add_option("--warmup", o.warmup, "untimed repetitions before the timed ones")
       ->check(CLI::Range(0, 1000000))
       ->capture_default_str();
-  cmd->add_option("--reps", o.reps, "timed repetitions (interleaved)")->check(CLI::Range(1, 1000000))->capture_default_str();
+  cmd->add_option("--reps", o.reps, "timed repetitions (interleaved); 0 with --profile")
+      ->check(CLI::Range(0, 1000000))
+      ->capture_default_str();
   cmd->add_option("--seed", o.seed, "seed of the documents and the weights")->capture_default_str();
-  cmd->add_option("--json", o.json_path, "also write the results as JSON to this file");
-  cmd->add_option("--markdown", o.markdown_path, "also write the markdown report to this file");
+  add_report_options(cmd, o.json_path, o.markdown_path);
   return cmd;
 }
 
@@ -181,8 +192,7 @@ CLI::App* add_logits_command(CLI::App& app, LogitsBenchOptions& o) {
   cmd->add_option("--checkpoint", o.checkpoint, "a pyramidion-train checkpoint directory")->required();
   cmd->add_option("--input", o.input, "JSON lines with document and summary")->required();
   cmd->add_option("--documents", o.documents, "records used")->check(kPositive)->capture_default_str();
-  cmd->add_option("--json", o.json_path, "also write the results as JSON to this file");
-  cmd->add_option("--markdown", o.markdown_path, "also write the markdown report to this file");
+  add_report_options(cmd, o.json_path, o.markdown_path);
   return cmd;
 }
 

@@ -33,6 +33,7 @@
 
 #include "machine.h"
 #include "measure.h"
+#include "op_profile.h"
 
 namespace pyramidion {
 namespace bench {
@@ -123,7 +124,9 @@ void check_options(const SummarizeBenchOptions& o) {
   positive("--target-length", o.target_length);
   positive("--beam", o.beam);
   positive("--max-tokens", o.max_tokens);
-  positive("--reps", o.reps);
+  if (o.reps < 0 || (o.reps == 0 && !o.profile))
+    throw std::invalid_argument("summarize: --reps must be >= 1 (0 only with --profile: profile, no timing), got " +
+                                std::to_string(o.reps));
   if (o.documents < 0) throw std::invalid_argument("summarize: --documents must be >= 0, got " + std::to_string(o.documents));
   if (o.warmup < 0) throw std::invalid_argument("summarize: --warmup must be >= 0, got " + std::to_string(o.warmup));
   if (o.configs.empty()) throw std::invalid_argument("summarize: --configs needs at least one preset");
@@ -132,12 +135,14 @@ void check_options(const SummarizeBenchOptions& o) {
     if (w != "fp32" && w != "bf16" && w != "int8")
       throw std::invalid_argument("summarize: --weights = \"" + w + "\" must be one of \"fp32\", \"bf16\", \"int8\"");
   for (const auto& m : o.modes)
-    if (m != "one" && m != "budget")
+    if (!m.empty() && m != "one" && m != "budget")
       throw std::invalid_argument("summarize: --modes = \"" + m + "\" must be one of \"one\", \"budget\"");
-  if (o.modes.empty() && o.sweep.empty()) throw std::invalid_argument("summarize: no --modes and no --sweep: nothing to run");
+  if (std::all_of(o.modes.begin(), o.modes.end(), [](const std::string& m) { return m.empty(); }) && o.sweep.empty()) throw std::invalid_argument("summarize: no --modes and no --sweep: nothing to run");
   for (const int64_t s : o.sweep) positive("--sweep (each length)", s);
   if (!o.peer.empty() && o.peer != "led")
     throw std::invalid_argument("summarize: --peer = \"" + o.peer + "\" must be \"led\" (or absent)");
+  if (o.peer_batch < 0)
+    throw std::invalid_argument("summarize: --peer-batch must be >= 0, got " + std::to_string(o.peer_batch));
   if (!o.peer.empty()) {
     if (o.peer_python.empty())
       throw std::invalid_argument("summarize: --peer led needs --peer-python (scripts/setup_peer.sh prints it)");
@@ -271,24 +276,40 @@ void run_summarize_bench(const SummarizeBenchOptions& o, const std::string& comm
   nlohmann::json peer_info = nullptr;
 
   // Runs every repetition of one setting: all variants (filter) in order, warm-up first.
+  // tolerate_peer: a failing peer run (e.g. out of memory at a long S) is reported and recorded as
+  // -1 s instead of ending the benchmark.
   const auto run_setting = [&](const std::string& label, int64_t S, int64_t n, int64_t max_tokens,
-                               const std::vector<size_t>& which) {
+                               const std::vector<size_t>& which, bool tolerate_peer = false) {
     const auto docs = make_documents(n, S, vocab, o.seed);
     const int64_t batch = max_tokens == 1 ? 1 : std::min(n, budget_batch(o, S));
+    // The peer: the same documents and batch, or (--peer-batch) one batch of that many documents.
+    const int64_t peer_batch = max_tokens == 1 || o.peer_batch == 0 ? batch : o.peer_batch;
+    const int64_t peer_n = max_tokens == 1 || o.peer_batch == 0 ? n : o.peer_batch;
     std::map<size_t, Series> series;
     for (int r = 0; r < o.warmup + o.reps; ++r) {
       const bool timed = r >= o.warmup;
       for (const size_t i : which) {
         auto& v = variants[i];
         if (v.peer && !timed) continue;  // the peer warms up inside each of its runs
-        const Sample s = v.peer ? run_peer(o, peer_sizes, n, batch, S, peer_info) : run_ours(v, docs, max_tokens, o);
+        Sample s;
+        if (!v.peer) {
+          s = run_ours(v, docs, max_tokens, o);
+        } else {
+          try {
+            s = run_peer(o, peer_sizes, peer_n, peer_batch, S, peer_info);
+          } catch (const std::runtime_error& e) {
+            if (!tolerate_peer) throw;
+            std::fprintf(stderr, "[summarize] %s %s failed: %s\n", label.c_str(), v.name.c_str(), e.what());
+            s.seconds = -1;
+          }
+        }
         std::fprintf(stderr, "[summarize] %s %s %s %d/%d: %.2f s, peak %s MiB\n", label.c_str(), v.name.c_str(),
                      timed ? "rep" : "warm-up", timed ? r - o.warmup + 1 : r + 1, timed ? o.reps : o.warmup,
                      s.seconds, mib(s.peak_rss).c_str());
         if (timed) series[i].samples.push_back(s);
       }
     }
-    return std::make_pair(series, batch);
+    return std::make_tuple(series, batch, peer_batch);
   };
 
   std::vector<size_t> all(variants.size());
@@ -317,9 +338,11 @@ void run_summarize_bench(const SummarizeBenchOptions& o, const std::string& comm
   const int peer_index = o.peer.empty() ? -1 : int(variants.size() - 1);
 
   for (const auto& mode : o.modes) {
+    if (mode.empty() || o.reps == 0) continue;  // --modes "": the sweep only; --reps 0: the profile only
     const bool budget = mode == "budget";
     const int64_t n = budget ? (o.documents > 0 ? o.documents : budget_batch(o, o.source_length)) : 1;
-    const auto [series, batch] = run_setting(mode, o.source_length, n, budget ? o.max_tokens : 1, all);
+    const auto [series, batch, peer_batch] =
+        run_setting(mode, o.source_length, n, budget ? o.max_tokens : 1, all, /*tolerate_peer=*/true);
     md << "\n### " << (budget ? "The job: " + std::to_string(n) + " documents under the budget max_tokens = " +
                                     std::to_string(o.max_tokens) + " (batches of " + std::to_string(batch) + ")"
                               : std::string("Latency: one document, batch 1"))
@@ -332,32 +355,57 @@ void run_summarize_bench(const SummarizeBenchOptions& o, const std::string& comm
       const auto& v = variants[i];
       const auto& s = series.at(i);
       const double sec = s.median_seconds();
-      const Ratio vs_base = paired_ratio(series.at(0), s);
+      const int64_t docs_i = v.peer ? (budget && o.peer_batch > 0 ? o.peer_batch : n) : n;
+      const int64_t batch_i = v.peer ? peer_batch : batch;
+      const bool failed = std::any_of(s.samples.begin(), s.samples.end(), [](const Sample& x) { return x.seconds <= 0; });
+      if (failed) {
+        md << "| " << v.name << " | - | " << batch_i << " | failed (see the log) | | | | |"
+           << (peer_index >= 0 ? " |" : "") << " | |\n";
+        rows.push_back({{"variant", v.name}, {"failed", true}, {"batch", batch_i}});
+        continue;
+      }
+      // Per document when the peer ran other documents than ours (--peer-batch).
+      const auto per_doc = [&](const Series& x, int64_t docs) {
+        Series y = x;
+        for (auto& z : y.samples) z.seconds /= static_cast<double>(docs);
+        return y;
+      };
+      const Series s_doc = per_doc(s, docs_i);
+      const Ratio vs_base = paired_ratio(per_doc(series.at(0), n), s_doc);
       const int own = v.peer ? -1 : find(v.config, "fp32");
       const Ratio vs_own = own >= 0 && own != int(i) ? paired_ratio(series.at(size_t(own)), s) : Ratio{};
-      const Ratio vs_peer = peer_index >= 0 && int(i) != peer_index ? paired_ratio(series.at(size_t(peer_index)), s)
-                                                                     : Ratio{};
+      const int64_t peer_docs = budget && o.peer_batch > 0 ? o.peer_batch : n;
+      const bool peer_ok =
+          peer_index >= 0 && std::none_of(series.at(size_t(peer_index)).samples.begin(),
+                                          series.at(size_t(peer_index)).samples.end(),
+                                          [](const Sample& x) { return x.seconds <= 0; });
+      const Ratio vs_peer = peer_ok && int(i) != peer_index
+                                ? paired_ratio(per_doc(series.at(size_t(peer_index)), peer_docs), s_doc)
+                                : Ratio{};
       const int64_t params = v.peer && peer_info.is_object() ? peer_info.value("params", int64_t{0}) : v.params;
-      md << "| " << v.name << " | " << format_fixed(params / 1e6, 1) << " M | " << batch << " | "
-         << format_fixed(sec, 2) << " | " << format_fixed(n / sec, 3) << " | "
-         << format_fixed(n * o.target_length / sec, 1) << " | " << times(vs_base) << " | " << times(vs_own) << " |"
+      md << "| " << v.name << " | " << format_fixed(params / 1e6, 1) << " M | " << batch_i << " | "
+         << format_fixed(sec, 2) << " | " << format_fixed(docs_i / sec, 3) << " | "
+         << format_fixed(docs_i * o.target_length / sec, 1) << " | " << times(vs_base) << " | " << times(vs_own) << " |"
          << (peer_index >= 0 ? " " + times(vs_peer) + " |" : "") << " " << mib(s.peak_rss()) << " | "
          << mib(s.peak_extra()) << " |\n";
       nlohmann::json seconds = nlohmann::json::array();
       for (const auto& x : s.samples) seconds.push_back(x.seconds);
       rows.push_back({{"variant", v.name}, {"config", v.config}, {"weights", v.weights}, {"peer", v.peer},
-                      {"params", params}, {"documents", n}, {"batch", batch}, {"seconds", seconds},
-                      {"median_seconds", sec}, {"docs_per_s", n / sec},
-                      {"tokens_per_s", n * o.target_length / sec},
+                      {"params", params}, {"documents", docs_i}, {"batch", batch_i}, {"seconds", seconds},
+                      {"median_seconds", sec}, {"docs_per_s", docs_i / sec},
+                      {"tokens_per_s", docs_i * o.target_length / sec},
                       {"vs_baseline", {{"median", vs_base.median}, {"min", vs_base.min}, {"max", vs_base.max}}},
                       {"vs_own_fp32", {{"median", vs_own.median}, {"min", vs_own.min}, {"max", vs_own.max}}},
                       {"vs_peer", {{"median", vs_peer.median}, {"min", vs_peer.min}, {"max", vs_peer.max}}},
                       {"peak_rss_bytes", s.peak_rss()}, {"peak_extra_bytes", s.peak_extra()}});
     }
+    if (budget && peer_index >= 0 && o.peer_batch > 0)
+      md << "\nThe peer ran one batch of " << o.peer_batch << " documents (--peer-batch: the batch of "
+         << batch << " does not fit its memory here); its ratios are per document.\n";
     json["modes"][mode] = {{"documents", n}, {"batch", batch}, {"variants", rows}};
   }
 
-  if (!o.sweep.empty()) {
+  if (!o.sweep.empty() && o.reps > 0) {
     // Batch 1, one document per length, each config's first weights and the peer.
     std::vector<size_t> which;
     for (size_t i = 0; i < variants.size(); ++i)
@@ -372,7 +420,8 @@ void run_summarize_bench(const SummarizeBenchOptions& o, const std::string& comm
     std::vector<double> lengths;
     for (const int64_t S : o.sweep) {
       lengths.push_back(static_cast<double>(S));
-      const auto [series, batch] = run_setting("sweep S=" + std::to_string(S), S, 1, 1, which);
+      const auto [series, batch, peer_batch] =
+          run_setting("sweep S=" + std::to_string(S), S, 1, 1, which, /*tolerate_peer=*/true);
       for (const size_t i : which) {
         const auto& s = series.at(i);
         sec[i].push_back(s.median_seconds());
@@ -385,9 +434,14 @@ void run_summarize_bench(const SummarizeBenchOptions& o, const std::string& comm
     nlohmann::json fits = nlohmann::json::object();
     for (const size_t i : which) {
       md << "| " << variants[i].name << " |";
-      for (size_t k = 0; k < o.sweep.size(); ++k)
+      for (size_t k = 0; k < o.sweep.size(); ++k) {
+        if (sec[i][k] <= 0) {
+          md << " failed |";
+          continue;
+        }
         md << " " << format_fixed(1.0 / sec[i][k], 3) << " docs/s, " << mib(static_cast<int64_t>(extra[i][k]))
            << " MiB |";
+      }
       const double t = growth_per_doubling(lengths, sec[i]), m = growth_per_doubling(lengths, extra[i]);
       md << " " << format_fixed(t, 2) << "x | " << format_fixed(m, 2) << "x |\n";
       fits[variants[i].name] = {{"time_per_doubling", t}, {"memory_per_doubling", m}};
@@ -396,6 +450,23 @@ void run_summarize_bench(const SummarizeBenchOptions& o, const std::string& comm
           "Growth per doubling: 2^slope of the least-squares line of log2(seconds) (and log2(extra memory)) "
           "against log2(S); 2x is linear, 4x quadratic.\n";
     json["sweep"] = {{"lengths", o.sweep}, {"points", rows}, {"fits", fits}};
+  }
+  if (o.profile) {
+    // One run per mode of each config's first weights under LibTorch's profiler (untimed above).
+    for (const auto& mode : o.modes) {
+      if (mode.empty()) continue;
+      const bool budget = mode == "budget";
+      const int64_t n = budget ? (o.documents > 0 ? o.documents : budget_batch(o, o.source_length)) : 1;
+      const auto docs = make_documents(n, o.source_length, vocab, o.seed);
+      for (auto& v : variants) {
+        if (v.peer || v.weights != o.weights.front()) continue;
+        std::fprintf(stderr, "[summarize] profiling %s %s\n", mode.c_str(), v.name.c_str());
+        md << "\n### Where the time goes: " << v.name << ", " << n << " document" << (n > 1 ? "s" : "") << " of "
+           << o.source_length << " tokens" << (budget ? " under the budget" : ", batch 1")
+           << " (LibTorch's profiler, self time per operator)\n\n"
+           << op_profile_markdown([&] { run_ours(v, docs, budget ? o.max_tokens : 1, o); }, 14);
+      }
+    }
   }
   if (peer_info.is_object()) {
     md << "\nPeer: Hugging Face transformers " << peer_info.value("transformers", "?") << " (LED, "

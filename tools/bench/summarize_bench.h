@@ -28,6 +28,9 @@ struct SummarizeBenchOptions {
   /// The peer's interpreter (scripts/setup_peer.sh prints it) and script.
   std::string peer_python;
   std::string peer_script = "scripts/led_peer.py";
+  /// The peer's budget-mode batch: 0 = the same documents in the same batches as ours; B > 0 = one
+  /// batch of B documents (when ours does not fit its memory), ratios then per document.
+  int64_t peer_batch = 0;
   int64_t source_length = 8192;  // S
   int64_t target_length = 256;   // T
   int64_t beam = 4;              // B
@@ -40,6 +43,9 @@ struct SummarizeBenchOptions {
   /// Source lengths of the sweep (batch 1, one document, each variant's first weights); empty:
   /// none. The presets' max_source_length is raised to the longest.
   std::vector<int64_t> sweep;
+  /// Also profile one run per mode of each config's first weights (op_profile.h), after the timed
+  /// runs; with reps = 0, profile only.
+  bool profile = false;
   int warmup = 1;  // untimed repetitions of every variant (the peer warms up inside its own run)
   int reps = 3;    // timed repetitions
   uint64_t seed = 0;
