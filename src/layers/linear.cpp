@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <ostream>
 #include <stdexcept>
 #include <string>
@@ -19,14 +20,27 @@
 namespace pyramidion {
 namespace {
 
-// Runs a registered operator by name on boxed arguments; returns its first output.
-c10::IValue call_op(const char* name, std::vector<c10::IValue> stack) {
-  const auto handle = c10::Dispatcher::singleton().findSchema({name, ""});
-  if (!handle)
+// The operator `name` of the dispatcher, or nullopt when this LibTorch has none.
+using OptionalOp = std::optional<c10::OperatorHandle>;
+
+// Runs a registered operator on boxed arguments; returns its first output. `op` is looked up once
+// per operator by the caller (forward() runs at every decoder step).
+c10::IValue call_op(const OptionalOp& op, const char* name, std::vector<c10::IValue> stack) {
+  if (!op)
     throw std::runtime_error(std::string("Linear: this LibTorch has no ") + name +
                              " operator (int8 inference needs the fbgemm quantized kernels, x86-64 builds)");
-  handle->callBoxed(&stack);
+  op->callBoxed(&stack);
   return stack.front();
+}
+
+const OptionalOp& linear_dynamic_op() {
+  static const OptionalOp op = c10::Dispatcher::singleton().findSchema({"quantized::linear_dynamic", ""});
+  return op;
+}
+
+const OptionalOp& linear_prepack_op() {
+  static const OptionalOp op = c10::Dispatcher::singleton().findSchema({"quantized::linear_prepack", ""});
+  return op;
 }
 
 // LibTorch warns that quantized tensors are deprecated (pytorch#184982) when one is created; the
@@ -107,7 +121,7 @@ at::Tensor LinearImpl::forward(const at::Tensor& x) {
     sizes.back() = out_features_;
     return at::zeros(sizes, x.options());  // (..., o)
   }
-  return call_op("quantized::linear_dynamic", {x.contiguous(), packed_, /*reduce_range=*/!has_vnni()}).toTensor();
+  return call_op(linear_dynamic_op(), "quantized::linear_dynamic", {x.contiguous(), packed_, /*reduce_range=*/!has_vnni()}).toTensor();
 }
 
 void LinearImpl::quantize_int8() {
@@ -123,7 +137,7 @@ void LinearImpl::quantize_int8() {
   c10::WarningUtils::WarningHandlerGuard guard(&quiet);
   const auto qweight = at::quantize_per_channel(w, scales, zero_points, 0, at::kQInt8);  // (o, i) int8
   c10::IValue b = has_bias_ ? c10::IValue(bias.detach().contiguous()) : c10::IValue();
-  packed_ = call_op("quantized::linear_prepack", {qweight, b});
+  packed_ = call_op(linear_prepack_op(), "quantized::linear_prepack", {qweight, b});
 }
 
 void LinearImpl::dequantize() { packed_ = c10::IValue(); }

@@ -87,22 +87,22 @@ nlohmann::json to_json(const Machine& m) {
           {"torch_version", m.torch_version}, {"build_type", m.build_type},     {"compiler", m.compiler}};
 }
 
+std::string shell_quote(const std::string& arg) {
+  const bool plain =
+      !arg.empty() &&
+      arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=.,/:+") ==
+          std::string::npos;
+  if (plain) return arg;
+  std::string quoted = "'";
+  for (const char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
 std::string command_line(int argc, const char* const* argv) {
   std::string line;
   for (int i = 0; i < argc; ++i) {
-    const std::string arg = argv[i];
     if (i > 0) line += ' ';
-    const bool plain =
-        !arg.empty() &&
-        arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=.,/:+") ==
-            std::string::npos;
-    if (plain) {
-      line += arg;
-      continue;
-    }
-    line += '\'';
-    for (const char c : arg) line += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    line += '\'';
+    line += shell_quote(argv[i]);
   }
   return line;
 }

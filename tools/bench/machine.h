@@ -35,6 +35,9 @@ std::string to_markdown(const Machine& machine);
 
 nlohmann::json to_json(const Machine& machine);
 
+/// `arg` as one shell word: unchanged when it is plain, in single quotes otherwise.
+std::string shell_quote(const std::string& arg);
+
 /// The command line, each argument shell-quoted where it needs it, to repeat the run.
 std::string command_line(int argc, const char* const* argv);
 

@@ -169,6 +169,13 @@ void AllocationTracker::release_free_memory() {
 #endif
 }
 
+std::string stem(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  const auto dot = name.rfind('.');
+  return dot == std::string::npos || dot == 0 ? name : name.substr(0, dot);
+}
+
 void check_writable(const std::string& path) {
   if (path.empty()) return;
   detail::AtomicFile probe("pyramidion-bench", path);  // created next to `path`, removed unwritten

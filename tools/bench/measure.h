@@ -69,6 +69,10 @@ using detail::format_fixed;
 void emit_report(const std::string& markdown, const std::string& json, const std::string& markdown_path,
                  const std::string& json_path);
 
+/// A config preset's name in reports: the file name without its directory and extension
+/// ("configs/blockwise.json" -> "blockwise").
+std::string stem(const std::string& path);
+
 /// Throws std::runtime_error naming `path` when a file cannot be created there (checked before a
 /// long run rather than after it); an empty path passes.
 void check_writable(const std::string& path);

@@ -64,13 +64,6 @@ struct Result {
   double loss = 0;  // of the last step, a sanity value (about log v for a new model)
 };
 
-std::string stem(const std::string& path) {
-  const auto slash = path.find_last_of('/');
-  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-  const auto dot = name.rfind('.');
-  return dot == std::string::npos || dot == 0 ? name : name.substr(0, dot);
-}
-
 
 // "-" for what did not run (--steps-only, --generate-only).
 std::string format_ms(double ms) { return ms > 0 ? format_fixed(ms, ms < 10 ? 2 : 1) : "-"; }

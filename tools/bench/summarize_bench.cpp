@@ -104,13 +104,6 @@ bool reset_peak_rss() {
   return static_cast<bool>(out.flush());
 }
 
-std::string stem(const std::string& path) {
-  const auto slash = path.find_last_of('/');
-  std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-  const auto dot = name.rfind('.');
-  return dot == std::string::npos || dot == 0 ? name : name.substr(0, dot);
-}
-
 int64_t budget_batch(const SummarizeBenchOptions& o, int64_t S) {
   // make_batches' rule for equal lengths: b * (S + B * T) <= max_tokens, b >= 1.
   return std::max<int64_t>(1, o.max_tokens / (S + o.beam * o.target_length));
@@ -178,12 +171,6 @@ Sample run_ours(Variant& v, const TokenizedCorpus& docs, int64_t max_tokens, con
                                " tokens for document " + std::to_string(i) + ", not " +
                                std::to_string(o.target_length));
   return s;
-}
-
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
 }
 
 // The peer's process for n documents of S tokens in batches of `batch`; reads its JSON line.
