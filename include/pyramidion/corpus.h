@@ -88,6 +88,9 @@ struct CorpusStats {
   int64_t skipped = 0;            // bad records and empty examples skipped (skip_bad)
   int64_t truncated_sources = 0;  // sources cut to max_source_length
   int64_t truncated_targets = 0;  // targets cut to max_target_length
+  // Why the first DocumentReader::kMaxSkipReasons were skipped, in file order
+  // ("<path>:<line>: <what>"); `skipped` counts them all.
+  std::vector<std::string> skip_reasons;
 };
 
 /// Reads `path` with DocumentReader and tokenizes every document and summary. `progress` (when

@@ -59,10 +59,12 @@ RougeScores rouge(const std::string& prediction, const std::string& reference,
                   const RougeOptions& options = {});
 
 struct RougeCorpusOptions {
+  /// The most bootstrap_samples (each resample keeps 12 means: 96 MB at the most).
+  static constexpr int64_t kMaxBootstrapSamples = 1000000;
   /// How each document pair is scored.
   TORCH_ARG(RougeOptions, rouge) = {};
   /// Bootstrap resamples of the documents for the confidence intervals; 0 = no interval
-  /// (low = mid = high = the mean). rouge-score's default.
+  /// (low = mid = high = the mean). rouge-score's default. At most kMaxBootstrapSamples.
   TORCH_ARG(int64_t, bootstrap_samples) = 1000;
   /// Two-sided confidence level of the percentile interval, in (0, 1).
   TORCH_ARG(double, confidence) = 0.95;

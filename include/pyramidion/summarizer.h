@@ -31,7 +31,7 @@ struct SummarizeOptions {
   /// (batching.h), longest documents first.
   TORCH_ARG(int64_t, max_tokens) = 262144;
   /// Also return, per pooling layer, the source positions whose representations were kept, and
-  /// every document token's byte span (to show them in the text).
+  /// the byte spans of the tokens read (Summary::pieces, to show them in the text).
   TORCH_ARG(bool, keep_positions) = false;
 
 
@@ -54,9 +54,11 @@ struct Summary {
   std::vector<int64_t> tokens;     // generated ids (eos excluded)
   double score = 0;                // sum(log p) / length^length_penalty
   int64_t source_tokens = 0;       // tokens the model read (after truncation)
-  int64_t document_tokens = 0;     // tokens of the whole document
+  int64_t document_tokens = 0;     // tokens of the whole document (Tokenizer::count_tokens)
   std::vector<std::vector<int64_t>> kept;  // per pooling layer: kept source positions (keep_positions)
-  std::vector<Tokenizer::Piece> pieces;    // every document token and its byte span (keep_positions)
+  // The byte spans of the tokens the model read and, when the document is longer, of the first
+  // token it did not read (where its unread text begins): at most source_tokens + 1 (keep_positions).
+  std::vector<Tokenizer::Piece> pieces;
   double seconds = 0;              // this document's share of its batch's wall time
 };
 
@@ -78,8 +80,11 @@ class Summarizer {
                  Quantization quantization = Quantization::none);
 
   /// Summaries of `documents`, in input order. Documents longer than the model's
-  /// max_source_length are truncated (Summary::source_tokens < document_tokens); an empty document
-  /// (no tokens) throws std::invalid_argument naming its index. Batches are formed by length.
+  /// max_source_length are truncated (Summary::source_tokens < document_tokens); only the tokens
+  /// the model reads are held (Tokenizer::encode(text, max_tokens)), and the rest of a longer
+  /// document is only counted, so that memory is bounded by max_source_length, not by the
+  /// document. An empty document (no tokens) throws std::invalid_argument naming its index.
+  /// Batches are formed by length.
   std::vector<Summary> summarize(const std::vector<std::string>& documents, const SummarizeOptions& options = {});
 
   /// Summaries of the sources of `sources` (already tokenized and no longer than the model's

@@ -13,6 +13,25 @@
 // single spaces, no space at either end and no tab or other control character, and whose
 // characters are all in the vocabulary (one outside it becomes unk, decoded as " \u2047 ").
 //
+// Windows. A line longer than 64 KiB is encoded window by window: each window is the next 64 KiB
+// of the line at most, cut back to its last word boundary (a space after a character that the
+// normalizer keeps: not whitespace, a control or a zero-width character). Sentencepiece's working
+// memory (about 200 bytes per byte encoded at once) is then bounded by the window, not the line,
+// and encode(text, max_tokens) encodes only the lines and windows that hold the tokens it keeps.
+// Cutting at a word boundary gives the ids of the whole line: no piece of a model trained with
+// sentencepiece's defaults (split_by_whitespace) has a "\u2581" other than a leading one, so a word
+// start is a boundary of every segmentation (and the window's leading space becomes the dummy
+// "\u2581" that the word has inside the line). Two exceptions. Where two segmentations of a word
+// score exactly the same (unigram; e.g. "00" "0" and "0" "00"), the one chosen may differ:
+// sentencepiece breaks such ties by the float rounding of the line's running score (rounding that
+// makes whole-line encoding of a huge line worse: encoded whole, a 10 MB line of a 300-piece
+// unigram model got 1.3% more pieces, of a lower total score). And a window without a word
+// boundary (a "word" of 64 KiB: text without spaces) is cut at its last UTF-8 character boundary,
+// where the pieces near the cut differ from the whole word's: the rest is encoded as a new word
+// (decoded with a space there). Lines of up to 64 KiB, the paragraphs of normal text, are encoded
+// whole, as sentencepiece encodes them. A model with a piece holding an inner "\u2581" (trained
+// with split_by_whitespace = false, or treat_whitespace_as_suffix) encodes every line whole.
+//
 // The sentencepiece headers are not part of this header: applications need only the library.
 // This header needs of LibTorch only torch/arg.h (the options macro): it compiles as C++17.
 #pragma once
@@ -26,6 +45,10 @@
 #include <vector>
 
 namespace pyramidion {
+
+namespace detail {
+struct TokenizerWindows;  // private (src/data/tokenizer_windows.h): the window as a parameter, for tests
+}  // namespace detail
 
 /// The sentencepiece model kind: unigram (Kudo 2018, sentencepiece's default) or BPE.
 enum class TokenizerModel { unigram, bpe };
@@ -85,6 +108,15 @@ class Tokenizer {
 
   /// Token ids of `text` (UTF-8), without bos or eos.
   std::vector<int64_t> encode(const std::string& text) const;
+  /// The first `max_tokens` ids of encode(text) (all of them when there are fewer), exactly,
+  /// computed from the lines and windows that hold them ("Windows" above): time and memory are
+  /// bounded by the ids kept (and one window), not by the text. max_tokens >= 0
+  /// (std::invalid_argument otherwise). One id more than a limit says whether the text is longer:
+  /// encode(text, limit + 1).
+  std::vector<int64_t> encode(const std::string& text, int64_t max_tokens) const;
+  /// encode(text).size(), counted window by window without holding the ids: memory bounded by the
+  /// window, time by the text.
+  int64_t count_tokens(const std::string& text) const;
   /// The text of `ids`; pad, bos and eos decode to nothing. Throws std::invalid_argument naming
   /// the first id outside [0, vocab_size()) and its position.
   std::string decode(const std::vector<int64_t>& ids) const;
@@ -100,6 +132,9 @@ class Tokenizer {
   /// piece's span includes the space that its leading "\u2581" stands for, and is empty for a
   /// lone "\u2581" at the start of a line (which stands for no input text).
   std::vector<Piece> encode_with_offsets(const std::string& text) const;
+  /// The first `max_tokens` pieces of encode_with_offsets(text), exactly (as encode(text,
+  /// max_tokens)); max_tokens >= 0.
+  std::vector<Piece> encode_with_offsets(const std::string& text, int64_t max_tokens) const;
 
   /// The piece of `id` (sentencepiece's notation: "\u2581" for a space). Throws
   /// std::invalid_argument for an id outside [0, vocab_size()).
@@ -115,6 +150,7 @@ class Tokenizer {
   int64_t newline_id() const;
 
  private:
+  friend struct detail::TokenizerWindows;
   struct Impl;
   explicit Tokenizer(std::shared_ptr<const Impl> impl);
   // `context` names the bytes' origin in error messages ("Tokenizer::load: 'x.model'").

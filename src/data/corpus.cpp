@@ -133,18 +133,27 @@ namespace detail {
 
 std::string tokenize_example(const Document& doc, const Tokenizer& tokenizer, const ExampleLimits& limits,
                              std::vector<int64_t>& source, std::vector<int64_t>& target, CorpusStats& counts) {
-  source = tokenizer.encode(doc.document);
-  target = tokenizer.encode(doc.summary);
+  // Only what can be kept is tokenized, and one token more, which says whether the text was longer
+  // (a 50 MB document costs what its first max_source tokens cost).
+  const auto encode = [&](const std::string& text, int64_t limit) {
+    return limit > 0 ? tokenizer.encode(text, limit + 1) : tokenizer.encode(text);
+  };
+  source = encode(doc.document, limits.max_source);
+  target = encode(doc.summary, limits.max_target);
   const auto where = doc.path + ":" + std::to_string(doc.line) + ": record '" + doc.id + "'";
   if (source.empty() || target.empty())
     return where + " has an empty " + (source.empty() ? "document" : "summary") + " after tokenization";
   const auto too_long = [](size_t length, int64_t limit) { return limit > 0 && static_cast<int64_t>(length) > limit; };
   if (!too_long(source.size(), limits.max_source) && !too_long(target.size(), limits.max_target)) return "";
-  if (!limits.truncate)
-    throw std::runtime_error(where + " has " + std::to_string(source.size()) + " source and " +
-                             std::to_string(target.size()) + " summary tokens; the model takes at most " +
+  if (!limits.truncate) {
+    const auto length = [&](size_t n, int64_t limit) {
+      return too_long(n, limit) ? "more than " + std::to_string(limit) : std::to_string(n);
+    };
+    throw std::runtime_error(where + " has " + length(source.size(), limits.max_source) + " source and " +
+                             length(target.size(), limits.max_target) + " summary tokens; the model takes at most " +
                              std::to_string(limits.max_source) + " and " + std::to_string(limits.max_target) +
                              " (set truncate to true to cut them)");
+  }
   if (too_long(source.size(), limits.max_source)) {
     source.resize(static_cast<size_t>(limits.max_source));
     ++counts.truncated_sources;
@@ -166,11 +175,16 @@ TokenizedCorpus tokenize_file(const std::string& path, const Tokenizer& tokenize
   const detail::ExampleLimits limits{options.max_source_length(), options.max_target_length(), options.truncate()};
   Document doc;
   std::vector<int64_t> source, target;
+  const auto keep_reason = [&](std::string reason) {
+    if (counts.skip_reasons.size() < DocumentReader::kMaxSkipReasons) counts.skip_reasons.push_back(std::move(reason));
+  };
   while ((options.max_documents() <= 0 || corpus.size() < options.max_documents()) && reader.next(doc)) {
+    for (auto& reason : reader.take_new_skip_reasons()) keep_reason(std::move(reason));
     const std::string empty = detail::tokenize_example(doc, tokenizer, limits, source, target, counts);
     if (!empty.empty()) {
       if (!options.reader().skip_bad()) throw std::runtime_error(empty);
       ++counts.skipped;
+      keep_reason(empty);
       continue;
     }
     corpus.add(doc.id, source, target);
@@ -178,6 +192,7 @@ TokenizedCorpus tokenize_file(const std::string& path, const Tokenizer& tokenize
       progress(path + ": " + std::to_string(corpus.size()) + " documents tokenized, " +
                std::to_string(corpus.source_tokens()) + " source tokens");
   }
+  for (auto& reason : reader.take_new_skip_reasons()) keep_reason(std::move(reason));
   counts.documents = corpus.size();
   counts.skipped += reader.skipped();
   if (stats) *stats = counts;
@@ -224,7 +239,7 @@ Tokenizer train_tokenizer_on_file(const std::string& path, const TokenizerTrainO
       for (int64_t bytes = 0; bytes < share && reader.next(doc);) bytes += take(doc);
     }
   }
-  if (texts.empty()) throw std::runtime_error("train_tokenizer_on_file: " + path + " holds no usable record");
+  if (texts.empty()) throw std::invalid_argument("train_tokenizer_on_file: " + path + " holds no usable record");
   return Tokenizer::train(texts, options);
 }
 

@@ -6,6 +6,7 @@
 // which the writer raises when it reaches that chunk: the error and the output are those of one
 // thread reading the file from the start, whatever the number of workers.
 #include <pyramidion/dataset.h>
+#include <pyramidion/threads.h>
 
 #include <nlohmann/json.hpp>
 
@@ -191,9 +192,7 @@ void check_options(const std::vector<std::pair<std::string, std::string>>& split
     throw std::invalid_argument("preprocess: max_source_length and max_target_length must be >= 0 (0 = full "
                                 "length), got " + std::to_string(options.max_source_length()) + " and " +
                                 std::to_string(options.max_target_length()));
-  if (options.workers() < 0)
-    throw std::invalid_argument("preprocess: workers must be >= 0 (0 = hardware threads), got " +
-                                std::to_string(options.workers()));
+  check_threads(options.workers(), "preprocess: workers");
 }
 
 json stats_json(const SplitStats& s) {
@@ -215,6 +214,8 @@ PreprocessResult preprocess(const std::vector<std::pair<std::string, std::string
   std::error_code ec;
   if (fs::exists(out, ec) && !options.overwrite())
     throw std::invalid_argument("preprocess: '" + out + "' already exists; remove it or set overwrite (--overwrite)");
+  if (fs::exists(out, ec) && !fs::is_directory(out, ec))  // overwrite replaces a dataset, never a file
+    throw std::invalid_argument("preprocess: '" + out + "' is a file, not a dataset directory; choose another --out");
   detail::remove_temporaries_of(out);  // what a killed run left
   const int64_t workers =
       options.workers() > 0 ? options.workers() : std::max<int64_t>(1, std::thread::hardware_concurrency());

@@ -1,7 +1,8 @@
 // Tokenizer (see include/pyramidion/tokenizer.h): sentencepiece training in memory, loading,
-// atomic saving, encoding and decoding.
+// atomic saving, encoding (long lines window by window, see tokenizer.h) and decoding.
 #include <pyramidion/tokenizer.h>
 
+#include "data/tokenizer_windows.h"
 #include "util/atomic_file.h"
 #include "util/enum_names.h"
 #include "util/json_fields.h"
@@ -10,9 +11,9 @@
 #include <sentencepiece_processor.h>
 #include <sentencepiece_trainer.h>
 
+#include <algorithm>
 #include <limits>
 #include <mutex>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -28,6 +29,9 @@ struct Tokenizer::Impl {
   // The id of the piece "\n", or -1 for a model without one (its normalizer then turns newlines
   // into spaces).
   int newline_id = -1;
+  // No piece holds a "\u2581" other than a leading one: a word start is a boundary of every
+  // segmentation, and long lines can be encoded window by window (tokenizer.h, "Windows").
+  bool word_pieces = true;
 };
 
 namespace {
@@ -73,7 +77,7 @@ void validate(const TokenizerTrainOptions& o) {
 
 // The largest end <= limit (< s.size()) that does not split a UTF-8 character; `limit` itself
 // for text that is not UTF-8.
-size_t utf8_boundary(const std::string& s, size_t limit) {
+size_t utf8_boundary(std::string_view s, size_t limit) {
   size_t end = limit;
   while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
   return end > 0 ? end : limit;
@@ -83,20 +87,24 @@ size_t utf8_boundary(const std::string& s, size_t limit) {
 // split at their last space before the limit (or at a character boundary).
 std::vector<std::string> training_lines(const std::vector<std::string>& texts) {
   std::vector<std::string> lines;
-  auto add = [&lines](std::string line) {
-    if (line.find_first_not_of(" \t\r") != std::string::npos) lines.push_back(std::move(line));
+  auto add = [&lines](std::string_view line) {
+    if (line.find_first_not_of(" \t\r") != std::string_view::npos) lines.emplace_back(line);
   };
   for (const std::string& text : texts) {
-    std::istringstream stream(text);
-    std::string line;
-    while (std::getline(stream, line)) {
+    // Views into the text: a long line is cut from the front without copying its rest (erasing the
+    // front of a string copies the rest: quadratic in the line's length).
+    for (size_t begin = 0; begin <= text.size();) {
+      size_t newline = text.find('\n', begin);
+      if (newline == std::string::npos) newline = text.size();
+      std::string_view line(text.data() + begin, newline - begin);
       while (line.size() > kMaxLineBytes) {
         size_t cut = line.rfind(' ', kMaxLineBytes);
-        if (cut == std::string::npos || cut == 0) cut = utf8_boundary(line, kMaxLineBytes);
+        if (cut == std::string_view::npos || cut == 0) cut = utf8_boundary(line, kMaxLineBytes);
         add(line.substr(0, cut));
-        line.erase(0, cut);
+        line.remove_prefix(cut);
       }
-      add(std::move(line));
+      add(line);
+      begin = newline + 1;
     }
   }
   return lines;
@@ -124,24 +132,94 @@ void check_special_ids(const spm::SentencePieceProcessor& p, const std::string& 
                                   " piece; pyramidion needs pad, bos, eos and unk (train it with Tokenizer::train)");
 }
 
-// Calls on_line(line, byte offset of the line in text) for each line of `text` and
-// on_newline(offset of the '\n') between lines; with split = false, on_line(text, 0) only.
-//
+bool continuation_byte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
+
+// The code point of the UTF-8 character that ends at `end` (> 0) in `s`, or -1 when the bytes
+// before `end` are not a well-formed character.
+int32_t character_before(std::string_view s, size_t end) {
+  size_t begin = end - 1;
+  while (begin > 0 && end - begin < 4 && continuation_byte(s[begin])) --begin;
+  const auto lead = static_cast<unsigned char>(s[begin]);
+  const size_t length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3 : (lead >> 3) == 0x1E ? 4 : 0;
+  if (length != end - begin) return -1;
+  if (length == 1) return lead;
+  int32_t cp = lead & (0x3F >> (length - 1));
+  for (size_t i = begin + 1; i < end; ++i) cp = (cp << 6) | (static_cast<unsigned char>(s[i]) & 0x3F);
+  return cp;
+}
+
+// A character that sentencepiece's normalizer ("nmt_nfkc") keeps as text: neither whitespace nor
+// one it turns into a space or removes (ASCII and C1 controls, NFKC's spaces, the zero-width and
+// direction marks, U+2581 itself, U+FEFF, U+FFFD). Erring on the side of "no" only costs a cut.
+bool stays_text(int32_t cp) {
+  if (cp < 0x21 || (cp >= 0x7F && cp <= 0xA0)) return false;
+  if (cp < 0x7F) return true;
+  return !(cp == 0xAD || cp == 0x1680 || cp == 0x180E || (cp >= 0x2000 && cp <= 0x200F) ||
+           (cp >= 0x2028 && cp <= 0x202F) || (cp >= 0x205F && cp <= 0x206F) || cp == 0x2581 || cp == 0x3000 ||
+           cp == 0xFEFF || cp >= 0xFFF0);
+}
+
+// Whether `line` may be cut before `at` (0 < at < size): a space after a character that stays text.
+// The space then becomes the "\u2581" that starts the next word both inside the line and as the
+// leading space of the rest encoded on its own (its dummy prefix), and it is the first byte of the
+// whitespace that the "\u2581" stands for, so the next piece's span starts there in both.
+bool word_boundary(std::string_view line, size_t at) {
+  return line[at] == ' ' && stays_text(character_before(line, at));
+}
+
+// The end of the window of `line` that starts at `begin`: the line's end when it is at most
+// `window` bytes away, otherwise the last word boundary in (begin, begin + window] or, without one,
+// the last character boundary there (the first after it for a window shorter than a character).
+size_t window_end(std::string_view line, size_t begin, size_t window) {
+  if (line.size() - begin <= window) return line.size();
+  const size_t limit = begin + window;  // < line.size()
+  for (size_t at = limit; at > begin; --at)
+    if (word_boundary(line, at)) return at;
+  size_t at = limit;
+  while (at > begin && continuation_byte(line[at])) --at;
+  if (at > begin) return at;
+  for (at = limit; at < line.size() && continuation_byte(line[at]);) ++at;
+  return at;
+}
+
 // Each line is encoded on its own, as sentencepiece saw it in training (with the dummy "\u2581"
 // prefix that marks a word start), and lines are joined by the newline piece; decoding splits at
 // newline pieces likewise. Encoding a whole text at once would give the first word of every line
 // but the first a word-internal segmentation that training never saw.
-template <typename OnLine, typename OnNewline>
-void for_each_line(const std::string& text, bool split, OnLine&& on_line, OnNewline&& on_newline) {
-  if (!split) return on_line(std::string_view(text), size_t{0});
-  size_t begin = 0;
-  while (true) {
-    const size_t newline = text.find('\n', begin);
-    on_line(std::string_view(text).substr(begin, newline - begin), begin);
-    if (newline == std::string::npos) return;
+//
+// Calls on_window(window, its byte offset in text, whether it continues a line at a space) for each
+// window of each line (lines split only when split_lines; window_end() cuts them), and
+// on_newline(offset of the '\n') between lines, until full() returns true (asked before each).
+template <typename OnWindow, typename OnNewline, typename Full>
+void for_each_window(const std::string& text, bool split_lines, size_t window, OnWindow&& on_window,
+                     OnNewline&& on_newline, Full&& full) {
+  const std::string_view all(text);
+  window = std::max<size_t>(window, 1);  // a window always advances
+  for (size_t begin = 0; !full();) {
+    const size_t newline = split_lines ? all.find('\n', begin) : std::string_view::npos;
+    const std::string_view line = all.substr(begin, newline == std::string_view::npos ? newline : newline - begin);
+    for (size_t at = 0; at < line.size() && !full();) {
+      const size_t end = window_end(line, at, window);
+      on_window(line.substr(at, end - at), begin + at, at > 0 && line[at] == ' ');
+      at = end;
+    }
+    if (newline == std::string_view::npos || full()) return;
     on_newline(newline);
     begin = newline + 1;
   }
+}
+
+void count_call(std::string_view window) {
+  auto& c = detail::TokenizerWindows::calls();
+  const auto bytes = static_cast<int64_t>(window.size());
+  ++c.calls;
+  c.bytes += bytes;
+  c.largest = std::max(c.largest, bytes);
+}
+
+void check_max_tokens(const char* who, int64_t max_tokens) {
+  if (max_tokens < 0)
+    throw std::invalid_argument(std::string(who) + ": max_tokens = " + std::to_string(max_tokens) + " must be >= 0");
 }
 
 }  // namespace
@@ -211,6 +289,8 @@ Tokenizer Tokenizer::from_bytes(std::string proto, const std::string& context) {
   impl->vocab_size = impl->processor.GetPieceSize();
   const int newline = impl->processor.PieceToId("\n");
   if (impl->processor.IdToPiece(newline) == "\n") impl->newline_id = newline;
+  for (int id = 0; id < impl->vocab_size && impl->word_pieces; ++id)
+    impl->word_pieces = impl->processor.IdToPiece(id).find("\u2581", 1) == std::string::npos;
   return Tokenizer(std::move(impl));
 }
 
@@ -228,34 +308,105 @@ void Tokenizer::save(const std::string& path) const {
 
 std::string Tokenizer::serialized() const { return impl_->processor.serialized_model_proto(); }
 
-std::vector<int64_t> Tokenizer::encode(const std::string& text) const {
+namespace detail {
+
+TokenizerWindows::Calls& TokenizerWindows::calls() {
+  thread_local Calls calls;
+  return calls;
+}
+
+size_t TokenizerWindows::effective_window(const Tokenizer& tokenizer, size_t window) {
+  return tokenizer.impl_->word_pieces ? window : kWholeLines;
+}
+
+std::vector<int64_t> TokenizerWindows::encode(const Tokenizer& tokenizer, const std::string& text, int64_t max_tokens,
+                                              size_t window) {
+  const Tokenizer::Impl& impl = *tokenizer.impl_;
+  const auto limit = max_tokens < 0 ? std::numeric_limits<size_t>::max() : static_cast<size_t>(max_tokens);
   std::vector<int64_t> out;
   std::vector<int> ids;
-  for_each_line(
-      text, impl_->newline_id >= 0,
-      [&](std::string_view line, size_t) {
-        const auto status = impl_->processor.Encode(line, &ids);
+  for_each_window(
+      text, impl.newline_id >= 0, effective_window(tokenizer, window),
+      [&](std::string_view segment, size_t, bool) {
+        count_call(segment);
+        const auto status = impl.processor.Encode(segment, &ids);
         if (!status.ok()) throw std::runtime_error(std::string("Tokenizer::encode: ") + status.error_message());
         out.insert(out.end(), ids.begin(), ids.end());
       },
-      [&](size_t) { out.push_back(impl_->newline_id); });
+      [&](size_t) { out.push_back(impl.newline_id); }, [&] { return out.size() >= limit; });
+  if (out.size() > limit) out.resize(limit);
   return out;
 }
 
-std::vector<Tokenizer::Piece> Tokenizer::encode_with_offsets(const std::string& text) const {
-  std::vector<Piece> out;
-  for_each_line(
-      text, impl_->newline_id >= 0,
-      [&](std::string_view line, size_t begin) {
+std::vector<Tokenizer::Piece> TokenizerWindows::encode_with_offsets(const Tokenizer& tokenizer, const std::string& text,
+                                                                    int64_t max_tokens, size_t window) {
+  const Tokenizer::Impl& impl = *tokenizer.impl_;
+  const auto limit = max_tokens < 0 ? std::numeric_limits<size_t>::max() : static_cast<size_t>(max_tokens);
+  std::vector<Tokenizer::Piece> out;
+  for_each_window(
+      text, impl.newline_id >= 0, effective_window(tokenizer, window),
+      [&](std::string_view segment, size_t begin, bool after_cut) {
+        count_call(segment);
         spm::ImmutableSentencePieceText spt;
-        const auto status = impl_->processor.Encode(line, spt.mutable_proto());
+        const auto status = impl.processor.Encode(segment, spt.mutable_proto());
         if (!status.ok())
           throw std::runtime_error(std::string("Tokenizer::encode_with_offsets: ") + status.error_message());
+        const size_t first = out.size();
         for (const auto& p : spt.pieces())
           out.push_back({static_cast<int64_t>(p.id()), begin + p.begin(), begin + p.end()});
+        // The window's leading space became its dummy prefix, which sentencepiece places after the
+        // removed space; inside the line, the first piece's "\u2581" is that space.
+        if (after_cut && out.size() > first) out[first].begin = begin;
       },
-      [&](size_t position) { out.push_back({impl_->newline_id, position, position + 1}); });
+      [&](size_t position) { out.push_back({impl.newline_id, position, position + 1}); },
+      [&] { return out.size() >= limit; });
+  if (out.size() > limit) out.resize(limit);
   return out;
+}
+
+int64_t TokenizerWindows::count_tokens(const Tokenizer& tokenizer, const std::string& text, size_t window) {
+  const Tokenizer::Impl& impl = *tokenizer.impl_;
+  int64_t count = 0;
+  std::vector<int> ids;
+  for_each_window(
+      text, impl.newline_id >= 0, effective_window(tokenizer, window),
+      [&](std::string_view segment, size_t, bool) {
+        count_call(segment);
+        const auto status = impl.processor.Encode(segment, &ids);
+        if (!status.ok()) throw std::runtime_error(std::string("Tokenizer::count_tokens: ") + status.error_message());
+        count += static_cast<int64_t>(ids.size());
+      },
+      [&](size_t) { ++count; }, [] { return false; });
+  return count;
+}
+
+double TokenizerWindows::score(const Tokenizer& tokenizer, int64_t id) {
+  tokenizer.id_to_piece(id);  // checks the id
+  return tokenizer.impl_->processor.GetScore(static_cast<int>(id));
+}
+
+}  // namespace detail
+
+std::vector<int64_t> Tokenizer::encode(const std::string& text) const {
+  return detail::TokenizerWindows::encode(*this, text, -1, detail::TokenizerWindows::kWindowBytes);
+}
+
+std::vector<int64_t> Tokenizer::encode(const std::string& text, int64_t max_tokens) const {
+  check_max_tokens("Tokenizer::encode", max_tokens);
+  return detail::TokenizerWindows::encode(*this, text, max_tokens, detail::TokenizerWindows::kWindowBytes);
+}
+
+int64_t Tokenizer::count_tokens(const std::string& text) const {
+  return detail::TokenizerWindows::count_tokens(*this, text, detail::TokenizerWindows::kWindowBytes);
+}
+
+std::vector<Tokenizer::Piece> Tokenizer::encode_with_offsets(const std::string& text) const {
+  return detail::TokenizerWindows::encode_with_offsets(*this, text, -1, detail::TokenizerWindows::kWindowBytes);
+}
+
+std::vector<Tokenizer::Piece> Tokenizer::encode_with_offsets(const std::string& text, int64_t max_tokens) const {
+  check_max_tokens("Tokenizer::encode_with_offsets", max_tokens);
+  return detail::TokenizerWindows::encode_with_offsets(*this, text, max_tokens, detail::TokenizerWindows::kWindowBytes);
 }
 
 std::string Tokenizer::decode(const std::vector<int64_t>& ids) const {

@@ -21,6 +21,7 @@
 
 #include "util/atomic_file.h"
 #include "util/enum_names.h"
+#include "util/paths.h"
 
 namespace pyramidion {
 namespace {
@@ -59,6 +60,9 @@ class InputStream {
       } else {
         text_ = detail::read_file("summarize_file", path);
       }
+      if (text_.find_first_not_of(" \t\r\n\f\v") == std::string::npos)
+        throw std::invalid_argument("summarize_file: " + std::string(path == "-" ? "standard input" : "'" + path + "'") +
+                                    " has no text (" + std::to_string(text_.size()) + " bytes of whitespace)");
       return;
     }
     const auto data_format = format == InputFormat::arxiv   ? DataFormat::arxiv
@@ -146,6 +150,10 @@ HighlightDocument highlight_document(const Input& doc, const Summary& s, const s
   page.id = doc.id;
   page.text = doc.text;
   for (const auto& piece : s.pieces) page.tokens.push_back({piece.begin, piece.end});
+  // The pieces stop at the first token not read, whose begin starts the unread text; the tokens
+  // after it, which the page only counts, get empty spans at the end.
+  const auto tokens = static_cast<size_t>(s.document_tokens);
+  if (page.tokens.size() < tokens) page.tokens.resize(tokens, HighlightToken{doc.text.size(), doc.text.size()});
   page.tokens_read = s.source_tokens;
   page.kept = s.kept;
   page.layer_lengths = layer_lengths;
@@ -185,6 +193,16 @@ void check(const SummarizeFileOptions& o) {
   if (o.highlight_max_docs() < 1)
     throw std::invalid_argument("SummarizeFileOptions.highlight_max_docs = " + std::to_string(o.highlight_max_docs()) +
                                 " must be >= 1");
+  detail::check_output_file("SummarizeFileOptions.output", o.output());
+  detail::check_not_an_input("SummarizeFileOptions.output", o.output(), {{"SummarizeFileOptions.input", o.input()}});
+  if (!o.highlight().empty()) {
+    detail::check_output_file("SummarizeFileOptions.highlight", o.highlight());
+    detail::check_not_an_input("SummarizeFileOptions.highlight", o.highlight(),
+                               {{"SummarizeFileOptions.input", o.input()}, {"SummarizeFileOptions.output", o.output()}});
+    if (o.highlight() == o.output())
+      throw std::invalid_argument("SummarizeFileOptions.highlight = '" + o.highlight() +
+                                  "' is also the output; give the page another name");
+  }
 }
 
 }  // namespace
@@ -206,6 +224,7 @@ SummarizeFileResult summarize_file(const SummarizeFileOptions& options) {
   auto summarize = options.summarize();
   summarize.keep_positions(!options.highlight().empty());
   summarize.check(summarizer.model()->config());  // before any input is read
+  if (options.input() != "-") detail::check_input_file("SummarizeFileOptions.input", options.input());
   InputStream in(options.input(), options.format(), log);
   if (options.output() != "-") detail::remove_temporaries_of(options.output());  // of a run that was killed
   Output out(options.output());
@@ -252,6 +271,15 @@ SummarizeFileResult summarize_file(const SummarizeFileOptions& options) {
             std::to_string(static_cast<int64_t>(result.source_tokens / seconds)) + " source tokens/s, " +
             std::to_string(static_cast<int64_t>(result.summary_tokens / seconds)) + " summary tokens/s");
     }
+    if (result.documents == 0 && result.bad_documents == 0 && in.skipped() > 0)
+      throw std::invalid_argument(
+          "none of the " + std::to_string(in.skipped()) + " records of " +
+          (options.input() == "-" ? std::string("standard input") : "'" + options.input() + "'") +
+          " could be read (reasons above)" +
+          (options.format() == InputFormat::automatic
+               ? "; it was read as JSON lines: if it is plain text, pass --format text (InputFormat::text)"
+               : "") +
+          "; '" + options.output() + "' left as it was");
     if (result.documents == 0 && result.bad_documents > 0)
       throw std::runtime_error("no document could be summarized (reasons above); '" + options.output() +
                                "' left as it was");

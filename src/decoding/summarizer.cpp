@@ -15,6 +15,7 @@
 #include <stdexcept>
 
 #include "util/atomic_file.h"
+#include "util/directory_checksums.h"
 #include "util/field_table.h"
 #include "util/json_fields.h"
 
@@ -58,6 +59,14 @@ SummarizeOptions SummarizeOptions::from_checkpoint(const std::string& dir) {
   const std::string owner = "generation.json ('" + path + "')";
   const auto root = detail::parse_strict(owner, detail::read_file(owner, path));
   generation_table().read(root, o, "", {}, owner);
+  const auto config_path = std::filesystem::path(dir) / "config.json";
+  if (std::filesystem::is_regular_file(config_path, ec)) {  // the settings are valid for this model
+    try {
+      check_generate_options(o.search(), ModelConfig::from_json_file(config_path.string()));
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(owner + ": " + e.what() + " (edit the file, or override the setting)");
+    }
+  }
   return o;
 }
 
@@ -89,9 +98,11 @@ Summarizer Summarizer::load(const std::string& dir) {
   const auto tokenizer_path = std::filesystem::path(dir) / "tokenizer.model";
   std::error_code ec;
   if (!std::filesystem::is_regular_file(tokenizer_path, ec))
-    throw std::runtime_error("Summarizer::load: missing " + tokenizer_path.string() +
+    throw std::invalid_argument("Summarizer::load: missing " + tokenizer_path.string() +
                              " (a pyramidion-train checkpoint holds config.json, weights.pt and tokenizer.model)");
-  return Summarizer(Seq2Seq::load(dir), Tokenizer::load(tokenizer_path.string()));
+  auto model = Seq2Seq::load(dir);
+  detail::verify_file_checksum("Summarizer::load", dir, "tokenizer.model");
+  return Summarizer(std::move(model), Tokenizer::load(tokenizer_path.string()));
 }
 
 Summarizer& Summarizer::to(at::Device device, Precision precision, Quantization quantization) {
@@ -109,18 +120,25 @@ std::vector<Summary> Summarizer::summarize(const std::vector<std::string>& docum
   std::vector<std::vector<Tokenizer::Piece>> pieces(documents.size());
   std::vector<int64_t> document_tokens(documents.size());
   TokenizedCorpus sources;
+  // The model reads max_source_length tokens: only those are tokenized, and one more, which says
+  // whether the document is longer and, with keep_positions, where its unread text begins.
+  const int64_t keep = config.max_source_length;
   for (size_t i = 0; i < documents.size(); ++i) {
     std::vector<int64_t> ids;
     if (options.keep_positions()) {  // the spans come with the ids: one tokenization
-      pieces[i] = tokenizer_.encode_with_offsets(documents[i]);
+      pieces[i] = tokenizer_.encode_with_offsets(documents[i], keep + 1);
       for (const auto& piece : pieces[i]) ids.push_back(piece.id);
     } else {
-      ids = tokenizer_.encode(documents[i]);
+      ids = tokenizer_.encode(documents[i], keep + 1);
     }
     if (ids.empty())
       throw std::invalid_argument("Summarizer: document " + std::to_string(i) + " has no tokens (empty text)");
     document_tokens[i] = static_cast<int64_t>(ids.size());
-    if (document_tokens[i] > config.max_source_length) ids.resize(static_cast<size_t>(config.max_source_length));
+    if (document_tokens[i] > keep) {
+      // The rest is counted window by window, without holding its tokens.
+      document_tokens[i] = tokenizer_.count_tokens(documents[i]);
+      ids.resize(static_cast<size_t>(keep));
+    }
     sources.add(std::to_string(i), ids, {});
   }
   auto out = summarize(sources, options);

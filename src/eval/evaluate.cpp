@@ -18,6 +18,7 @@
 
 #include "util/atomic_file.h"
 #include "util/json_fields.h"
+#include "util/paths.h"
 #include "util/text.h"
 
 namespace pyramidion {
@@ -107,8 +108,19 @@ void check(const EvaluateOptions& o) {
     throw std::invalid_argument("EvaluateOptions: predictions and references are both required");
   if (o.predictions() == "-" && o.references() == "-")
     throw std::invalid_argument("predictions and references cannot both be standard input");
-  for (const auto& path : {o.predictions(), o.references()})
-    if (path != "-" && !std::ifstream(path)) throw std::invalid_argument("cannot open '" + path + "'");
+  for (const auto& [what, path] : {std::pair<const char*, const std::string&>{"predictions", o.predictions()},
+                                    {"references", o.references()}})
+    if (path != "-") detail::check_input_file(std::string("EvaluateOptions.") + what, path);
+  const std::vector<std::pair<std::string, std::string>> inputs = {{"EvaluateOptions.predictions", o.predictions()},
+                                                                    {"EvaluateOptions.references", o.references()}};
+  for (const auto& [what, path] : {std::pair<const char*, const std::string&>{"json", o.json()},
+                                    {"per_document", o.per_document()}}) {
+    detail::check_output_file(std::string("EvaluateOptions.") + what, path);
+    detail::check_not_an_input(std::string("EvaluateOptions.") + what, path, inputs);
+  }
+  if (!o.json().empty() && o.json() == o.per_document())
+    throw std::invalid_argument("EvaluateOptions.json and per_document are both '" + o.json() +
+                                "'; give the two reports two files");
 }
 
 }  // namespace

@@ -201,9 +201,10 @@ uint64_t uniform_below(std::mt19937_64& rng, uint64_t n) {
 }  // namespace
 
 void RougeCorpusOptions::check() const {
-  if (bootstrap_samples() < 0)
+  if (bootstrap_samples() < 0 || bootstrap_samples() > kMaxBootstrapSamples)
     throw std::invalid_argument("RougeCorpusOptions.bootstrap_samples = " + std::to_string(bootstrap_samples()) +
-                                " must be >= 0 (0 = no confidence interval)");
+                                " must be in [0, " + std::to_string(kMaxBootstrapSamples) +
+                                "] (0 = no confidence interval; each resample keeps 12 means in memory)");
   if (!(confidence() > 0 && confidence() < 1))
     throw std::invalid_argument("RougeCorpusOptions.confidence = " + detail::format_double(confidence()) +
                                 " must be in (0, 1), e.g. 0.95");

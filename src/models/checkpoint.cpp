@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "util/directory_checksums.h"
 #include "util/tensor_text.h"
 
 namespace pyramidion {
@@ -33,6 +34,7 @@ void write_model_files(const Seq2SeqImpl& model, AtomicDirectory& dir) {
 void Seq2SeqImpl::save(const std::string& dir) const {
   detail::AtomicDirectory out("Seq2Seq::save", dir);
   detail::write_model_files(*this, out);
+  detail::write_checksums(out);
   out.commit();
 }
 
@@ -40,13 +42,15 @@ Seq2Seq Seq2Seq::load(const std::string& dir) {
   namespace fs = std::filesystem;
   const fs::path config_path = fs::path(dir) / "config.json";
   const fs::path weights_path = fs::path(dir) / "weights.pt";
-  if (!fs::is_regular_file(config_path)) throw std::runtime_error("Seq2Seq::load: missing " + config_path.string());
-  if (!fs::is_regular_file(weights_path)) throw std::runtime_error("Seq2Seq::load: missing " + weights_path.string());
+  if (!fs::is_regular_file(config_path)) throw std::invalid_argument("Seq2Seq::load: missing " + config_path.string());
+  if (!fs::is_regular_file(weights_path)) throw std::invalid_argument("Seq2Seq::load: missing " + weights_path.string());
+  detail::verify_file_checksum("Seq2Seq::load", dir, "config.json");
   Seq2Seq model(ModelConfig::from_json_file(config_path.string()));
 
   std::ifstream file(weights_path, std::ios::binary);
   std::vector<char> bytes((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
   if (!file.good() && !file.eof()) throw std::runtime_error("Seq2Seq::load: cannot read " + weights_path.string());
+  detail::verify_checksum("Seq2Seq::load", dir, "weights.pt", std::string_view(bytes.data(), bytes.size()));
   c10::Dict<std::string, at::Tensor> weights;
   try {
     weights = c10::impl::toTypedDict<std::string, at::Tensor>(torch::pickle_load(bytes).toGenericDict());

@@ -3,6 +3,7 @@
 
 #include <pyramidion/summarizer.h>
 
+#include <c10/util/Exception.h>
 #include <torch/serialize.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 
 #include "models/checkpoint.h"
 #include "util/atomic_file.h"
+#include "util/directory_checksums.h"
 
 namespace pyramidion {
 namespace detail {
@@ -75,6 +77,7 @@ std::string write_checkpoint(const fs::path& out, const Seq2SeqImpl& model, torc
   SummarizeOptions generation;
   generation.search().max_length(model.config().max_target_length);
   checkpoint.write("generation.json", generation.to_generation_json());
+  write_checksums(checkpoint);
   checkpoint.commit();
   replace_symlink(kWho, (out / "latest").string(), (fs::path("checkpoints") / step_name(state.step)).string());
 
@@ -88,16 +91,38 @@ std::string write_checkpoint(const fs::path& out, const Seq2SeqImpl& model, torc
 }
 
 TrainerState read_checkpoint_state(const fs::path& dir, torch::optim::Optimizer& optimizer) {
-  torch::load(optimizer, (dir / "optimizer.pt").string());
-  const json state = json::parse(read_file("train: resume", (dir / "trainer_state.json").string()));
+  constexpr const char* who = "train: resume";
+  const std::string optimizer_path = (dir / "optimizer.pt").string();
+  const std::string optimizer_bytes = read_file(who, optimizer_path);
+  verify_checksum(who, dir.string(), "optimizer.pt", optimizer_bytes);
+  try {
+    std::istringstream in(optimizer_bytes);
+    torch::load(optimizer, in);
+  } catch (const c10::Error& e) {
+    throw std::runtime_error(std::string(who) + ": '" + optimizer_path + "' (" + std::to_string(optimizer_bytes.size()) +
+                             " bytes) is not the optimizer state of this model: " + e.what_without_backtrace());
+  }
+  const std::string state_path = (dir / "trainer_state.json").string();
+  const std::string text = read_file(who, state_path);
+  verify_checksum(who, dir.string(), "trainer_state.json", text);
   TrainerState out;
-  out.step = state.at("step").get<int64_t>();
-  out.cursor.epoch = state.at("epoch").get<int64_t>();
-  out.cursor.index = state.at("batch_in_epoch").get<int64_t>();
-  out.world_size = state.value("world_size", int64_t{1});
-  out.update_freq = state.value("update_freq", int64_t{1});
-  out.train_config = state.at("train_config");
-  if (state.contains("loss_scaler")) out.loss_scaler = state.at("loss_scaler");
+  try {
+    const json state = json::parse(text);
+    out.step = state.at("step").get<int64_t>();
+    out.cursor.epoch = state.at("epoch").get<int64_t>();
+    out.cursor.index = state.at("batch_in_epoch").get<int64_t>();
+    out.world_size = state.value("world_size", int64_t{1});
+    out.update_freq = state.value("update_freq", int64_t{1});
+    out.train_config = state.at("train_config");
+    if (state.contains("loss_scaler")) out.loss_scaler = state.at("loss_scaler");
+  } catch (const json::exception& e) {  // cut short, or a field of the wrong type or missing
+    throw std::runtime_error(std::string(who) + ": '" + state_path + "' is damaged: " + e.what());
+  }
+  if (out.step < 0 || out.cursor.epoch < 0 || out.cursor.index < 0 || out.world_size < 1 || out.update_freq < 1)
+    throw std::runtime_error(std::string(who) + ": '" + state_path + "' is damaged: step " + std::to_string(out.step) +
+                             ", epoch " + std::to_string(out.cursor.epoch) + ", batch_in_epoch " +
+                             std::to_string(out.cursor.index) + ", world_size " + std::to_string(out.world_size) +
+                             ", update_freq " + std::to_string(out.update_freq) + " are not all valid");
   return out;
 }
 

@@ -46,6 +46,7 @@
 #include <cstdlib>
 #include <map>
 #include <optional>
+#include <exception>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -450,18 +451,18 @@ void ProcessGroup::barrier() {
 }
 
 void ProcessGroup::run_on_main(const std::string& who, const std::string& what, const std::function<void()>& work) {
-  bool failed = false;
-  std::string error;
+  std::exception_ptr error;
   if (is_main()) {
     try {
       work();
-    } catch (const std::exception& e) {
-      failed = true;
-      error = e.what();
+    } catch (const std::exception&) {
+      error = std::current_exception();
     }
   }
-  if (allreduce_sum(failed ? 1.0 : 0.0) > 0)
-    throw std::runtime_error(is_main() ? error : who + ": rank 0 failed while " + what + " (its log says why)");
+  if (allreduce_sum(error ? 1.0 : 0.0) > 0) {
+    if (error) std::rethrow_exception(error);  // its own type: bad input stays std::invalid_argument
+    throw std::runtime_error(who + ": rank 0 failed while " + what + " (its log says why)");
+  }
 }
 
 }  // namespace pyramidion

@@ -1,6 +1,7 @@
 // TrainConfig (see include/pyramidion/train.h): one table of fields for reading, writing, --help,
 // --set and the resume diff; validation; the model config it builds; the learning-rate schedule.
 #include <pyramidion/train.h>
+#include <pyramidion/threads.h>
 
 #include <cmath>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include "training/train_config_table.h"
 #include "util/atomic_file.h"
 #include "util/json_fields.h"
+#include "util/paths.h"
 #include "util/text.h"
 
 namespace pyramidion {
@@ -90,11 +92,7 @@ void check_min(const char* field, int64_t value, int64_t minimum) {
 }
 
 void check_file(const char* field, const std::string& path) {
-  std::error_code ec;
-  if (!fs::is_regular_file(path, ec))
-    throw std::runtime_error(std::string(kOwner) + "." + field + " = '" + path + "': no such file");
-  std::ifstream in(path);
-  if (!in) throw std::runtime_error(std::string(kOwner) + "." + field + " = '" + path + "': cannot be read");
+  detail::check_input_file(std::string(kOwner) + "." + field, path);
 }
 
 std::string resolve(const std::string& base_dir, const std::string& path) {
@@ -226,7 +224,7 @@ void TrainConfig::validate() const {
   check_min("bucket_size", bucket_size, 1);
   check_min("update_freq", update_freq, 1);
   check_min("warmup_steps", warmup_steps, 0);
-  check_min("threads", threads, 0);
+  check_threads(threads, std::string(kOwner) + ".threads");
   const auto resolved = device.resolve(0);  // CUDA is there when asked for
   try {
     check_precision(precision, resolved);  // fp16 only on CUDA
@@ -265,11 +263,15 @@ void TrainConfig::validate() const {
   std::error_code ec;
   if (!train.empty()) check_file("train", train);
   if (!data.empty() && !fs::is_directory(data, ec))
-    throw std::runtime_error(std::string(kOwner) + ".data = '" + data + "' is not a directory");
+    throw std::invalid_argument(std::string(kOwner) + ".data = '" + data + "' is not a directory");
   if (!valid.empty()) check_file("valid", valid);
   if (!tokenizer.empty()) check_file("tokenizer", tokenizer);
   if (fs::exists(out, ec) && !fs::is_directory(out, ec))
-    throw std::runtime_error(std::string(kOwner) + ".out = '" + out + "' exists and is not a directory");
+    throw std::invalid_argument(std::string(kOwner) + ".out = '" + out + "' exists and is not a directory");
+  for (const auto& [field, path] : {std::pair<const char*, const std::string&>{"train", train}, {"valid", valid},
+                                    {"model", model}, {"tokenizer", tokenizer}})
+    if (!path.empty() && detail::same_file(out, path))
+      detail::fail_field(kOwner, "out", "'" + out + "'", std::string("is ") + field + "; choose another directory");
   const ModelConfig m = model_config();  // the preset and overrides are valid
   if (max_tokens < m.max_source_length + m.max_target_length)
     detail::fail_field(kOwner, "max_tokens", std::to_string(max_tokens),

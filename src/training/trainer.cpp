@@ -4,12 +4,14 @@
 #include "training/trainer.h"
 
 #include <pyramidion/data.h>
+#include <pyramidion/threads.h>
 
 #include <ATen/ATen.h>
 #include <torch/nn/utils/clip_grad.h>
 
 #include <algorithm>
 #include <cmath>
+#include <ctime>
 #include <stdexcept>
 #include <utility>
 
@@ -18,6 +20,7 @@
 #include "training/train_config_table.h"
 #include "training/validation.h"
 #include "util/atomic_file.h"
+#include "util/directory_checksums.h"
 #include "util/text.h"
 
 namespace pyramidion {
@@ -26,6 +29,16 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+
+// Now in UTC, ISO 8601 ("2026-12-02T04:21:30Z").
+std::string utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
 
 // Tokenizing JSON lines for longer than this at a start: the log suggests pyramidion-preprocess.
 constexpr double kPreprocessHintSeconds = 30;
@@ -74,7 +87,7 @@ Trainer::Trainer(const TrainConfig& config, const TrainRunOptions& run)
       start_(std::chrono::steady_clock::now()),
       scaler_(config.precision == Precision::fp16) {
   log_ = group_.is_main() ? run_.log() : nullptr;
-  if (config_.threads > 0) at::set_num_threads(static_cast<int>(config_.threads));
+  set_threads(config_.threads, "TrainConfig.threads");
   device_ = config_.device.resolve(group_.local_rank());
 }
 
@@ -92,6 +105,8 @@ void Trainer::append_metrics(const json& entry) {
 }
 
 void Trainer::locate_start() {
+  // One run per output directory: a second one would delete the first's checkpoints.
+  on_main("locking the output directory", [&] { lock_ = std::make_unique<DirectoryLock>("train", out_.string()); });
   const auto checkpoints = list_checkpoints(out_);
   if (run_.resume() && checkpoints.empty())
     throw std::runtime_error("train: --resume, but " + (out_ / "checkpoints").string() + " holds no checkpoint");
@@ -118,6 +133,7 @@ void Trainer::prepare_tokenizer() {
   }
   if (run_.resume()) {
     source = (resume_dir_ / "tokenizer.model").string();
+    verify_file_checksum("train: resume", resume_dir_.string(), "tokenizer.model");
   } else if (!config_.tokenizer.empty()) {
     source = config_.tokenizer;
   } else if (dataset_) {
@@ -159,6 +175,10 @@ void Trainer::describe_corpus(const char* name, const std::string& path, const C
       std::to_string(model_config_.max_source_length) + " tokens, " + std::to_string(n.truncated_targets) +
       " summaries to " + std::to_string(model_config_.max_target_length - 1) + "; " + std::to_string(n.skipped) +
       " bad records skipped");
+  for (const auto& reason : n.skip_reasons) say(std::string(name) + ": skipped " + reason);
+  if (n.skipped > static_cast<int64_t>(n.skip_reasons.size()))
+    say(std::string(name) + ": ... and " + std::to_string(n.skipped - static_cast<int64_t>(n.skip_reasons.size())) +
+        " more bad records");
 }
 
 TokenizedCorpus Trainer::read_json_lines(const std::string& path, const CorpusOptions& options, const char* name) {
@@ -184,6 +204,7 @@ TokenizedCorpus Trainer::map_split(const std::string& split) const {
   stats.skipped = dataset_->stats(split).skipped;
   stats.truncated_sources = dataset_->stats(split).truncated_sources;
   stats.truncated_targets = dataset_->stats(split).truncated_targets;
+  stats.skip_reasons = dataset_->stats(split).skip_reasons;
   for (int64_t i = 0; i < full.size(); ++i) {  // the index only: lengths, not tokens
     const bool long_source = full.source_length(i) > max_source, long_target = full.target_length(i) > max_target;
     if ((long_source || long_target) && !config_.truncate)
@@ -215,8 +236,8 @@ void Trainer::prepare_data() {
                            .truncate(config_.truncate);
   train_corpus_ = dataset_ ? map_split("train") : read_json_lines(config_.train, options, "train");
   if (train_corpus_.size() == 0)
-    throw std::runtime_error("train: " + (dataset_ ? config_.data + "'s train split" : config_.train) +
-                             " holds no usable record");
+    throw std::invalid_argument("train: " + (dataset_ ? config_.data + "'s train split" : config_.train) +
+                                " holds no usable record");
   if (!config_.valid.empty()) {
     valid_corpus_ =
         read_json_lines(config_.valid, CorpusOptions(options).max_documents(config_.valid_max_docs), "valid");
@@ -285,9 +306,10 @@ void Trainer::resume() {
 void Trainer::start_logs() {
   on_main("writing train_config.json", [&] {
     write_file_atomically("train", (out_ / "train_config.json").string(), config_.to_json_string() + "\n");
-    if (run_.resume())
-      append_to_file("train", (out_ / "metrics.jsonl").string(),
-                     json{{"event", "resume"}, {"step", step_}}.dump() + "\n");
+    // Where each run begins, in a log that runs in this directory share.
+    append_to_file("train", (out_ / "metrics.jsonl").string(),
+                   json{{"event", run_.resume() ? "resume" : "start"}, {"step", step_}, {"time", utc_now()}}.dump() +
+                       "\n");
   });
   int64_t params = 0;
   for (const auto& p : model_->parameters()) params += p.numel();
@@ -425,7 +447,9 @@ void Trainer::checkpoint() {
 }
 
 void Trainer::finish(bool interrupted) {
-  if (step_ > first_step_) checkpoint();
+  // Stopped before its first update, a fresh run still leaves a checkpoint (step 0, the initial
+  // weights), so that "continue with --resume" holds.
+  if (step_ > first_step_ || (interrupted && !run_.resume())) checkpoint();
   if (last_checkpoint_.empty() && run_.resume() && group_.is_main()) last_checkpoint_ = resume_dir_.string();
   if (!interrupted && step_ > first_step_) validate();
   if (interrupted) say("stopped at step " + std::to_string(step_) + "; continue with --resume");

@@ -38,6 +38,7 @@
 
 #include "training/checkpoint.h"
 #include "training/loss_scaler.h"
+#include "util/directory_lock.h"
 
 namespace pyramidion {
 namespace detail {
@@ -108,6 +109,7 @@ class Trainer {
 
   // Made by the steps, in order.
   std::filesystem::path resume_dir_;  // empty: a fresh run
+  std::unique_ptr<DirectoryLock> lock_;  // rank 0's, on out_, for the whole run
   std::optional<Dataset> dataset_;  // config.data's
   std::optional<Tokenizer> tokenizer_;
   ModelConfig model_config_;

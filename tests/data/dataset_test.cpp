@@ -178,7 +178,16 @@ TEST(Preprocess, RefusesBadOptionsAndAnExistingDatasetUnlessOverwriting) {
   EXPECT_NE(refused({}, {}).find("no split"), std::string::npos);
   EXPECT_NE(refused({{"tr ain", train}}, {}).find("split name 'tr ain'"), std::string::npos);
   EXPECT_NE(refused({{"train", train}, {"train", train}}, {}).find("given twice"), std::string::npos);
-  EXPECT_NE(refused({{"train", train}}, PreprocessOptions().workers(-1)).find("workers must be >= 0"), std::string::npos);
+  EXPECT_NE(refused({{"train", train}}, PreprocessOptions().workers(-1)).find("workers = -1 is out of range"), std::string::npos);
+  EXPECT_NE(refused({{"train", train}}, PreprocessOptions().workers(100000)).find("workers = 100000 is out of range"),
+            std::string::npos);
+  // --overwrite replaces a dataset, never a file (an input given as --out by mistake).
+  const auto before = pyramidion_test::read_text(train);
+  EXPECT_NE(error_of<std::invalid_argument>([&] {
+              pyramidion::preprocess({{"train", train}}, tokenizer(), train, PreprocessOptions().overwrite(true));
+            }).find("is a file, not a dataset directory"),
+            std::string::npos);
+  EXPECT_EQ(pyramidion_test::read_text(train), before);
   EXPECT_NE(refused({{"train", train}}, PreprocessOptions().max_source_length(-5)).find("got -5"), std::string::npos);
   EXPECT_THROW(pyramidion::preprocess({{"train", (dir / "missing.jsonl").string()}}, tokenizer(), out),
                std::runtime_error);

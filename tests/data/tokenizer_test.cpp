@@ -1,8 +1,12 @@
 // Tests of Tokenizer (src/data/tokenizer.cpp): training on a generated corpus, special ids, encode ->
 // decode round trips (newlines included), normalization, byte offsets, save/load and serialized
-// round trips, determinism, concurrent encoding and every error path.
+// round trips, determinism, concurrent encoding, every error path, and the windows of long lines
+// (bounded encodings are exact prefixes; cuts at word boundaries change nothing on real papers but
+// sentencepiece's ties; only the windows kept are encoded).
+#include <pyramidion/data.h>
 #include <pyramidion/tokenizer.h>
 
+#include "data/tokenizer_windows.h"
 #include "support/test_support.h"
 
 #include <gtest/gtest.h>
@@ -10,7 +14,7 @@
 #include <unistd.h>
 
 #include <algorithm>
-
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -19,6 +23,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 #include "util/atomic_file.h"
 
@@ -382,6 +387,244 @@ TEST(TokenizerConcurrency, EncodeAndDecodeFromManyThreads) {
     });
   for (auto& thread : threads) thread.join();
   for (int w = 0; w < 4; ++w) EXPECT_EQ(failures[w], 0) << "thread " << w;
+}
+
+// ---- Windows (tokenizer.h, "Windows") ----
+
+using pyramidion::TokenizerModel;
+using Windows = pyramidion::detail::TokenizerWindows;
+
+// Tokenizers trained on real papers (the first 12 of the training split), of both kinds.
+const Tokenizer& paper_tokenizer(TokenizerModel model) {
+  static const auto train = [](TokenizerModel m) {
+    auto docs = pyramidion::read_all(std::string(PYRAMIDION_SOURCE_DIR) + "/data/aclsum/train.jsonl");
+    docs.resize(12);
+    std::vector<std::string> texts;
+    for (const auto& d : docs) texts.insert(texts.end(), {d.document, d.summary});
+    return Tokenizer::train(texts, TokenizerTrainOptions().vocab_size(500).model_type(m));
+  };
+  static const Tokenizer unigram_model = train(TokenizerModel::unigram);
+  static const Tokenizer bpe_model = train(TokenizerModel::bpe);
+  return model == TokenizerModel::bpe ? bpe_model : unigram_model;
+}
+
+// `text` with its separators varied at random: spaces as runs of spaces, tabs, a no-break space
+// or an ideographic space; line ends with spaces around them, "\r\n" or an empty line; and now and
+// then a non-ASCII word (accents, combining marks, CJK, Cyrillic, a ligature, a zero-width space).
+std::string messy(const std::string& text, std::mt19937& rng) {
+  static const std::vector<std::string> spaces = {" ", "  ", "\t", " \t ", "    ", "\u00a0 ", " \u3000"};
+  static const std::vector<std::string> newlines = {"\n", " \n ", "\r\n", "\n\n", "\t\n", "\n  "};
+  static const std::vector<std::string> words = {"na\u00efve", "\u00dcn\u00efc\u00f6d\u00e9", "\u4e2d\u6587\u5b57\u7b26",
+                                                 "\u041f\u0440\u0438\u0432\u0435\u0442", "e\u0301t\u00e9", "\u00b4",
+                                                 "\u200b", "\ufb01nal", "\u2014", "x\u00a0y"};
+  std::string out = "  ";  // leading spaces
+  for (const char c : text) {
+    if (c == ' ') {
+      out += spaces[rng() % spaces.size()];
+      if (rng() % 20 == 0) out += words[rng() % words.size()] + " ";
+    } else if (c == '\n') {
+      out += newlines[rng() % newlines.size()];
+    } else {
+      out += c;
+    }
+  }
+  return out + " \t ";  // trailing whitespace
+}
+
+// Held-out papers (the validation split) in the shapes windows must handle: as read (a sentence
+// per line), as one long paragraph, messy (above), and the summaries; and small corner cases.
+const std::vector<std::string>& window_texts() {
+  static const std::vector<std::string> texts = [] {
+    auto docs = pyramidion::read_all(std::string(PYRAMIDION_SOURCE_DIR) + "/data/aclsum/valid.jsonl");
+    docs.resize(3);
+    std::mt19937 rng(7);
+    std::vector<std::string> out;
+    for (const auto& d : docs) {
+      std::string flat = d.document;
+      std::replace(flat.begin(), flat.end(), '\n', ' ');
+      out.insert(out.end(), {d.document, flat, messy(d.document, rng), messy(flat, rng), d.summary});
+    }
+    out.insert(out.end(), {"", " ", "\n", "\n\n", "  a  ", "word", " \t leading and trailing \t ",
+                           "one line\nand another\n", "\u4e2d\u6587 \u5b57\u7b26 \u4e2d\u6587"});
+    return out;
+  }();
+  return texts;
+}
+
+// The longest run of bytes without an ASCII space.
+size_t longest_word(const std::string& text) {
+  size_t longest = 0, run = 0;
+  for (const char c : text) {
+    run = c == ' ' ? 0 : run + 1;
+    longest = std::max(longest, run);
+  }
+  return longest;
+}
+
+template <typename T>
+std::vector<T> prefix(const std::vector<T>& v, size_t n) {
+  return std::vector<T>(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(std::min(n, v.size())));
+}
+
+// Pieces as comparable tuples.
+std::vector<std::tuple<int64_t, size_t, size_t>> spans(const std::vector<Tokenizer::Piece>& pieces) {
+  std::vector<std::tuple<int64_t, size_t, size_t>> out;
+  for (const auto& p : pieces) out.emplace_back(p.id, p.begin, p.end);
+  return out;
+}
+
+std::vector<int64_t> ids_of(const std::vector<Tokenizer::Piece>& pieces) {
+  std::vector<int64_t> ids;
+  for (const auto& p : pieces) ids.push_back(p.id);
+  return ids;
+}
+
+double total_score(const Tokenizer& t, const std::vector<int64_t>& ids) {
+  double score = 0;
+  for (const int64_t id : ids) score += Windows::score(t, id);
+  return score;
+}
+
+TEST(TokenizerWindows, BoundedEncodingIsAPrefixOfTheWholeEncoding) {
+  std::mt19937 rng(11);
+  for (const auto model : {TokenizerModel::unigram, TokenizerModel::bpe}) {
+    const Tokenizer& t = paper_tokenizer(model);
+    ASSERT_EQ(Windows::effective_window(t, 100), 100u) << "a trained model's pieces have no inner \\u2581";
+    for (const std::string& text : window_texts()) {
+      // Windows small enough to cut inside words too (13 bytes), and the tokenizer's own.
+      for (const size_t window : {size_t{13}, size_t{97}, size_t{1000}, Windows::kWindowBytes}) {
+        SCOPED_TRACE(to_string(model) + ", window " + std::to_string(window) + ", text of " +
+                     std::to_string(text.size()) + " bytes");
+        const auto whole = Windows::encode(t, text, -1, window);
+        const auto pieces = Windows::encode_with_offsets(t, text, -1, window);
+        ASSERT_EQ(ids_of(pieces), whole);
+        EXPECT_EQ(Windows::count_tokens(t, text, window), static_cast<int64_t>(whole.size()));
+        std::vector<size_t> budgets = {0, 1, whole.size(), whole.size() + 1};
+        for (int k = 0; k < 4; ++k) budgets.push_back(rng() % (whole.size() + 2));
+        for (const size_t n : budgets) {
+          EXPECT_EQ(Windows::encode(t, text, static_cast<int64_t>(n), window), prefix(whole, n)) << n;
+          EXPECT_EQ(spans(Windows::encode_with_offsets(t, text, static_cast<int64_t>(n), window)),
+                    spans(prefix(pieces, n)))
+              << n;
+        }
+      }
+      // The public functions: the tokenizer's window.
+      const auto whole = t.encode(text);
+      for (const size_t n : {size_t{0}, size_t{5}, whole.size() / 2, whole.size() + 3}) {
+        EXPECT_EQ(t.encode(text, static_cast<int64_t>(n)), prefix(whole, n));
+        EXPECT_EQ(spans(t.encode_with_offsets(text, static_cast<int64_t>(n))), spans(prefix(t.encode_with_offsets(text), n)));
+      }
+      EXPECT_EQ(t.count_tokens(text), static_cast<int64_t>(whole.size()));
+    }
+  }
+}
+
+// Cutting lines at word boundaries gives sentencepiece's encoding of the whole lines: exactly for
+// BPE; for unigram, up to ties (equal-score segmentations, which sentencepiece breaks by the
+// rounding of the line's running score), with the same text and score.
+TEST(TokenizerWindows, WordBoundaryCutsGiveTheWholeLinesEncoding) {
+  for (const auto model : {TokenizerModel::unigram, TokenizerModel::bpe}) {
+    const Tokenizer& t = paper_tokenizer(model);
+    int64_t compared = 0;
+    for (const std::string& text : window_texts()) {
+      const auto whole = Windows::encode(t, text, -1, Windows::kWholeLines);
+      const auto whole_pieces = Windows::encode_with_offsets(t, text, -1, Windows::kWholeLines);
+      // Every window holds a word boundary: no word is cut.
+      const size_t shortest = 4 * longest_word(text) + 16;
+      for (const size_t window : {shortest, 3 * shortest + 5, size_t{1000}}) {
+        SCOPED_TRACE(to_string(model) + ", window " + std::to_string(window) + ", text of " +
+                     std::to_string(text.size()) + " bytes");
+        const auto ids = Windows::encode(t, text, -1, window);
+        const auto pieces = Windows::encode_with_offsets(t, text, -1, window);
+        ++compared;
+        if (ids == whole) {
+          EXPECT_EQ(spans(pieces), spans(whole_pieces));
+          continue;
+        }
+        // A tie: another segmentation of the same text with the same score (a few of the unigram
+        // encodings of these papers hold one, e.g. "\u25812" "00" "0" for "\u25812" "0" "00").
+        ASSERT_EQ(model, TokenizerModel::unigram) << "BPE merges never cross a word start";
+        EXPECT_EQ(t.decode(ids), t.decode(whole));
+        EXPECT_NEAR(total_score(t, ids), total_score(t, whole), 1e-6 * std::abs(total_score(t, whole)));
+      }
+    }
+    EXPECT_EQ(compared, 72);
+  }
+}
+
+// A window without a word boundary (one "word" longer than the window) is cut at a character
+// boundary: spans never split a character, and the prefix property still holds (above).
+TEST(TokenizerWindows, AWordLongerThanTheWindowIsCutAtACharacterBoundary) {
+  std::string word;
+  for (int i = 0; i < 200; ++i) word += "\u4e2d\u6587\u00e9x";
+  const std::string text = "The model reads " + word + " and stops.";
+  for (const auto model : {TokenizerModel::unigram, TokenizerModel::bpe}) {
+    const Tokenizer& t = paper_tokenizer(model);
+    const auto pieces = Windows::encode_with_offsets(t, text, -1, 64);
+    size_t previous_end = 0;
+    for (const auto& p : pieces) {
+      EXPECT_LE(previous_end, p.begin);
+      EXPECT_LE(p.begin, p.end);
+      EXPECT_LE(p.end, text.size());
+      for (const size_t at : {p.begin, p.end})
+        EXPECT_TRUE(at == text.size() || (static_cast<unsigned char>(text[at]) & 0xC0) != 0x80) << at;
+      previous_end = p.end;
+    }
+    EXPECT_EQ(ids_of(pieces), Windows::encode(t, text, -1, 64));
+    // The words around the long one are encoded as in the whole line.
+    const auto whole = Windows::encode(t, text, -1, Windows::kWholeLines);
+    const auto head = t.encode("The model reads");
+    EXPECT_EQ(prefix(Windows::encode(t, text, -1, 64), head.size()), head);
+    EXPECT_EQ(prefix(whole, head.size()), head);
+  }
+}
+
+// Memory bounded by what is kept: a bounded encoding of a 4 MB text passes sentencepiece only the
+// windows that hold the tokens kept, and no encoding passes it more than a window at once.
+TEST(TokenizerWindows, BoundedEncodingEncodesOnlyTheWindowsItKeeps) {
+  const Tokenizer& t = paper_tokenizer(TokenizerModel::unigram);
+  std::string paragraph, lines;  // one 4 MB line; 4 MB of one-sentence lines
+  for (size_t i = 0; paragraph.size() < (size_t{4} << 20); ++i) {
+    const std::string& text = window_texts()[(i * 5) % 15];  // the documents as read
+    lines += text + "\n";
+    std::string flat = text;
+    std::replace(flat.begin(), flat.end(), '\n', ' ');
+    paragraph += flat + " ";
+  }
+  auto& calls = Windows::calls();
+  for (const std::string* text : {&paragraph, &lines}) {
+    SCOPED_TRACE(text == &paragraph ? "one line" : "many lines");
+    calls = {};
+    EXPECT_EQ(t.encode(*text, 100).size(), 100u);
+    EXPECT_LE(calls.bytes, static_cast<int64_t>(Windows::kWindowBytes));
+    calls = {};
+    EXPECT_EQ(t.encode_with_offsets(*text, 100).size(), 100u);
+    EXPECT_LE(calls.bytes, static_cast<int64_t>(Windows::kWindowBytes));
+    // 20,000 tokens are about 80 KB of text: two windows.
+    calls = {};
+    EXPECT_EQ(t.encode(*text, 20000).size(), 20000u);
+    EXPECT_LE(calls.bytes, static_cast<int64_t>(2 * Windows::kWindowBytes + 100000));
+    calls = {};
+    EXPECT_EQ(t.encode(*text, 0).size(), 0u);
+    EXPECT_EQ(calls.calls, 0);
+    // The whole text: window by window.
+    calls = {};
+    const int64_t count = t.count_tokens(*text);
+    EXPECT_LE(calls.largest, static_cast<int64_t>(Windows::kWindowBytes));
+    EXPECT_EQ(calls.bytes, static_cast<int64_t>(text->size() - std::count(text->begin(), text->end(), '\n')));
+    calls = {};
+    EXPECT_EQ(static_cast<int64_t>(t.encode(*text).size()), count);
+    EXPECT_LE(calls.largest, static_cast<int64_t>(Windows::kWindowBytes));
+  }
+}
+
+TEST(TokenizerWindows, MaxTokensMustNotBeNegative) {
+  const Tokenizer& t = unigram();
+  EXPECT_CONTAINS(message_of<std::invalid_argument>([&] { t.encode("The model.", -1); }),
+                  "Tokenizer::encode: max_tokens = -1 must be >= 0");
+  EXPECT_CONTAINS(message_of<std::invalid_argument>([&] { t.encode_with_offsets("The model.", -2); }),
+                  "Tokenizer::encode_with_offsets: max_tokens = -2 must be >= 0");
+  EXPECT_TRUE(t.encode_with_offsets("The model.", 0).empty());
 }
 
 }  // namespace

@@ -1,7 +1,9 @@
 // The batch summarization job (include/pyramidion/summarize_file.h) through the library and
 // through pyramidion-summarize: JSON lines in input order with the documented schema, equal to
-// Summarizer's summaries; bad records and bad documents reported and skipped; a failure keeps the
-// complete lines written before it; options checked before any input is read.
+// Summarizer's summaries; the highlight page of the whole tokenization; bad records and bad
+// documents reported and skipped; a failure keeps the complete lines written before it; options
+// checked before any input is read.
+#include <pyramidion/highlight.h>
 #include <pyramidion/summarize_file.h>
 
 #include "support/summarize_fixtures.h"
@@ -85,6 +87,39 @@ TEST(SummarizeFile, LinesInInputOrderEqualTheSummarizers) {
   EXPECT_EQ(hidden_files(dir), std::vector<std::string>{}) << "the temporary output was renamed";
 }
 
+// The highlight page shows every token, read or not, although the Summarizer tokenizes a long
+// document only as far as the model reads: it is the page of the whole tokenization.
+TEST(SummarizeFile, TheHighlightPageCountsTheTokensNotRead) {
+  const auto dir = pyramidion_test::fresh_dir("summarize_highlight");
+  const auto docs = test_documents();  // the last one is longer than the model reads
+  pyramidion::SummarizeOptions search;
+  search.search().beam_size(2).max_length(10);
+  pyramidion::summarize_file(
+      pyramidion::SummarizeFileOptions(tiny_checkpoint(), write_input(dir, docs), (dir / "out.jsonl").string())
+          .summarize(search)
+          .highlight((dir / "page.html").string()));
+  auto summarizer = pyramidion::Summarizer::load(tiny_checkpoint());
+  std::vector<std::string> texts;
+  for (const auto& d : docs) texts.push_back(d.document);
+  const auto summaries = summarizer.summarize(texts, pyramidion::SummarizeOptions(search).keep_positions(true));
+  std::vector<pyramidion::HighlightDocument> pages;
+  for (size_t i = 0; i < docs.size(); ++i) {
+    pyramidion::HighlightDocument page;
+    page.id = docs[i].id;
+    page.text = docs[i].document;
+    for (const auto& piece : summarizer.tokenizer().encode_with_offsets(page.text))
+      page.tokens.push_back({piece.begin, piece.end});
+    page.tokens_read = summaries[i].source_tokens;
+    page.kept = summaries[i].kept;
+    for (const int64_t k : summarizer.model()->config().pooled_lengths)
+      if (k > 0) page.layer_lengths.push_back(k);
+    page.summary = summaries[i].summary;
+    pages.push_back(page);
+  }
+  ASSERT_LT(pages.back().tokens_read, static_cast<int64_t>(pages.back().tokens.size()));
+  EXPECT_EQ(read_text(dir / "page.html"), pyramidion::render_highlight_html(pages));
+}
+
 TEST(SummarizeFile, AFailureKeepsTheCompleteLinesWrittenBeforeIt) {
   const auto dir = pyramidion_test::fresh_dir("summarize_fail");
   const auto docs = test_documents();
@@ -109,7 +144,7 @@ TEST(SummarizeFile, AFailureKeepsTheCompleteLinesWrittenBeforeIt) {
 
 TEST(SummarizeFile, OptionsAreCheckedBeforeAnyInputIsRead) {
   const auto dir = pyramidion_test::fresh_dir("summarize_options");
-  const auto missing = (dir / "never-read.jsonl").string();  // reading it would be a runtime_error
+  const auto missing = (dir / "never-read.jsonl").string();  // bad input, found after the options
   const auto job = [&] {
     return pyramidion::SummarizeFileOptions(tiny_checkpoint(), missing, (dir / "o.jsonl").string());
   };
@@ -120,7 +155,7 @@ TEST(SummarizeFile, OptionsAreCheckedBeforeAnyInputIsRead) {
                   job().summarize(pyramidion::SummarizeOptions().search(pyramidion::GenerateOptions().max_length(1000))));
             }).find("max_length = 1000"),
             std::string::npos);
-  EXPECT_NE(error_of<std::runtime_error>([&] { pyramidion::summarize_file(job()); }).find("never-read.jsonl"),
+  EXPECT_NE(error_of<std::invalid_argument>([&] { pyramidion::summarize_file(job()); }).find("never-read.jsonl': no such file"),
             std::string::npos);
   EXPECT_FALSE(fs::exists(dir / "o.jsonl"));
   EXPECT_EQ(hidden_files(dir), std::vector<std::string>{});
@@ -184,12 +219,12 @@ TEST(SummarizeTool, PlainTextFromStdinToStdout) {
   const auto j = nlohmann::json::parse(out.substr(at, out.find('\n', at) - at));
   EXPECT_EQ(j.at("source_tokens").get<int64_t>(), 64);
 
-  // A missing checkpoint is an error naming it, with nothing written.
+  // A missing checkpoint is bad input naming it, with nothing written.
   EXPECT_EQ(pyramidion_test::run_process(PYRAMIDION_SUMMARIZE_BIN,
                                          {"--checkpoint", (dir / "none").string(), "--input",
                                           (dir / "paper.txt").string(), "--output", (dir / "o.jsonl").string()},
                                          {}, dir / "err.txt"),
-            1);
+            2);
   EXPECT_NE(read_text(dir / "err.txt").find("none/tokenizer.model"), std::string::npos) << read_text(dir / "err.txt");
   EXPECT_FALSE(fs::exists(dir / "o.jsonl"));
 

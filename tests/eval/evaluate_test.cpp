@@ -144,7 +144,7 @@ TEST(EvaluateFiles, InvalidOptionsAndUnreadableFilesAreBadInput) {
             std::string::npos);
   EXPECT_NE(error_of<std::invalid_argument>([&] {
               pyramidion::evaluate_files(EvaluateOptions("/nonexistent/p", ok));
-            }).find("cannot open '/nonexistent/p'"),
+            }).find("EvaluateOptions.predictions = '/nonexistent/p': no such file"),
             std::string::npos);
   EXPECT_NE(error_of<std::invalid_argument>([&] {
               pyramidion::evaluate_files(EvaluateOptions(ok, ok).rouge(pyramidion::RougeCorpusOptions().confidence(1)));

@@ -209,6 +209,13 @@ TEST(RougeCorpus, RejectsBadArguments) {
   options.bootstrap_samples(-1);
   EXPECT_NE(error_of<std::invalid_argument>([&] { rouge_corpus({"a"}, {"a"}, options); }).find("bootstrap_samples = -1"),
             std::string::npos);
+  // Too many resamples for memory (std::bad_alloc before the bound): refused, naming the bound.
+  options.bootstrap_samples(1000000000000);
+  EXPECT_NE(error_of<std::invalid_argument>([&] { rouge_corpus({"a"}, {"a"}, options); })
+                .find("bootstrap_samples = 1000000000000 must be in [0, 1000000]"),
+            std::string::npos);
+  options.bootstrap_samples(RougeCorpusOptions::kMaxBootstrapSamples);
+  EXPECT_NO_THROW(options.check());
   options.bootstrap_samples(10);
   for (const double bad : {0.0, 1.0, -0.5, std::numeric_limits<double>::quiet_NaN()}) {
     options.confidence(bad);

@@ -263,10 +263,39 @@ TEST(Seq2SeqCheckpoint, SaveLoadRoundTripIsExact) {
   pyramidion::detail::remove_tree(fs::path(dir).string());
 }
 
+// Finite floats written over weights.pt still unpickle (LibTorch checks no CRC): checksums.json
+// refuses them by name, as it refuses an edited config.json. (They used to load silently.)
+TEST(Seq2SeqCheckpoint, BitRotInAnyFileIsRefusedByName) {
+  auto model = make_model(preset("tiny-vanilla"));
+  const auto dir = scratch_dir("bitrot");
+  model->save(dir.string());
+  ASSERT_TRUE(fs::exists(dir / "checksums.json"));
+  {
+    std::fstream f(dir / "weights.pt", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(dir / "weights.pt") / 2));
+    const std::vector<float> floats(256, 0.5f);
+    f.write(reinterpret_cast<const char*>(floats.data()), 1024);
+  }
+  auto message = error_of<std::runtime_error>([&] { Seq2Seq::load(dir.string()); });
+  EXPECT_NE(message.find("'" + (dir / "weights.pt").string() + "' does not match checksums.json"), std::string::npos)
+      << message;
+  fs::remove(dir / "checksums.json");
+  EXPECT_NO_THROW(Seq2Seq::load(dir.string())) << "without the list it loads, unchecked (what it used to do)";
+  model->save(dir.string());
+  auto config = preset("tiny-vanilla");
+  config.dropout = 0.5;
+  config.to_json_file((dir / "config.json").string());
+  message = error_of<std::runtime_error>([&] { Seq2Seq::load(dir.string()); });
+  EXPECT_NE(message.find("config.json' does not match checksums.json"), std::string::npos) << message;
+  pyramidion::detail::remove_tree(fs::path(dir).string());
+}
+
 TEST(Seq2SeqCheckpoint, WeightsThatDoNotMatchTheConfigAreRejected) {
   auto model = make_model(preset("tiny-vanilla"));
   const auto dir = scratch_dir("mismatch");
   model->save(dir.string());
+  // The configs below are edited by hand, as it were: without the checksums that would refuse them.
+  fs::remove(dir / "checksums.json");
 
   // A config with another FFN size: the first mismatching tensor is named, with both shapes.
   auto wider = preset("tiny-vanilla");
@@ -288,6 +317,7 @@ TEST(Seq2SeqCheckpoint, WeightsThatDoNotMatchTheConfigAreRejected) {
   auto unshared = preset("tiny-vanilla");
   unshared.shared_embeddings = false;
   make_model(unshared)->save(dir.string());
+  fs::remove(dir / "checksums.json");
   preset("tiny-vanilla").to_json_file((dir / "config.json").string());
   const auto extra = error_of([&] { Seq2Seq::load(dir.string()); });
   EXPECT_NE(extra.find("'embed_tokens.weight'"), std::string::npos) << extra;
@@ -299,7 +329,7 @@ TEST(Seq2SeqCheckpoint, WeightsThatDoNotMatchTheConfigAreRejected) {
   pyramidion::detail::remove_tree(fs::path(dir).string());
   const auto no_dir = error_of([&] { Seq2Seq::load(dir.string()); });
   EXPECT_NE(no_dir.find((dir / "config.json").string()), std::string::npos) << no_dir;
-  EXPECT_THROW(Seq2Seq::load(dir.string()), std::runtime_error);
+  EXPECT_THROW(Seq2Seq::load(dir.string()), std::invalid_argument);
 }
 
 // The whole model in int8: logits near fp32's, generation runs, the float weights are untouched.

@@ -29,6 +29,8 @@ extern char** environ;
 #define PYRAMIDION_TRAIN_BIN ""
 #define PYRAMIDION_SUMMARIZE_BIN ""
 #define PYRAMIDION_PREPROCESS_BIN ""
+#define PYRAMIDION_EVALUATE_BIN ""
+#define PYRAMIDION_BENCH_BIN ""
 #endif
 /// First statement of a test that runs a tool: skips it, saying why, in a build without the tools.
 #define PYRAMIDION_REQUIRE_TOOLS()                                                             \

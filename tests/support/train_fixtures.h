@@ -74,7 +74,7 @@ inline const pyramidion::Tokenizer& small_tokenizer() {
 }
 
 // `config` trained whole into dir/whole, and again into dir/parts, stopped after update `stop_at`
-// (TrainRunOptions::stop) and then resumed: the three results, for exact-resume tests.
+// (TrainRunOptions::stop; 0 = before the first update) and then resumed: the three results, for exact-resume tests.
 struct StoppedAndResumed {
   pyramidion::TrainResult whole, first, second;
 };
@@ -84,7 +84,7 @@ inline StoppedAndResumed train_stopped_and_resumed(pyramidion::TrainConfig confi
   config.out = (dir / "whole").string();
   r.whole = pyramidion::train(config);
   config.out = (dir / "parts").string();
-  std::atomic<bool> stop{false};
+  std::atomic<bool> stop{stop_at == 0};  // 0: asked to stop before the first update
   r.first = pyramidion::train(
       config, pyramidion::TrainRunOptions().stop(&stop).on_update([&](int64_t step) { stop = step == stop_at; }));
   r.second = pyramidion::train(config, pyramidion::TrainRunOptions().resume(true));

@@ -100,7 +100,7 @@ TEST(TrainConfigCheck, InvalidFieldsAreRejectedByName) {
 
   TrainConfig missing = base;
   missing.train = (dir / "nope.jsonl").string();
-  EXPECT_NE(error_of<std::runtime_error>([&] { missing.validate(); }).find("nope.jsonl': no such file"),
+  EXPECT_NE(error_of<std::invalid_argument>([&] { missing.validate(); }).find("nope.jsonl': no such file"),
             std::string::npos);
   TrainConfig no_out = base;
   no_out.out.clear();
@@ -446,10 +446,11 @@ TEST(TrainTool, SigtermSavesACheckpointAndExitsCleanly) {
   auto args = tiny_args(c);
   args[9] = "100000";  // --max-steps: far more than the test waits for
   const pid_t pid = spawn_tool(args, {}, dir / "run.log");
-  // Once the first progress line is in the metrics log, training is under way.
+  // Once the first progress line is in the metrics log (after its "start" line), training is
+  // under way.
   const auto metrics = fs::path(c.out) / "metrics.jsonl";
   const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(120);
-  while (!(fs::exists(metrics) && fs::file_size(metrics) > 0) && std::chrono::steady_clock::now() < until)
+  while (read_text(metrics).find("\"loss\"") == std::string::npos && std::chrono::steady_clock::now() < until)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   ASSERT_GT(pid, 0);
   ::kill(pid, SIGTERM);
@@ -461,6 +462,185 @@ TEST(TrainTool, SigtermSavesACheckpointAndExitsCleanly) {
   EXPECT_NO_THROW(pyramidion::Seq2Seq::load(latest.string()));
   EXPECT_TRUE(fs::is_regular_file(latest / "optimizer.pt"));
   EXPECT_LT(std::stoll(latest.filename().string().substr(5)), 100000);
+}
+
+// A stop asked for before the first update (a SIGTERM while the tokenizer trains or the data is
+// read) leaves the step-0 checkpoint that "continue with --resume" promises, and resuming from it
+// ends where an uninterrupted run does. (It used to leave none, and --resume then failed.)
+TEST(TrainRun, StoppedBeforeTheFirstUpdateLeavesAStepZeroCheckpointThatResumesExactly) {
+  const auto dir = fresh_dir("stop_at_0");
+  auto c = tiny_config(dir);
+  c.max_steps = 4;
+  c.validate_every = 0;
+  const auto r = pyramidion_test::train_stopped_and_resumed(c, dir, 0);
+  EXPECT_TRUE(r.first.interrupted);
+  EXPECT_EQ(r.first.step, 0);
+  EXPECT_EQ(fs::path(r.first.checkpoint).filename(), "step-000000");
+  EXPECT_NO_THROW(pyramidion::Seq2Seq::load(r.first.checkpoint));
+  EXPECT_EQ(r.second.step, 4);
+  EXPECT_EQ(weight_diff(r.whole.checkpoint, r.second.checkpoint), 0.0);
+}
+
+// With skip_bad_records the log says why each record was skipped (file and line), not only how
+// many were (it used to print the count alone).
+TEST(TrainRun, SkippedRecordsAreLoggedWithTheirReasons) {
+  const auto dir = fresh_dir("skip_reasons");
+  auto c = tiny_config(dir);
+  c.max_steps = 1;
+  c.validate_every = 0;
+  c.valid.clear();
+  c.skip_bad_records = true;
+  {
+    std::ofstream f(c.train, std::ios::app);
+    f << "{\"article_id\": \"x\"}\n" << "not json\n";
+  }
+  std::ostringstream log;
+  pyramidion::train(c, pyramidion::TrainRunOptions().log(&log));
+  EXPECT_CONTAINS(log.str(), "2 bad records skipped");
+  EXPECT_CONTAINS(log.str(), "train: skipped " + c.train + ":13: ");
+  EXPECT_CONTAINS(log.str(), "train: skipped " + c.train + ":14: invalid JSON");
+}
+
+// Each run appends where it begins to the shared metrics log: {"event": "start"} or "resume".
+TEST(TrainRun, MetricsLogMarksWhereEachRunBegins) {
+  const auto dir = fresh_dir("metrics_marks");
+  auto c = tiny_config(dir);
+  c.max_steps = 2;
+  c.validate_every = 0;
+  pyramidion::train(c);
+  c.max_steps = 4;
+  pyramidion::train(c, pyramidion::TrainRunOptions().resume(true));
+  std::vector<std::string> events;
+  std::ifstream metrics(fs::path(c.out) / "metrics.jsonl");
+  for (std::string line; std::getline(metrics, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.contains("event")) {
+      events.push_back(j.at("event").get<std::string>() + "@" + std::to_string(j.at("step").get<int64_t>()));
+      EXPECT_EQ(j.at("time").get<std::string>().size(), 20u) << line;  // 2026-12-02T04:21:30Z
+    }
+  }
+  EXPECT_EQ(events, (std::vector<std::string>{"start@0", "resume@2"}));
+}
+
+// Damaged resume state names the file it is in, with the reason, instead of a c10 backtrace or a
+// bare nlohmann message; bit rot in weights that still parse is caught by checksums.json.
+TEST(TrainRun, DamagedResumeStateIsRefusedNamingTheFile) {
+  const auto dir = fresh_dir("damaged_state");
+  auto c = tiny_config(dir);
+  c.max_steps = 2;
+  c.validate_every = 0;
+  const auto good = fs::path(pyramidion::train(c).checkpoint);
+  const auto resume_error = [&](const std::function<void(const fs::path&)>& damage, bool keep_checksums) {
+    auto copy = c;
+    copy.out = (dir / "copy").string();
+    pyramidion::detail::remove_tree(copy.out);
+    fs::create_directories(fs::path(copy.out) / "checkpoints");
+    fs::copy(good, fs::path(copy.out) / "checkpoints" / good.filename(), fs::copy_options::recursive);
+    const auto ckpt = fs::path(copy.out) / "checkpoints" / good.filename();
+    if (!keep_checksums) fs::remove(ckpt / "checksums.json");
+    damage(ckpt);
+    copy.max_steps = 4;
+    return error_of<std::runtime_error>([&] { pyramidion::train(copy, pyramidion::TrainRunOptions().resume(true)); });
+  };
+  const auto truncate = [](const fs::path& file, uintmax_t size) { fs::resize_file(file, size); };
+  const auto optimizer = (dir / "copy" / "checkpoints" / good.filename() / "optimizer.pt").string();
+  const auto state = (dir / "copy" / "checkpoints" / good.filename() / "trainer_state.json").string();
+  const auto weights = (dir / "copy" / "checkpoints" / good.filename() / "weights.pt").string();
+
+  auto m = resume_error([&](const fs::path& d) { truncate(d / "optimizer.pt", 1000); }, true);
+  EXPECT_CONTAINS(m, "'" + optimizer + "' does not match checksums.json (1000 bytes");
+  m = resume_error([&](const fs::path& d) { truncate(d / "optimizer.pt", 1000); }, false);
+  EXPECT_CONTAINS(m, "'" + optimizer + "' (1000 bytes) is not the optimizer state of this model");
+  EXPECT_EQ(m.find("frame #"), std::string::npos) << "no backtrace: " << m;
+  m = resume_error([&](const fs::path& d) {
+    auto text = read_text(d / "trainer_state.json");
+    const auto at = text.find("\"step\": 2");
+    ASSERT_NE(at, std::string::npos) << text;
+    text.replace(at, 9, "\"step\": \"four\"");
+    std::ofstream(d / "trainer_state.json") << text;
+  }, false);
+  EXPECT_CONTAINS(m, "'" + state + "' is damaged: [json.exception.type_error.302]");
+  m = resume_error([&](const fs::path& d) { truncate(d / "trainer_state.json", 100); }, false);
+  EXPECT_CONTAINS(m, "'" + state + "' is damaged: [json.exception.parse_error.101]");
+  // 20 KB of finite floats written over the middle of weights.pt: it still unpickles.
+  m = resume_error([&](const fs::path& d) {
+    std::fstream f(d / "weights.pt", std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(d / "weights.pt") / 2));
+    const std::vector<float> floats(5000, 0.5f);
+    f.write(reinterpret_cast<const char*>(floats.data()), 20000);
+  }, true);
+  EXPECT_CONTAINS(m, "'" + weights + "' does not match checksums.json");
+}
+
+// A second run on an output directory in use is refused, naming the other process; its
+// checkpoints and logs are untouched; once the first ends, the directory is free again.
+TEST(TrainTool, ASecondRunOnTheSameOutputDirectoryIsRefused) {
+  PYRAMIDION_REQUIRE_TOOLS();
+  const auto dir = fresh_dir("locked");
+  auto c = tiny_config(dir);
+  auto args = tiny_args(c);
+  args[9] = "100000";  // --max-steps: far more than the test waits for
+  const pid_t pid = spawn_tool(args, {}, dir / "first.log");
+  ASSERT_GT(pid, 0);
+  const auto metrics = fs::path(c.out) / "metrics.jsonl";
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  while (read_text(metrics).find("\"loss\"") == std::string::npos && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  auto second = tiny_args(c);
+  second.push_back("--resume");
+  EXPECT_EQ(run_tool(second, {}, dir / "second.log"), 1);
+  EXPECT_CONTAINS(read_text(dir / "second.log"),
+                  "'" + c.out + "' is in use by another process (pid " + std::to_string(pid) + " on host ");
+  const auto message = error_of<std::runtime_error>([&] { pyramidion::train(c); });  // a fresh run, in this process
+  EXPECT_CONTAINS(message, "is in use by another process (pid " + std::to_string(pid));
+  ::kill(pid, SIGTERM);
+  ASSERT_EQ(wait_process(pid, dir / "first.log"), 0) << read_text(dir / "first.log");
+  EXPECT_EQ(read_text(metrics).find("\"resume\""), std::string::npos) << "the refused run wrote nothing";
+  auto more = c;
+  more.max_steps = 100001;
+  more.checkpoint_every = 0;
+  more.validate_every = 0;
+  std::atomic<bool> stop{true};
+  EXPECT_NO_THROW(pyramidion::train(more, pyramidion::TrainRunOptions().resume(true).stop(&stop)));
+}
+
+// Named flags and --set apply in command-line order, whichever comes first (docs/training.md); a
+// repeated flag is the later one.
+TEST(TrainTool, NamedFlagsAndSetApplyInCommandLineOrder) {
+  PYRAMIDION_REQUIRE_TOOLS();
+  const auto dir = fresh_dir("cli_order");
+  auto c = tiny_config(dir);
+  const auto config_of = [&](std::vector<std::string> tail, const std::string& name) {
+    std::vector<std::string> args = {"--model", c.model, "--train", c.train, "--print-config"};
+    args.insert(args.end(), tail.begin(), tail.end());
+    EXPECT_EQ(run_tool(args, {}, dir / (name + ".log")), 0) << read_text(dir / (name + ".log"));
+    const auto text = read_text(dir / (name + ".log"));
+    return nlohmann::json::parse(text.substr(text.find('{')));
+  };
+  auto j = config_of({"--set", "out=A", "max_steps=1", "--out", "B", "--max-steps", "2"}, "set_first");
+  EXPECT_EQ(j.at("out"), "B");
+  EXPECT_EQ(j.at("max_steps"), 2);
+  j = config_of({"--out", "B", "--max-steps", "2", "--set", "out=A", "max_steps=1"}, "set_last");
+  EXPECT_EQ(j.at("out"), "A");
+  EXPECT_EQ(j.at("max_steps"), 1);
+  j = config_of({"--out", "a", "--out", "b", "--set", "max_steps=3", "--set", "max_steps=4"}, "repeated");
+  EXPECT_EQ(j.at("out"), "b");
+  EXPECT_EQ(j.at("max_steps"), 4);
+}
+
+// Thread counts out of range (which used to run ten thousand threads, or wrap in a cast to int)
+// are bad input, refused before any work.
+TEST(TrainTool, ThreadCountsOutOfRangeAreRefused) {
+  PYRAMIDION_REQUIRE_TOOLS();
+  const auto dir = fresh_dir("cli_threads");
+  auto c = tiny_config(dir);
+  for (const std::string bad : {"10000", "2147483648", "100000000000", "-1"}) {
+    auto args = tiny_args(c);
+    args.push_back("threads=" + bad);
+    EXPECT_EQ(run_tool(args, {}, dir / "threads.log"), 2) << read_text(dir / "threads.log");
+    EXPECT_CONTAINS(read_text(dir / "threads.log"), "TrainConfig.threads = " + bad + " is out of range");
+    EXPECT_FALSE(fs::exists(c.out));
+  }
 }
 
 TEST(TrainTool, InvalidValuesAreRejectedBeforeAnyWork) {

@@ -2,9 +2,8 @@
 // the command line into each benchmark's options struct, sets the thread count once and dispatches;
 // the benchmarks themselves live in <name>_bench.cpp.
 //
-// Exit codes: 0 success; 1 an error while running (one line on stderr); CLI11's codes for bad flags.
-#include <ATen/Parallel.h>
-#include <c10/util/Exception.h>
+// Exit status: tools/common/exit_status.h (0 done, 1 an error while running, 2 bad flags or values).
+#include <pyramidion/threads.h>
 
 #include <CLI/CLI.hpp>
 
@@ -13,6 +12,7 @@
 #include <limits>
 #include <string>
 
+#include "common/exit_status.h"
 #include "machine.h"
 #include "logits_bench.h"
 #include "model_bench.h"
@@ -30,13 +30,13 @@ const CLI::Range kPositive(int64_t{1}, std::numeric_limits<int64_t>::max());
 
 // Options every benchmark takes, applied once before it runs.
 struct CommonOptions {
-  int threads = 0;  // intra-op threads; 0 keeps LibTorch's default
+  int64_t threads = 0;  // intra-op threads; 0 keeps LibTorch's default
 };
 
 void add_common_options(CLI::App* cmd, CommonOptions& c) {
   cmd->add_option("--threads", c.threads,
-                  "intra-op threads (at::set_num_threads); 0 keeps LibTorch's default")
-      ->check(CLI::Range(0, 4096))
+                  "intra-op threads (at::set_num_threads); 0 keeps LibTorch's default, at most " +
+                      std::to_string(pyramidion::max_threads()))
       ->capture_default_str();
 }
 
@@ -196,15 +196,6 @@ CLI::App* add_logits_command(CLI::App& app, LogitsBenchOptions& o) {
   return cmd;
 }
 
-// One line, without LibTorch's backtrace.
-std::string one_line(const std::exception& e) {
-  const auto* c10_error = dynamic_cast<const c10::Error*>(&e);
-  std::string msg = c10_error ? c10_error->what_without_backtrace() : e.what();
-  for (auto& c : msg)
-    if (c == '\n' || c == '\r') c = ' ';
-  return msg;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -223,23 +214,16 @@ int main(int argc, char** argv) {
   SummarizeBenchOptions summarize;
   CLI::App* summarize_cmd = add_summarize_command(app, summarize);
   add_common_options(summarize_cmd, common);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (const auto status = pyramidion::tools::parse(app, argc, argv)) return *status;
   topk.methods_explicit = topk_cmd->count("--methods") > 0;
 
-  try {
-    if (common.threads > 0) at::set_num_threads(common.threads);
+  return pyramidion::tools::run("pyramidion-bench", [&] {
+    pyramidion::set_threads(common.threads, "--threads");
     const std::string command = pyramidion::bench::command_line(argc, argv);
     if (topk_cmd->parsed()) pyramidion::bench::run_topk_bench(topk, command);
     if (model_cmd->parsed()) pyramidion::bench::run_model_bench(model, command);
     if (logits_cmd->parsed()) pyramidion::bench::run_logits_bench(logits, command);
     if (summarize_cmd->parsed()) pyramidion::bench::run_summarize_bench(summarize, command);
-    return 0;
-  } catch (const std::exception& e) {
-    std::cerr << "pyramidion-bench: error: " << one_line(e) << std::endl;
-    return 1;
-  }
+    return pyramidion::tools::kDone;
+  });
 }

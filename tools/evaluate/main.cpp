@@ -5,8 +5,8 @@
 //   pyramidion-evaluate --predictions out/test.jsonl --references data/aclsum/test.jsonl
 //   pyramidion-summarize ... | pyramidion-evaluate --predictions - --references test.jsonl --json r.json
 //
-// Exit codes: 0 scored, 2 bad input (unreadable or malformed files, duplicate or unmatched ids,
-// invalid flags), 1 any other error.
+// Exit status (tools/common/exit_status.h): 0 scored, 2 bad input (unreadable or malformed files,
+// duplicate or unmatched ids, invalid flags, an output that is an input), 1 any other error.
 #include <pyramidion/evaluate.h>
 #include <pyramidion/rouge.h>
 
@@ -16,6 +16,8 @@
 #include <iostream>
 #include <stdexcept>
 #include <string>
+
+#include "common/exit_status.h"
 
 namespace {
 
@@ -77,29 +79,18 @@ int main(int argc, char** argv) {
                  "print the ROUGE tokens of each line of a text file (- = stdin) and exit; with --stemmer "
                  "as set")
       ->excludes("--predictions", "--references");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    const int code = app.exit(e);  // prints help, or the error
-    return code == 0 ? 0 : 2;
-  }
+  if (const auto status = pyramidion::tools::parse(app, argc, argv)) return *status;
 
-  try {
+  return pyramidion::tools::run("pyramidion-evaluate", [&] {
     if (!tokenize_path.empty()) {
       print_tokens(tokenize_path, rouge.rouge().use_stemmer());
-      return 0;
+      return pyramidion::tools::kDone;
     }
     if (options.predictions().empty() || options.references().empty())
       throw std::invalid_argument("--predictions and --references are both required (see --help)");
     options.log([](const std::string& line) { std::cerr << "pyramidion-evaluate: " << line << "\n"; });
     const auto evaluation = pyramidion::evaluate_files(options);
     std::cout << pyramidion::rouge_report_to_markdown(evaluation.report);
-    return 0;
-  } catch (const std::invalid_argument& e) {  // malformed records (file:line), ids, options
-    std::cerr << "pyramidion-evaluate: bad input: " << e.what() << std::endl;
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "pyramidion-evaluate: error: " << e.what() << std::endl;
-    return 1;
-  }
+    return pyramidion::tools::kDone;
+  });
 }

@@ -6,6 +6,7 @@
 //   pyramidion-preprocess --train train.jsonl --tokenizer runs/x/tokenizer.model --out data/x --workers 8
 //   pyramidion-preprocess --verify data/arxiv          # reads every file against its checksum
 #include <pyramidion/dataset.h>
+#include <pyramidion/threads.h>
 
 #include <CLI/CLI.hpp>
 
@@ -17,6 +18,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "common/exit_status.h"
 
 namespace {
 
@@ -67,13 +70,13 @@ int main(int argc, char** argv) {
   app.add_option("--max-target-length", max_target, "store at most this many summary tokens (default 0: all)");
   app.add_flag("--overwrite", overwrite, "replace an existing dataset at --out (once the new one is complete)");
   app.add_option("--verify", verify, "check an existing dataset: every file against the manifest's checksums");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
+  app.footer(app.get_footer() +
+             "\nExit status (docs/reliability.md): 0 done; 2 bad input (invalid flags or values, missing or "
+             "malformed inputs), reported before any work; 1 other errors (a failed write names the path and "
+             "the reason)" + std::string("."));
+  if (const auto status = pyramidion::tools::parse(app, argc, argv)) return *status;
 
-  try {
+  return pyramidion::tools::run(kName, [&] {
     if (!verify.empty()) {
       const auto started = std::chrono::steady_clock::now();
       const auto dataset = pyramidion::Dataset::open(verify);
@@ -81,7 +84,7 @@ int main(int argc, char** argv) {
       std::cerr << kName << ": " << verify << ": every file matches the manifest ("
                 << fixed(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), 1) << " s)"
                 << std::endl;
-      return 0;
+      return pyramidion::tools::kDone;
     }
     std::vector<std::pair<std::string, std::string>> splits;
     if (!train.empty()) splits.emplace_back("train", train);
@@ -97,6 +100,7 @@ int main(int argc, char** argv) {
     if (tokenizer_path.empty() == (vocab_size == 0))
       throw std::invalid_argument("give either --tokenizer MODEL or --vocab-size N");
     const auto reader = pyramidion::ReaderOptions().format(pyramidion::data_format_from_string(format)).skip_bad(skip_bad);
+    pyramidion::check_threads(workers, "--workers");  // before the tokenizer is trained
     std::optional<pyramidion::Tokenizer> tokenizer;
     if (!tokenizer_path.empty()) {
       tokenizer = pyramidion::Tokenizer::load(tokenizer_path);
@@ -131,12 +135,6 @@ int main(int argc, char** argv) {
               << fixed(result.seconds, 1) << " s (" << fixed(static_cast<double>(result.bytes_read) / 1e6 / result.seconds, 1)
               << " MB/s)" << std::endl;
     std::cout << out << std::endl;
-    return 0;
-  } catch (const std::invalid_argument& e) {
-    std::cerr << kName << ": " << e.what() << std::endl;
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << kName << ": error: " << e.what() << std::endl;
-    return 1;
-  }
+    return pyramidion::tools::kDone;
+  });
 }

@@ -6,13 +6,16 @@
 //   cat paper.txt | pyramidion-summarize --checkpoint ... --input - --format text --output -
 #include <pyramidion/summarize_file.h>
 
-#include <ATen/Parallel.h>
+#include <pyramidion/threads.h>
+
 #include <CLI/CLI.hpp>
 
 #include <iostream>
 #include <optional>
 #include <sstream>
 #include <string>
+
+#include "common/exit_status.h"
 
 namespace {
 
@@ -88,26 +91,25 @@ int main(int argc, char** argv) {
   app.add_option("--highlight-max-docs", job.highlight_max_docs(), "documents shown on the highlight page")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
       ->capture_default_str();
-  app.add_option("--threads", threads, "intra-op threads (0 = LibTorch's default)")->check(CLI::NonNegativeNumber);
+  app.add_option("--threads", threads,
+                 "intra-op threads (0 = LibTorch's default; at most " + std::to_string(pyramidion::max_threads()) + ")");
   app.add_option("--device", device, "cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--precision", precision, "weights: fp32, bf16, or fp16 (CUDA only)")->capture_default_str();
   app.add_option("--quantize", quantize,
                  "linear layers' weights: none, or int8 (dynamic quantization; CPU and --precision fp32 only)")
       ->capture_default_str();
   app.footer(
-      "\nExit status: 0 all documents summarized; 3 finished, but some records were bad (each reported "
-      "on stderr with its file and line; the others were summarized); 2 invalid arguments or options; "
-      "1 other errors (a missing checkpoint or device; --output is left as it was; summaries written "
-      "before the failure are kept in a hidden .partial file next to it, named in the message).");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;  // prints the help, or the error
-  }
+      "\nExit status (docs/reliability.md): 0 all documents summarized; 3 finished, but some records were "
+      "bad (each reported on stderr with its file and line; the others were summarized); 2 bad input "
+      "(invalid options, a missing checkpoint or input, an --output that is the input or in a missing "
+      "directory); 1 other errors (an absent device, a damaged checkpoint, a failed write: --output is left "
+      "as it was; summaries written before the failure are kept in a hidden .partial file next to it, "
+      "named in the message).");
+  if (const auto status = pyramidion::tools::parse(app, argc, argv)) return *status;
 
-  try {
+  return pyramidion::tools::run(kName, [&] {
     const auto options = search.apply(checkpoint);
-    if (threads > 0) at::set_num_threads(static_cast<int>(threads));
+    pyramidion::set_threads(threads, "--threads");
     job.checkpoint(checkpoint)
         .input(input)
         .output(output)
@@ -124,12 +126,6 @@ int main(int argc, char** argv) {
     std::cerr << kName << ": done: " << result.documents << " documents in " << result.seconds << " s";
     if (result.bad()) std::cerr << "; " << result.bad_records + result.bad_documents << " bad records reported above";
     std::cerr << std::endl;
-    return result.bad() ? 3 : 0;
-  } catch (const std::invalid_argument& e) {
-    std::cerr << kName << ": invalid argument: " << e.what() << std::endl;
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << kName << ": error: " << e.what() << std::endl;
-    return 1;
-  }
+    return result.bad() ? pyramidion::tools::kBadRecords : pyramidion::tools::kDone;
+  });
 }

@@ -9,6 +9,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "common/exit_status.h"
+
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
@@ -53,8 +55,11 @@ int main(int argc, char** argv) {
   app.add_option("--config", config_path, "training config (JSON); fields not given keep their defaults")
       ->check(CLI::ExistingFile);
   const auto named = [&](const char* flag, const char* key, const char* help) {
+    // trigger_on_parse: the callback runs at each occurrence, so `overrides` keeps the command
+    // line's order across flags (a later --out replaces an earlier --set out=..., and the reverse).
     app.add_option_function<std::string>(
-        flag, [&overrides, key](const std::string& v) { overrides.emplace_back(key, v); }, help);
+           flag, [&overrides, key](const std::string& v) { overrides.emplace_back(key, v); }, help)
+        ->trigger_on_parse();
   };
   named("--model", "model", "model preset (ModelConfig JSON), e.g. configs/deep-pyramidion.json");
   named("--train", "train", "training data (JSON lines)");
@@ -74,25 +79,26 @@ int main(int argc, char** argv) {
          },
          "set any config field: KEY=VALUE (repeatable); model fields as model.FIELD=VALUE")
       ->allow_extra_args(true)
-      ->take_all();
+      ->take_all()
+      ->trigger_on_parse();
   app.add_flag("--resume", resume, "continue from the newest checkpoint in the output directory");
   app.add_flag("--print-config", print_config, "print the effective config (JSON) and exit");
   app.add_option("--kill-at-step", kill_at_step, "testing: SIGKILL this process right after update N")
       ->group("");  // hidden: fault-injection tests only
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;  // prints the help, or the error (status 2 for bad flags)
-  }
+  app.footer(app.get_footer() +
+             "\nExit status (docs/reliability.md): 0 done; 2 bad input (invalid flags or values, missing or "
+             "malformed inputs), reported before any work; 1 other errors (a failed write names the path and "
+             "the reason)" + std::string("; a run stopped by SIGINT/SIGTERM saves a checkpoint and exits 0; another run holding --out is 1."));
+  if (const auto status = pyramidion::tools::parse(app, argc, argv)) return *status;
 
-  try {
+  return pyramidion::tools::run("pyramidion-train", [&] {
     pyramidion::TrainConfig config;
     if (!config_path.empty()) config = pyramidion::TrainConfig::from_json_file(config_path);
     for (const auto& [key, value] : overrides) config.set(key, value);
     config.validate();  // every check before any work starts
     if (print_config) {
       std::cout << config.to_json_string() << std::endl;
-      return 0;
+      return pyramidion::tools::kDone;
     }
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
@@ -103,12 +109,6 @@ int main(int argc, char** argv) {
       });
     const auto result = pyramidion::train(config, options);
     if (!result.checkpoint.empty()) std::cout << result.checkpoint << std::endl;
-    return 0;
-  } catch (const std::invalid_argument& e) {
-    std::cerr << "pyramidion-train: invalid configuration: " << e.what() << std::endl;
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "pyramidion-train: error: " << e.what() << std::endl;
-    return 1;
-  }
+    return pyramidion::tools::kDone;
+  });
 }
