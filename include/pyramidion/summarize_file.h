@@ -20,6 +20,7 @@
 
 #include <torch/arg.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -38,6 +39,7 @@ InputFormat input_format_from_string(const std::string& name);
 
 struct SummarizeFileOptions {
   using Log = std::function<void(const std::string&)>;
+  using StopFlag = const std::atomic<bool>*;
   SummarizeFileOptions(std::string checkpoint, std::string input, std::string output)
       : checkpoint_(std::move(checkpoint)), input_(std::move(input)), output_(std::move(output)) {}
   /// A pyramidion-train checkpoint directory (config.json, weights.pt, tokenizer.model).
@@ -63,6 +65,9 @@ struct SummarizeFileOptions {
   TORCH_ARG(Quantization, quantization) = Quantization::none;
   /// Progress lines, bad records and bad documents as they happen; unset = silent.
   TORCH_ARG(Log, log) = nullptr;
+  /// Checked after each chunk: when it is set (e.g. by a SIGINT/SIGTERM handler), the job stops
+  /// as after a failure, keeping the summaries written so far in the .partial file it names.
+  TORCH_ARG(StopFlag, stop) = nullptr;
 };
 
 struct SummarizeFileResult {
@@ -79,8 +84,11 @@ struct SummarizeFileResult {
 
 /// Runs the job. Every option is checked before any input is read: std::invalid_argument naming
 /// the option for invalid ones (including generation options the checkpoint's model cannot take);
-/// std::runtime_error naming the file for I/O failures, a missing or unreadable checkpoint, an
-/// absent device, and when no document could be summarized at all.
+/// std::invalid_argument also for a missing checkpoint or input, an output that is an input or in a
+/// missing directory, and input of which no record could be read; std::runtime_error naming the
+/// file for I/O failures, a damaged checkpoint, an absent device, a stop() request, and when no
+/// document could be summarized at all. After a failure --output is left as it was and the
+/// summaries written before it are kept in ".<output>.partial", which the message names.
 SummarizeFileResult summarize_file(const SummarizeFileOptions& options);
 
 }  // namespace pyramidion

@@ -241,6 +241,8 @@ SummarizeFileResult summarize_file(const SummarizeFileOptions& options) {
     for (bool more = true; more;) {
       chunk.clear();
       Input doc;
+      if (options.stop() && options.stop()->load())
+        throw std::runtime_error("stopped by request after " + std::to_string(result.documents) + " documents");
       while (static_cast<int64_t>(chunk.size()) < options.chunk() && (more = in.next(doc))) chunk.push_back(doc);
       if (chunk.empty()) break;
       const auto summaries = summarize_chunk(summarizer, chunk, summarize, log);

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -140,6 +141,30 @@ TEST(SummarizeFile, AFailureKeepsTheCompleteLinesWrittenBeforeIt) {
   ASSERT_EQ(kept.size(), 4u);
   for (size_t i = 0; i < kept.size(); ++i) EXPECT_EQ(kept[i].at("id"), docs[i].id);
   EXPECT_EQ(hidden_files(dir), std::vector<std::string>{".out.jsonl.partial"}) << "no temporary left";
+}
+
+// A stop request (pyramidion-summarize's SIGINT/SIGTERM handler sets it) ends the job after the
+// current chunk like a failure: the output untouched, the summaries written kept in the .partial
+// file. (A signal used to kill the job and the next run deleted its temporary file: all lost.)
+TEST(SummarizeFile, AStopRequestKeepsTheSummariesWrittenSoFar) {
+  const auto dir = pyramidion_test::fresh_dir("summarize_stop");
+  const auto docs = test_documents();
+  std::atomic<bool> stop{false};
+  const auto options =
+      pyramidion::SummarizeFileOptions(tiny_checkpoint(), write_input(dir, docs), (dir / "out.jsonl").string())
+          .summarize(pyramidion::SummarizeOptions().search(pyramidion::GenerateOptions().max_length(6)))
+          .chunk(4)
+          .log([&](const std::string&) { stop = true; })  // asked during the first chunk's progress line
+          .stop(&stop);
+  const auto message = error_of<std::runtime_error>([&] { pyramidion::summarize_file(options); });
+  EXPECT_NE(message.find("stopped by request after 4 documents (the 4 summaries written before the failure are in '" +
+                         (dir / ".out.jsonl.partial").string()),
+            std::string::npos)
+      << message;
+  EXPECT_FALSE(fs::exists(dir / "out.jsonl"));
+  const auto kept = read_lines(dir / ".out.jsonl.partial");
+  ASSERT_EQ(kept.size(), 4u);
+  for (size_t i = 0; i < kept.size(); ++i) EXPECT_EQ(kept[i].at("id"), docs[i].id);
 }
 
 TEST(SummarizeFile, OptionsAreCheckedBeforeAnyInputIsRead) {

@@ -10,6 +10,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include <atomic>
+#include <csignal>
 #include <iostream>
 #include <optional>
 #include <sstream>
@@ -20,6 +22,15 @@
 namespace {
 
 constexpr const char* kName = "pyramidion-summarize";
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_signal(int signal) {
+  // The first SIGINT/SIGTERM stops the job after the current chunk, keeping what was written; a
+  // second one kills as usual.
+  g_stop.store(true);
+  std::signal(signal, SIG_DFL);
+}
 
 // A number as an ostream prints it ("1", "0.5").
 std::string text(double v) {
@@ -102,7 +113,8 @@ int main(int argc, char** argv) {
       "\nExit status (docs/reliability.md): 0 all documents summarized; 3 finished, but some records were "
       "bad (each reported on stderr with its file and line; the others were summarized); 2 bad input "
       "(invalid options, a missing checkpoint or input, an --output that is the input or in a missing "
-      "directory); 1 other errors (an absent device, a damaged checkpoint, a failed write: --output is left "
+      "directory); 1 other errors (an absent device, a damaged checkpoint, a failed write, a SIGINT/SIGTERM, "
+      "which stops the job after the current chunk: --output is left "
       "as it was; summaries written before the failure are kept in a hidden .partial file next to it, "
       "named in the message).");
   if (const auto status = pyramidion::tools::parse(app, argc, argv)) return *status;
@@ -118,7 +130,10 @@ int main(int argc, char** argv) {
         .precision(pyramidion::parse_precision(precision, "--precision"))
         .quantization(pyramidion::parse_quantization(quantize, "--quantize"))
         .summarize(options)
-        .log([](const std::string& line) { std::cerr << kName << ": " << line << std::endl; });
+        .log([](const std::string& line) { std::cerr << kName << ": " << line << std::endl; })
+        .stop(&g_stop);
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
     const auto result = pyramidion::summarize_file(job);
     if (!job.highlight().empty())
       std::cerr << kName << ": highlight page " << job.highlight() << " (" << result.highlight_documents
