@@ -2,7 +2,8 @@
 # Installs everything pyramidion's build needs on a fresh Debian 12 machine, idempotently:
 # a second run checks, finds everything in place, and changes nothing.
 #
-#   - Debian packages: compilers, CMake, GoogleTest, CLI11, nlohmann_json, sentencepiece.
+#   - Debian packages: compilers (clang too, for scripts/fuzz.sh and scripts/sanitize.sh), CMake,
+#     GoogleTest, CLI11, nlohmann_json, sentencepiece.
 #   - LibTorch: the PyPI `torch` wheel (pinned below) in a virtual environment outside the
 #     source tree, so that clones and CI runs on the same machine share it.
 #
@@ -14,7 +15,8 @@ set -euo pipefail
 TORCH_VERSION="${PYRAMIDION_TORCH:-2.15.0}"
 VENV="${PYRAMIDION_VENV:-$HOME/.cache/pyramidion/venv}"
 APT_PACKAGES=(build-essential cmake ninja-build pkg-config python3-venv libgtest-dev libgmock-dev libgloo-dev
-              libcli11-dev nlohmann-json3-dev libsentencepiece-dev sentencepiece)
+              libcli11-dev nlohmann-json3-dev libsentencepiece-dev sentencepiece
+              clang libclang-rt-14-dev libomp-14-dev)  # clang: the fuzzing and sanitizer builds
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 

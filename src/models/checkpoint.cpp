@@ -2,7 +2,10 @@
 #include "models/checkpoint.h"
 
 #include <ATen/core/Dict.h>
+#include <caffe2/serialize/in_memory_adapter.h>
+#include <caffe2/serialize/inline_container.h>
 #include <c10/util/Exception.h>
+#include <torch/csrc/jit/serialization/import_read.h>
 #include <torch/serialize.h>
 
 #include <filesystem>
@@ -31,6 +34,20 @@ void write_model_files(const Seq2SeqImpl& model, AtomicDirectory& dir) {
 
 }  // namespace detail
 
+namespace {
+
+// torch::pickle_load(bytes), read through a bounds-checked adapter: pickle_load's own reader
+// copies whatever range the zip's records ask for, so a damaged weights.pt read past the buffer
+// (an ASan heap overflow that tests/fuzz checkpoint found); MemoryReadAdapter clamps every read
+// to the bytes, and the same file is then the c10::Error "failed finding central directory".
+c10::IValue unpickle(const std::vector<char>& bytes) {
+  caffe2::serialize::PyTorchStreamReader reader(
+      std::make_shared<caffe2::serialize::MemoryReadAdapter>(bytes.data(), static_cast<off_t>(bytes.size())));
+  return torch::jit::readArchiveAndTensors("data", "", "", std::nullopt, std::nullopt, std::nullopt, reader);
+}
+
+}  // namespace
+
 void Seq2SeqImpl::save(const std::string& dir) const {
   detail::AtomicDirectory out("Seq2Seq::save", dir);
   detail::write_model_files(*this, out);
@@ -53,7 +70,7 @@ Seq2Seq Seq2Seq::load(const std::string& dir) {
   detail::verify_checksum("Seq2Seq::load", dir, "weights.pt", std::string_view(bytes.data(), bytes.size()));
   c10::Dict<std::string, at::Tensor> weights;
   try {
-    weights = c10::impl::toTypedDict<std::string, at::Tensor>(torch::pickle_load(bytes).toGenericDict());
+    weights = c10::impl::toTypedDict<std::string, at::Tensor>(unpickle(bytes).toGenericDict());
   } catch (const c10::Error& e) {
     throw std::runtime_error("Seq2Seq::load: " + weights_path.string() +
                              " is not a weights file (a dict of name -> tensor): " + e.what_without_backtrace());

@@ -14,6 +14,7 @@
 #include "models/checkpoint.h"
 #include "util/atomic_file.h"
 #include "util/directory_checksums.h"
+#include "util/json_fields.h"
 
 namespace pyramidion {
 namespace detail {
@@ -106,16 +107,22 @@ TrainerState read_checkpoint_state(const fs::path& dir, torch::optim::Optimizer&
   const std::string text = read_file(who, state_path);
   verify_checksum(who, dir.string(), "trainer_state.json", text);
   TrainerState out;
+  out.step = out.cursor.epoch = out.cursor.index = -1;  // required: -1 = absent
   try {
     const json state = json::parse(text);
-    out.step = state.at("step").get<int64_t>();
-    out.cursor.epoch = state.at("epoch").get<int64_t>();
-    out.cursor.index = state.at("batch_in_epoch").get<int64_t>();
-    out.world_size = state.value("world_size", int64_t{1});
-    out.update_freq = state.value("update_freq", int64_t{1});
+    // Integers as every config reads them (an integer JSON number; 1e300 or 1.5 are refused, where
+    // get<int64_t>() would cast them: undefined, or silently cut).
+    const ObjectReader fields(state, "trainer_state.json");
+    fields.read("step", out.step);
+    fields.read("epoch", out.cursor.epoch);
+    fields.read("batch_in_epoch", out.cursor.index);
+    fields.read("world_size", out.world_size);
+    fields.read("update_freq", out.update_freq);
     out.train_config = state.at("train_config");
     if (state.contains("loss_scaler")) out.loss_scaler = state.at("loss_scaler");
-  } catch (const json::exception& e) {  // cut short, or a field of the wrong type or missing
+  } catch (const json::exception& e) {  // cut short, not an object, train_config missing
+    throw std::runtime_error(std::string(who) + ": '" + state_path + "' is damaged: " + e.what());
+  } catch (const std::invalid_argument& e) {  // a field of the wrong type
     throw std::runtime_error(std::string(who) + ": '" + state_path + "' is damaged: " + e.what());
   }
   if (out.step < 0 || out.cursor.epoch < 0 || out.cursor.index < 0 || out.world_size < 1 || out.update_freq < 1)

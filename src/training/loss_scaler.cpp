@@ -2,7 +2,9 @@
 #include "training/loss_scaler.h"
 
 #include <cmath>
+#include <cstdint>
 #include <stdexcept>
+#include <string>
 
 namespace pyramidion {
 namespace detail {
@@ -37,9 +39,22 @@ void LossScaler::load(const nlohmann::json& state, const std::string& where) {
                                " but this run's is " + (enabled_ ? "on" : "off") + " (another precision)");
     const double scale = state.at("scale").get<double>();
     if (!(scale > 0) || !std::isfinite(scale)) throw std::runtime_error("scale " + std::to_string(scale));
+    // Counts of updates, which update() increments: an integer in [0, 2^53] (a run never gets
+    // near it; a negative or huge count, or a float that get<int64_t>() would convert out of
+    // range, comes from a damaged or edited file and would overflow int64_t as the run goes on).
+    const auto count = [&](const char* key) {
+      const nlohmann::json& v = state.at(key);
+      constexpr int64_t kMaxCount = int64_t{1} << 53;
+      if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > uint64_t{kMaxCount}) ||
+          v.get<int64_t>() < 0 || v.get<int64_t>() > kMaxCount)
+        throw std::runtime_error(std::string(key) + " = " + v.dump() + " must be an integer in [0, 2^53]");
+      return v.get<int64_t>();
+    };
+    const int64_t good_steps = count("good_steps");
+    const int64_t skipped = count("skipped");
     scale_ = scale;
-    good_steps_ = state.at("good_steps").get<int64_t>();
-    skipped_ = state.at("skipped").get<int64_t>();
+    good_steps_ = good_steps;
+    skipped_ = skipped;
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(where + ": the loss scaler's state is malformed: " + e.what());
   } catch (const std::runtime_error& e) {

@@ -40,6 +40,9 @@ void Checksum::mix(uint64_t word) {
 }
 
 void Checksum::update(const void* data, size_t size) {
+  // Nothing to add; and `data` may then be null (an empty vector's data()), which memcpy must not
+  // be given even for 0 bytes.
+  if (size == 0) return;
   const auto* p = static_cast<const unsigned char*>(data);
   length_ += size;
   if (tail_size_ > 0) {  // complete a word begun by an earlier call

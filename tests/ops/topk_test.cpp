@@ -838,7 +838,11 @@ TEST(TopKErrors, BadArgumentsThrowInvalidArgumentNamingTheValue) {
   const auto x = at::zeros({2, 4, 3}, at::kFloat);
   const auto s = at::zeros({2, 4}, at::kFloat);
   const TopKOptions none;
-  for (const auto& [name, fn] : all_topk_functions()) {
+  // Not a structured binding: the lambdas below capture name and fn, which clang < 16 refuses for
+  // a structured binding (C++20 allows it; scripts/sanitize.sh builds with clang 14).
+  for (const auto& entry : all_topk_functions()) {
+    const std::string& name = entry.first;
+    const TopKFn& fn = entry.second;
     SCOPED_TRACE(name);
     expect_invalid([&] { fn(at::Tensor(), s, 2, none); }, {"defined"});
     expect_invalid([&] { fn(x, at::Tensor(), 2, none); }, {"defined"});

@@ -6,6 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace {
 
 using pyramidion::detail::LossScaler;
@@ -62,6 +67,27 @@ TEST(LossScaler, StateRoundTripsAndMismatchesAreNamed) {
   EXPECT_NE(error_of<std::runtime_error>([&] { b.load(nlohmann::json{{"enabled", true}}, "x.json"); })
                 .find("x.json: the loss scaler's state is malformed"),
             std::string::npos);
+}
+
+// Counters that update() would overflow (found by tests/fuzz/trainer_state_fuzz: UBSan's
+// signed-integer-overflow at the first update after resuming from skipped = 2^63 - 1), negative
+// ones and floats (get<int64_t>() of 1e300 is undefined) are refused, naming the key and the file;
+// the scaler is then unchanged.
+TEST(LossScaler, CountersOutsideZeroToTwoPow53AreRefused) {
+  LossScaler b(true);
+  const auto before = b.state();
+  for (const auto& [key, bad] : std::vector<std::pair<std::string, nlohmann::json>>{
+           {"skipped", INT64_MAX}, {"good_steps", INT64_MAX}, {"skipped", -1}, {"good_steps", -3},
+           {"skipped", UINT64_MAX}, {"good_steps", 1e300}, {"skipped", 1.5}, {"good_steps", (int64_t{1} << 53) + 1}}) {
+    nlohmann::json state{{"enabled", true}, {"scale", 1024.0}, {"good_steps", 0}, {"skipped", 0}};
+    state[key] = bad;
+    const std::string message = error_of<std::runtime_error>([&] { b.load(state, "ckpt/trainer_state.json"); });
+    EXPECT_NE(message.find("ckpt/trainer_state.json: " + key + " = "), std::string::npos) << message;
+    EXPECT_NE(message.find("must be an integer in [0, 2^53]"), std::string::npos) << message;
+    EXPECT_EQ(b.state(), before) << key << " = " << bad.dump();
+  }
+  b.load(nlohmann::json{{"enabled", true}, {"scale", 2.0}, {"good_steps", int64_t{1} << 53}, {"skipped", 0}}, "x.json");
+  EXPECT_EQ(b.scale(), 2.0);
 }
 
 }  // namespace

@@ -559,7 +559,14 @@ TEST(TrainRun, DamagedResumeStateIsRefusedNamingTheFile) {
     text.replace(at, 9, "\"step\": \"four\"");
     std::ofstream(d / "trainer_state.json") << text;
   }, false);
-  EXPECT_CONTAINS(m, "'" + state + "' is damaged: [json.exception.type_error.302]");
+  EXPECT_CONTAINS(m, "'" + state + "' is damaged: trainer_state.json.step must be an integer, got \"four\"");
+  // 1e300 is no int64: it used to be cast (undefined behaviour, found by tests/fuzz trainer_state).
+  m = resume_error([&](const fs::path& d) {
+    auto text = read_text(d / "trainer_state.json");
+    text.replace(text.find("\"step\": 2"), 9, "\"step\": 1e300");
+    std::ofstream(d / "trainer_state.json") << text;
+  }, false);
+  EXPECT_CONTAINS(m, "'" + state + "' is damaged: trainer_state.json.step must be an integer, got 1e+300");
   m = resume_error([&](const fs::path& d) { truncate(d / "trainer_state.json", 100); }, false);
   EXPECT_CONTAINS(m, "'" + state + "' is damaged: [json.exception.parse_error.101]");
   // 20 KB of finite floats written over the middle of weights.pt: it still unpickles.

@@ -44,6 +44,18 @@ TEST(Checksum, DoesNotDependOnHowTheBytesAreSplit) {
   }
 }
 
+// An empty buffer may come as a null pointer (std::vector<char>().data(), e.g. an empty weights.pt
+// in Seq2Seq::load): no memcpy from null (UBSan's invalid-null-argument, found by
+// tests/fuzz/checkpoint_fuzz), and the same sum as no update.
+TEST(Checksum, AnEmptyUpdateFromANullPointerChangesNothing) {
+  Checksum c;
+  c.update(nullptr, 0);
+  EXPECT_EQ(c.hex(), sum_of(""));
+  c.update("abc", 3);
+  c.update(nullptr, 0);
+  EXPECT_EQ(c.hex(), sum_of("abc"));
+}
+
 TEST(Checksum, EveryByteAndTheLengthCount) {
   const std::string bytes = random_bytes(67, 3);
   std::set<std::string> seen{sum_of(bytes)};
