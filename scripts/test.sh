@@ -7,6 +7,7 @@
 # and those of scripts/build.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT=$PWD
 bash scripts/build.sh "$@"
 cd "${PYRAMIDION_BUILD_DIR:-build}"
 ctest --output-on-failure -j "${PYRAMIDION_JOBS:-2}" --timeout 900
@@ -18,7 +19,7 @@ ctest --output-on-failure -j "${PYRAMIDION_JOBS:-2}" --timeout 900
 # not run here: it would take CI past its 30 minutes.
 FUZZ_SECONDS="${PYRAMIDION_FUZZ_SECONDS:-20}"
 if [[ $FUZZ_SECONDS != 0 ]]; then
-  cd "$(dirname "$0")/.."
+  cd "$ROOT"
   bash scripts/sanitize.sh --build-only checkpoint_fuzz tokenizer_fuzz
   SANITIZE="${PYRAMIDION_SANITIZE_DIR:-build-sanitize}"
   for t in checkpoint tokenizer; do
