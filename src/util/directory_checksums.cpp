@@ -39,8 +39,9 @@ std::optional<FileChecksum> recorded(const std::string& who, const std::string& 
   }
 }
 
-void compare(const std::string& who, const std::string& dir, const std::string& name, const FileChecksum& actual) {
-  const auto expected = recorded(who, dir, name);
+// Throws unless `actual` is what checksums.json recorded (`expected`; none: unchecked).
+void compare(const std::string& who, const std::string& dir, const std::string& name,
+             const std::optional<FileChecksum>& expected, const FileChecksum& actual) {
   if (!expected || (expected->bytes == actual.bytes && expected->checksum == actual.checksum)) return;
   const std::string path = (fs::path(dir) / name).string();
   throw std::runtime_error(who + ": '" + path + "' does not match " + kChecksumsFile + " (" +
@@ -68,12 +69,13 @@ void write_checksums(AtomicDirectory& dir) {
 void verify_checksum(const std::string& who, const std::string& dir, const std::string& name, std::string_view bytes) {
   Checksum sum;
   sum.update(bytes);
-  compare(who, dir, name, FileChecksum{static_cast<int64_t>(bytes.size()), sum.hex()});
+  compare(who, dir, name, recorded(who, dir, name), FileChecksum{static_cast<int64_t>(bytes.size()), sum.hex()});
 }
 
 void verify_file_checksum(const std::string& who, const std::string& dir, const std::string& name) {
-  if (!recorded(who, dir, name)) return;
-  compare(who, dir, name, checksum_file(who, (fs::path(dir) / name).string()));
+  const auto expected = recorded(who, dir, name);
+  if (!expected) return;  // unchecked: the file is not read at all
+  compare(who, dir, name, expected, checksum_file(who, (fs::path(dir) / name).string()));
 }
 
 }  // namespace detail
