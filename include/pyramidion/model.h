@@ -177,6 +177,11 @@ class Seq2SeqImpl : public torch::nn::Module {
 
   const ModelConfig& config() const { return config_; }
 
+  /// Makes every pooling layer select the exact top-k in eval mode (true) or blend with the soft
+  /// tournament as in training (false): PoolerConfig::hard_at_inference, which config() then
+  /// reports and save() writes. Training mode always uses the soft tournament.
+  void set_hard_at_inference(bool hard);
+
   /// Int8 weights for CPU inference (linear.h): every linear layer of the encoder and the decoder
   /// and the output projection (the embedding matrix, when shared) run LibTorch's dynamic int8
   /// kernels; the poolers' scorers, the embeddings and the norms stay float32. Needs the model in

@@ -8,6 +8,7 @@
 
 #include <pyramidion/corpus.h>
 #include <pyramidion/generate.h>
+#include <pyramidion/highlight.h>
 #include <pyramidion/model.h>
 #include <pyramidion/precision.h>
 #include <pyramidion/tokenizer.h>
@@ -100,6 +101,12 @@ class Summarizer {
   Seq2Seq model_;
   Tokenizer tokenizer_;
 };
+
+/// The highlight page's entry (highlight.h) for a summary made with keep_positions by a model of
+/// `config`: the document `text` (as summarized) with its tokens' spans, the tokens read, what every
+/// pooling layer kept, the layers' target lengths, the summary and the `reference` ("" = none).
+HighlightDocument highlight_document(const std::string& id, const std::string& text, const std::string& reference,
+                                     const Summary& summary, const ModelConfig& config);
 
 /// What Summarizer::summarize(sources) does before detokenizing, for a model without a tokenizer
 /// (benchmarks, callers with their own vocabulary): the same batches under options.max_tokens,

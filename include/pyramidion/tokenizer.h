@@ -77,7 +77,17 @@ struct TokenizerTrainOptions {
   TORCH_ARG(int64_t, max_sentences) = 2000000;
   /// Threads of sentencepiece's trainer; in [1, 128].
   TORCH_ARG(int64_t, num_threads) = 1;
+  /// Symbols that get a piece of their own (sentencepiece's user_defined_symbols, after "\n"):
+  /// wherever one occurs in a text it is that one id, never split or merged with its neighbours
+  /// (e.g. the selection task's passage markers, docs/selection.md). Each is a non-empty UTF-8
+  /// string of at most 64 bytes without whitespace, control characters or commas, distinct from
+  /// the others and from the special pieces (<pad> <s> </s> <unk>). Their ids follow "\n" (5, 6, ...).
+  TORCH_ARG(std::vector<std::string>, reserved_symbols) = {};
 };
+
+/// Throws std::invalid_argument "TokenizerTrainOptions.<field> = <value> <requirement>" for the
+/// first invalid field (Tokenizer::train checks the same).
+void validate(const TokenizerTrainOptions& options);
 
 /// A trained sentencepiece model. Immutable: copies share the model; every const member is safe
 /// to call concurrently from several threads.
@@ -139,6 +149,9 @@ class Tokenizer {
   /// The piece of `id` (sentencepiece's notation: "\u2581" for a space). Throws
   /// std::invalid_argument for an id outside [0, vocab_size()).
   std::string id_to_piece(int64_t id) const;
+
+  /// The id of `piece` when it is one piece of the vocabulary (e.g. a reserved symbol), -1 otherwise.
+  int64_t piece_to_id(const std::string& piece) const;
 
   int64_t vocab_size() const;
   int64_t pad_id() const;

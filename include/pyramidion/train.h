@@ -35,6 +35,7 @@
 #include <map>
 #include <ostream>
 #include <string>
+#include <vector>
 
 namespace pyramidion {
 
@@ -66,6 +67,9 @@ struct TrainConfig {
   std::string tokenizer;    // an existing sentencepiece model; "" = the data's, or one trained on a
                             // bounded sample of the training split (train_tokenizer_on_file)
   int64_t vocab_size = 8000;  // of a trained tokenizer; the model's vocab_size follows the tokenizer
+  std::vector<std::string> reserved_symbols;  // pieces of their own in a trained tokenizer (never split
+                            // or merged: TokenizerTrainOptions::reserved_symbols), e.g. the selection
+                            // task's markers; a given tokenizer must hold each as one piece
   // ---- optimisation
   int64_t max_steps = 1000;   // optimizer updates; >= 1
   int64_t max_tokens = 16384; // padded source + target tokens per micro-batch; >= max source + target length
@@ -79,6 +83,9 @@ struct TrainConfig {
   double beta1 = 0.9, beta2 = 0.98, adam_eps = 1e-8;
   double clip_norm = 1.0;      // global gradient norm clip; 0 = none
   double label_smoothing = 0.1;
+  std::vector<std::string> freeze;  // parameter-name prefixes kept at their initial values (not
+                            // trained, no weight decay), e.g. "encoder_poolers." for the selection
+                            // task's frozen-scorer ablation; each must match some parameter
   uint64_t seed = 1;           // weights, data order, dropout
   int64_t threads = 0;         // intra-op threads; 0 = LibTorch's default
   DeviceSpec device;           // JSON "cpu", "cuda" (device LOCAL_RANK: one GPU per process) or "cuda:N"

@@ -59,6 +59,8 @@ const detail::EnumNames<TokenizerModel>& model_names() {
   return names;
 }
 
+}  // namespace
+
 void validate(const TokenizerTrainOptions& o) {
   if (o.vocab_size() < 8) fail("vocab_size", std::to_string(o.vocab_size()), "must be >= 8");
   if (o.vocab_size() > std::numeric_limits<int32_t>::max())
@@ -73,6 +75,35 @@ void validate(const TokenizerTrainOptions& o) {
   if (o.max_sentences() <= 100) fail("max_sentences", std::to_string(o.max_sentences()), "must be > 100");
   if (o.num_threads() < 1 || o.num_threads() > 128)
     fail("num_threads", std::to_string(o.num_threads()), "must be in [1, 128]");
+  const auto& symbols = o.reserved_symbols();
+  for (size_t i = 0; i < symbols.size(); ++i) {
+    const std::string field = "reserved_symbols[" + std::to_string(i) + "]";
+    const std::string& symbol = symbols[i];
+    const std::string shown = "\"" + symbol + "\"";
+    if (symbol.empty() || symbol.size() > 64) fail(field.c_str(), shown, "must hold 1 to 64 bytes");
+    for (const char c : symbol) {
+      const auto u = static_cast<unsigned char>(c);
+      // Commas separate sentencepiece's user_defined_symbols; whitespace would never reach it whole.
+      if (u <= 0x20 || u == 0x7F || c == ',')
+        fail(field.c_str(), shown, "must not hold whitespace, control characters or commas");
+    }
+    if (detail::invalid_utf8_offset(symbol) != std::string::npos) fail(field.c_str(), shown, "must be valid UTF-8");
+    for (const char* special : {"<pad>", "<s>", "</s>", "<unk>"})
+      if (symbol == special) fail(field.c_str(), shown, "is a special piece");
+    for (size_t j = 0; j < i; ++j)
+      if (symbols[j] == symbol) fail(field.c_str(), shown, "repeats reserved_symbols[" + std::to_string(j) + "]");
+  }
+}
+
+namespace {
+
+// Sentencepiece's user_defined_symbols: "\n" (newlines survive as a piece of their own: the
+// normalizer matches user-defined symbols before its character map, which would turn "\n" into a
+// space), then the reserved symbols, comma-separated.
+std::string user_defined_symbols(const TokenizerTrainOptions& o) {
+  std::string list = "\n";
+  for (const auto& symbol : o.reserved_symbols()) list += "," + symbol;
+  return list;
 }
 
 // The largest end <= limit (< s.size()) that does not split a UTF-8 character; `limit` itself
@@ -250,9 +281,7 @@ Tokenizer Tokenizer::train(const std::vector<std::string>& texts, const Tokenize
       {"bos_piece", "<s>"},
       {"eos_piece", "</s>"},
       {"unk_piece", "<unk>"},
-      // Newlines survive as a piece of their own (the normalizer matches user-defined symbols
-      // before its character map, which would turn "\n" into a space).
-      {"user_defined_symbols", "\n"},
+      {"user_defined_symbols", user_defined_symbols(options)},
       {"normalization_rule_name", "nmt_nfkc"},
       // Errors only (a process-wide sentencepiece setting; 0 info, 1 warning, 2 error).
       {"minloglevel", "2"},
@@ -440,6 +469,12 @@ std::string Tokenizer::id_to_piece(int64_t id) const {
     throw std::invalid_argument("Tokenizer::id_to_piece: id = " + std::to_string(id) +
                                 " is outside [0, vocab_size = " + std::to_string(impl_->vocab_size) + ")");
   return impl_->processor.IdToPiece(static_cast<int>(id));
+}
+
+int64_t Tokenizer::piece_to_id(const std::string& piece) const {
+  const int id = impl_->processor.PieceToId(piece);
+  // PieceToId answers unk for a string that is no piece: only "<unk>" itself maps to it.
+  return id == impl_->processor.unk_id() && piece != impl_->processor.IdToPiece(id) ? -1 : id;
 }
 
 int64_t Tokenizer::vocab_size() const { return impl_->vocab_size; }

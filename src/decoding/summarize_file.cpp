@@ -145,23 +145,6 @@ std::string output_line(const Input& doc, const Summary& s) {
   return line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
-HighlightDocument highlight_document(const Input& doc, const Summary& s, const std::vector<int64_t>& layer_lengths) {
-  HighlightDocument page;
-  page.id = doc.id;
-  page.text = doc.text;
-  for (const auto& piece : s.pieces) page.tokens.push_back({piece.begin, piece.end});
-  // The pieces stop at the first token not read, whose begin starts the unread text; the tokens
-  // after it, which the page only counts, get empty spans at the end.
-  const auto tokens = static_cast<size_t>(s.document_tokens);
-  if (page.tokens.size() < tokens) page.tokens.resize(tokens, HighlightToken{doc.text.size(), doc.text.size()});
-  page.tokens_read = s.source_tokens;
-  page.kept = s.kept;
-  page.layer_lengths = layer_lengths;
-  page.summary = s.summary;
-  page.reference = doc.reference;
-  return page;
-}
-
 // The summaries of one chunk, in order; a document that cannot be summarized (std::invalid_argument,
 // e.g. no tokens) is reported and left empty (nullopt), and the others are summarized one by one.
 std::vector<std::optional<Summary>> summarize_chunk(Summarizer& summarizer, const std::vector<Input>& chunk,
@@ -228,9 +211,6 @@ SummarizeFileResult summarize_file(const SummarizeFileOptions& options) {
   InputStream in(options.input(), options.format(), log);
   if (options.output() != "-") detail::remove_temporaries_of(options.output());  // of a run that was killed
   Output out(options.output());
-  std::vector<int64_t> layer_lengths;
-  for (const int64_t k : summarizer.model()->config().pooled_lengths)
-    if (k > 0) layer_lengths.push_back(k);
 
   SummarizeFileResult result;
   std::vector<HighlightDocument> pages;
@@ -259,7 +239,8 @@ SummarizeFileResult summarize_file(const SummarizeFileOptions& options) {
         written.source_tokens += s.source_tokens;
         written.summary_tokens += static_cast<int64_t>(s.tokens.size());
         if (!options.highlight().empty() && static_cast<int64_t>(pages.size()) < options.highlight_max_docs())
-          pages.push_back(highlight_document(chunk[i], s, layer_lengths));
+          pages.push_back(highlight_document(chunk[i].id, chunk[i].text, chunk[i].reference, s,
+                                                summarizer.model()->config()));
       }
       out.write(lines);
       result.documents += written.documents;

@@ -204,4 +204,23 @@ std::vector<Summary> summarize_ids(Seq2Seq& model, const TokenizedCorpus& source
   return out;
 }
 
+HighlightDocument highlight_document(const std::string& id, const std::string& text, const std::string& reference,
+                                     const Summary& summary, const ModelConfig& config) {
+  HighlightDocument page;
+  page.id = id;
+  page.text = text;
+  for (const auto& piece : summary.pieces) page.tokens.push_back({piece.begin, piece.end});
+  // The pieces stop at the first token not read, whose begin starts the unread text; the tokens
+  // after it, which the page only counts, get empty spans at the end.
+  const auto tokens = static_cast<size_t>(summary.document_tokens);
+  if (page.tokens.size() < tokens) page.tokens.resize(tokens, HighlightToken{text.size(), text.size()});
+  page.tokens_read = summary.source_tokens;
+  page.kept = summary.kept;
+  for (const int64_t k : config.pooled_lengths)
+    if (k > 0) page.layer_lengths.push_back(k);
+  page.summary = summary.summary;
+  page.reference = reference;
+  return page;
+}
+
 }  // namespace pyramidion

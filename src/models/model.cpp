@@ -243,6 +243,12 @@ at::Tensor Seq2SeqImpl::project_out(const at::Tensor& x) {
   return output_projection->forward(x);                                          // (b, t, d) -> (b, t, v)
 }
 
+void Seq2SeqImpl::set_hard_at_inference(bool hard) {
+  config_.pooler.hard_at_inference = hard;
+  for (size_t i = 0; i < encoder_poolers->size(); ++i)
+    encoder_poolers->ptr<TopKPoolerImpl>(i)->options.pooler().hard_at_inference = hard;
+}
+
 void Seq2SeqImpl::quantize_int8() {
   const auto w = parameters().front();  // a copy: parameters() returns a temporary vector
   if (w.scalar_type() != at::kFloat || !w.device().is_cpu())

@@ -2,6 +2,7 @@
 // --set and the resume diff; validation; the model config it builds; the learning-rate schedule.
 #include <pyramidion/train.h>
 #include <pyramidion/threads.h>
+#include <pyramidion/tokenizer.h>
 
 #include <cmath>
 #include <filesystem>
@@ -131,6 +132,9 @@ const Table& train_config_table() {
                kPathField)
           .add("vocab_size", &TrainConfig::vocab_size,
                "vocabulary of a trained tokenizer (the model's vocab_size follows the tokenizer)")
+          .add("reserved_symbols", &TrainConfig::reserved_symbols,
+               "symbols that get a piece of their own in a trained tokenizer, e.g. [\"\u27e6\", \"\u27e7\"] (a given "
+               "tokenizer must hold each as one piece)")
           .add("max_steps", &TrainConfig::max_steps, "optimizer updates in total", kContinuation)
           .add("max_tokens", &TrainConfig::max_tokens,
                "micro-batch budget: examples x (longest source + longest target) tokens", kContinuation)
@@ -151,6 +155,9 @@ const Table& train_config_table() {
           .add("clip_norm", &TrainConfig::clip_norm, "global gradient-norm clipping; 0 = none", kContinuation)
           .add("label_smoothing", &TrainConfig::label_smoothing,
                "label smoothing of the training loss (the logged loss is plain NLL)", kContinuation)
+          .add("freeze", &TrainConfig::freeze,
+               "parameter-name prefixes kept at their initial values, e.g. [\"encoder_poolers.\"] (the scorers)",
+               kContinuation)
           .add("seed", &TrainConfig::seed, "seed of the weights, the data order and dropout", kContinuation)
           .add("threads", &TrainConfig::threads, "intra-op threads; 0 = LibTorch's default")
           .add(device_field())
@@ -219,6 +226,15 @@ void TrainConfig::validate() const {
   to_string(data_format);  // the enums hold one of their values (not a cast integer)
   to_string(lr_decay);
   check_min("vocab_size", vocab_size, 16);
+  try {
+    pyramidion::validate(TokenizerTrainOptions().vocab_size(vocab_size).reserved_symbols(reserved_symbols));
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string(kOwner) + ": " + e.what());
+  }
+  for (size_t i = 0; i < freeze.size(); ++i)
+    if (freeze[i].empty())
+      detail::fail_field(kOwner, ("freeze[" + std::to_string(i) + "]").c_str(), "\"\"",
+                         "must be a parameter-name prefix, e.g. \"encoder_poolers.\"");
   check_min("max_steps", max_steps, 1);
   check_min("max_tokens", max_tokens, 2);
   check_min("bucket_size", bucket_size, 1);

@@ -142,7 +142,10 @@ void Trainer::prepare_tokenizer() {
     on_main("training the tokenizer", [&] {
       say("training a " + std::to_string(config_.vocab_size) + "-token sentencepiece model on " + config_.train);
       const auto started = std::chrono::steady_clock::now();
-      train_tokenizer_on_file(config_.train, TokenizerTrainOptions().vocab_size(config_.vocab_size),
+      train_tokenizer_on_file(config_.train,
+                              TokenizerTrainOptions()
+                                  .vocab_size(config_.vocab_size)
+                                  .reserved_symbols(config_.reserved_symbols),
                               TokenizerSampleOptions().reader(reader_options(config_)))
           .save(path.string());
       say("tokenizer trained in " + format_duration(seconds_between(started, std::chrono::steady_clock::now())));
@@ -150,6 +153,11 @@ void Trainer::prepare_tokenizer() {
     source = path.string();
   }
   tokenizer_ = Tokenizer::load(source);
+  for (const auto& symbol : config_.reserved_symbols)
+    if (tokenizer_->piece_to_id(symbol) < 0)
+      throw std::invalid_argument("train: reserved_symbols: the tokenizer " + source + " has no piece \"" + symbol +
+                                  "\" (it encodes to " + std::to_string(tokenizer_->encode(symbol).size()) +
+                                  " ids); train a tokenizer with it reserved (leave `tokenizer` empty)");
   if (dataset_ && tokenizer_checksum(*tokenizer_) != dataset_->tokenizer_checksum())
     throw std::invalid_argument("train: the tokenizer " + source + " (checksum " + tokenizer_checksum(*tokenizer_) +
                                 ") is not the one the dataset " + config_.data + " was made with (checksum " +
@@ -258,6 +266,7 @@ void Trainer::build_model_and_optimizer() {
                                 " differs from the one this run's config builds; resume with the same model settings");
   model_->to(device_);
   model_->train();
+  freeze_parameters();
   group_.broadcast_parameters(*model_);
   std::vector<at::Tensor> decay, no_decay;  // no weight decay on biases and LayerNorm gains
   for (const auto& p : model_->parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
@@ -271,6 +280,36 @@ void Trainer::build_model_and_optimizer() {
   groups.emplace_back(decay, adamw(config_.weight_decay));
   groups.emplace_back(no_decay, adamw(0.0));
   optimizer_ = std::make_unique<torch::optim::AdamW>(std::move(groups));
+}
+
+void Trainer::freeze_parameters() {
+  const auto named = model_->named_parameters();
+  std::vector<int64_t> matched(config_.freeze.size(), 0);
+  int64_t frozen = 0;
+  for (const auto& item : named) {
+    for (size_t i = 0; i < config_.freeze.size(); ++i) {
+      if (item.key().rfind(config_.freeze[i], 0) != 0) continue;
+      ++matched[i];
+      if (item.value().requires_grad()) {
+        item.value().set_requires_grad(false);
+        frozen += item.value().numel();
+      }
+    }
+  }
+  for (size_t i = 0; i < matched.size(); ++i) {
+    if (matched[i] > 0) continue;
+    std::vector<std::string> tops;  // the names' first components, for the message
+    for (const auto& item : named) {
+      const std::string top = item.key().substr(0, item.key().find('.') + 1);
+      if (std::find(tops.begin(), tops.end(), top) == tops.end()) tops.push_back(top);
+    }
+    throw std::invalid_argument("train: freeze[" + std::to_string(i) + "] = \"" + config_.freeze[i] +
+                                "\" is the prefix of no parameter of this model (their names start with " +
+                                quoted_list(tops) + ")");
+  }
+  if (!config_.freeze.empty())
+    say("frozen at their initial values: " + std::to_string(frozen) + " weights (parameters starting with " +
+        quoted_list(config_.freeze) + ")");
 }
 
 void Trainer::resume() {

@@ -74,6 +74,8 @@ class Trainer {
   void prepare_tokenizer();
   void prepare_data();
   void build_model_and_optimizer();
+  // TrainConfig::freeze: matching parameters stop requiring gradients (AdamW then skips them).
+  void freeze_parameters();
   void resume();
   void start_logs();
   /// True when some rank was asked to stop (all ranks agree, so that all stop after one update).

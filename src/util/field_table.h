@@ -53,7 +53,7 @@ class FieldTable {
   explicit FieldTable(std::string owner) : owner_(std::move(owner)) {}
 
   /// A field of a type ObjectReader reads: int64_t, uint64_t, double, bool, std::string,
-  /// std::vector<int64_t>, std::vector<double>.
+  /// std::vector<int64_t>, std::vector<double>, std::vector<std::string>.
   template <typename T>
   FieldTable&& add(const char* name, T Config::*member, const char* help, unsigned flags = 0) && {
     Field f{name, help, flags, std::is_same<T, std::string>::value, nullptr, nullptr};

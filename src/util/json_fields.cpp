@@ -163,5 +163,17 @@ void ObjectReader::read(const char* key, std::vector<double>& out) const {
   }
 }
 
+void ObjectReader::read(const char* key, std::vector<std::string>& out) const {
+  if (const json* v = find(key)) {
+    if (!v->is_array()) wrong_type(key, *v, "an array of strings");
+    std::vector<std::string> values;
+    for (size_t i = 0; i < v->size(); ++i) {
+      if (!(*v)[i].is_string()) wrong_type(std::string(key) + "[" + std::to_string(i) + "]", (*v)[i], "a string");
+      values.push_back((*v)[i].get<std::string>());
+    }
+    out = std::move(values);
+  }
+}
+
 }  // namespace detail
 }  // namespace pyramidion

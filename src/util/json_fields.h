@@ -46,6 +46,7 @@ class ObjectReader {
   void read(const char* key, std::string& out) const;
   void read(const char* key, std::vector<int64_t>& out) const;
   void read(const char* key, std::vector<double>& out) const;
+  void read(const char* key, std::vector<std::string>& out) const;
   /// One of the names of `names`.
   template <typename Enum>
   void read(const char* key, Enum& out, const EnumNames<Enum>& names) const {

@@ -76,5 +76,42 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return row[b.size()];
 }
 
+// (text.h) Offset of the first byte that does not belong to well-formed UTF-8 (RFC 3629: no overlong
+// forms, no surrogates, nothing above U+10FFFF), or npos. Checked on the raw line before parsing
+// so that the error says "invalid UTF-8" and where, whatever the JSON parser would report.
+size_t invalid_utf8_offset(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  size_t i = 0;
+  while (i < n) {
+    const unsigned char c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t length;
+    unsigned char low = 0x80, high = 0xBF;  // allowed range of the second byte
+    if (c >= 0xC2 && c <= 0xDF) {
+      length = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      length = 3;
+      if (c == 0xE0) low = 0xA0;   // overlong
+      if (c == 0xED) high = 0x9F;  // surrogates U+D800..U+DFFF
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      length = 4;
+      if (c == 0xF0) low = 0x90;   // overlong
+      if (c == 0xF4) high = 0x8F;  // above U+10FFFF
+    } else {
+      return i;  // a continuation byte without a lead, C0/C1 (overlong) or F5..FF
+    }
+    if (i + length > n) return i;
+    if (p[i + 1] < low || p[i + 1] > high) return i;
+    for (size_t k = 2; k < length; ++k)
+      if ((p[i + k] & 0xC0) != 0x80) return i;
+    i += length;
+  }
+  return std::string::npos;
+}
+
 }  // namespace detail
 }  // namespace pyramidion

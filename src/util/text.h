@@ -24,6 +24,9 @@ std::string format_list(const std::vector<int64_t>& values);
 std::string quoted_list(const std::vector<std::string>& items);
 /// True when `s` holds only ASCII whitespace (" \t\r\n\f\v"), or nothing.
 bool is_blank(const std::string& s);
+/// Offset of the first byte of `s` that does not belong to well-formed UTF-8 (RFC 3629: no
+/// overlong forms, no surrogates, nothing above U+10FFFF), or std::string::npos.
+size_t invalid_utf8_offset(const std::string& s);
 /// Levenshtein distance, for "did you mean" suggestions.
 size_t edit_distance(const std::string& a, const std::string& b);
 

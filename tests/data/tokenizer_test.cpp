@@ -367,9 +367,48 @@ TEST(TokenizerTrain, InvalidOptionsAndInputs) {
   check([](auto& o) { o.max_sentences(100); }, "TokenizerTrainOptions.max_sentences = 100 must be > 100");
   check([](auto& o) { o.num_threads(0); }, "TokenizerTrainOptions.num_threads = 0");
   check([](auto& o) { o.num_threads(129); }, "TokenizerTrainOptions.num_threads = 129");
+  using Symbols = std::vector<std::string>;
+  check([](auto& o) { o.reserved_symbols(Symbols{""}); }, "TokenizerTrainOptions.reserved_symbols[0] = \"\" must hold 1 to 64 bytes");
+  check([](auto& o) { o.reserved_symbols(Symbols{std::string(65, 'x')}); }, "must hold 1 to 64 bytes");
+  check([](auto& o) { o.reserved_symbols(Symbols{"[m]", "a\tb"}); },
+        "reserved_symbols[1] = \"a\tb\" must not hold whitespace, control characters or commas");
+  check([](auto& o) { o.reserved_symbols(Symbols{"a,b"}); }, "must not hold whitespace, control characters or commas");
+  check([](auto& o) { o.reserved_symbols(Symbols{"\xff"}); }, "reserved_symbols[0] = \"\xff\" must be valid UTF-8");
+  check([](auto& o) { o.reserved_symbols(Symbols{"</s>"}); }, "reserved_symbols[0] = \"</s>\" is a special piece");
+  check([](auto& o) { o.reserved_symbols(Symbols{"[m]", "[n]", "[m]"}); },
+        "reserved_symbols[2] = \"[m]\" repeats reserved_symbols[0]");
   EXPECT_CONTAINS(message_of<std::invalid_argument>([] { Tokenizer::train({}); }), "no non-empty line");
   EXPECT_CONTAINS(message_of<std::invalid_argument>([] { Tokenizer::train({"", "\n  \n", "\t"}); }),
                   "the 3 texts have no non-empty line");
+}
+
+// A reserved symbol is one piece wherever it occurs, glued to words or not, and never merges with
+// its neighbours; the words around it keep the ids they have without it. piece_to_id finds pieces
+// and answers -1 for text that is no piece.
+TEST(TokenizerTrain, ReservedSymbolsAreOnePieceEverywhere) {
+  auto texts = corpus(1, 300);
+  const Tokenizer t = Tokenizer::train(texts, small_options().reserved_symbols({"\u27e6", "\u27e7", "<sel>"}));
+  EXPECT_EQ(t.piece_to_id("\n"), 4);
+  EXPECT_EQ(t.piece_to_id("\u27e6"), 5);
+  EXPECT_EQ(t.piece_to_id("\u27e7"), 6);
+  EXPECT_EQ(t.piece_to_id("<sel>"), 7);
+  EXPECT_EQ(t.piece_to_id("<unk>"), t.unk_id());
+  EXPECT_EQ(t.piece_to_id("no such piece at all"), -1);
+  const std::string sentence = corpus(2, 1).front();
+  const auto plain = t.encode(sentence);
+  for (const std::string& marked : {"\u27e6 " + sentence + " \u27e7", "\u27e6" + sentence + "\u27e7"}) {
+    const auto ids = t.encode(marked);
+    EXPECT_EQ(std::count(ids.begin(), ids.end(), 5), 1) << marked;
+    EXPECT_EQ(std::count(ids.begin(), ids.end(), 6), 1) << marked;
+    EXPECT_EQ(t.decode(ids), marked);
+  }
+  // Spaced markers leave the sentence's own ids between them.
+  const auto ids = t.encode("\u27e6 " + sentence + " \u27e7");
+  const auto open = std::find(ids.begin(), ids.end(), 5), close = std::find(ids.begin(), ids.end(), 6);
+  std::vector<int64_t> inside(open + 1, close);
+  while (!inside.empty() && t.id_to_piece(inside.front()) == "\u2581") inside.erase(inside.begin());
+  while (!inside.empty() && t.id_to_piece(inside.back()) == "\u2581") inside.pop_back();
+  EXPECT_EQ(inside, plain);
 }
 
 TEST(TokenizerConcurrency, EncodeAndDecodeFromManyThreads) {

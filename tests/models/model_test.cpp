@@ -162,6 +162,31 @@ TEST(Seq2SeqModel, KeptLengthsFollowTheSchedule) {
   EXPECT_EQ(pooled.memory.size(1), 16);
 }
 
+// set_hard_at_inference gives the model a config with hard_at_inference built gives (same
+// weights: same seed), and switching back restores the soft tournament's output exactly.
+TEST(Seq2SeqModel, SetHardAtInferenceEqualsAModelBuiltHard) {
+  torch::NoGradGuard no_grad;
+  auto config = preset("tiny-deep-pyramidion");
+  auto switched = make_model(config, 5);
+  config.pooler.hard_at_inference = true;
+  auto built_hard = make_model(config, 5);
+  switched->eval();
+  built_hard->eval();
+  at::manual_seed(6);
+  const auto mask = lengths_mask({60, 41}, 60);
+  const auto ids = random_ids(mask);
+  const auto soft = switched->encode(ids, mask);
+  switched->set_hard_at_inference(true);
+  EXPECT_TRUE(switched->config().pooler.hard_at_inference);
+  const auto hard = switched->encode(ids, mask), expected = built_hard->encode(ids, mask);
+  EXPECT_TRUE(at::equal(hard.memory, expected.memory));
+  for (size_t l = 0; l < 2; ++l) EXPECT_TRUE(at::equal(hard.kept_positions[l], expected.kept_positions[l]));
+  EXPECT_FALSE(at::equal(hard.memory, soft.memory));  // selected rows, not blends
+  switched->set_hard_at_inference(false);
+  EXPECT_FALSE(switched->config().pooler.hard_at_inference);
+  EXPECT_TRUE(at::equal(switched->encode(ids, mask).memory, soft.memory));
+}
+
 TEST(Seq2SeqModel, CachedDecodingEqualsTeacherForcing) {
   torch::NoGradGuard no_grad;
   for (const std::string name : {"tiny-deep-pyramidion", "tiny-vanilla"}) {

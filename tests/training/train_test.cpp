@@ -696,3 +696,71 @@ TEST(TrainTool, TwoProcessesEqualOneProcessOnTheCombinedBatches) {
 }
 
 }  // namespace
+
+// ---- freeze and reserved symbols (the selection task's ablation and markers, docs/selection.md) --
+
+// The parameters a freeze prefix names keep their initial values (those of a model built from the
+// same seed, as the trainer builds it); every other parameter trains.
+TEST(TrainRun, FrozenParametersKeepTheirInitialValues) {
+  const auto dir = fresh_dir("freeze");
+  auto c = tiny_config(dir);
+  c.max_steps = 4;
+  c.validate_every = 0;
+  c.valid_rouge_docs = 0;
+  c.freeze = {"encoder_poolers."};
+  const auto result = pyramidion::train(c);
+  const auto trained = pyramidion::Seq2Seq::load(result.checkpoint);
+  at::manual_seed(c.seed);
+  const pyramidion::Seq2Seq initial(trained->config());
+  const auto before = initial->named_parameters();
+  int64_t frozen = 0, moved = 0;
+  for (const auto& p : trained->named_parameters()) {
+    const double diff = (p.value() - before[p.key()]).abs().max().item<double>();
+    if (p.key().rfind("encoder_poolers.", 0) == 0) {
+      EXPECT_EQ(diff, 0.0) << p.key();
+      ++frozen;
+    } else if (diff > 0) {
+      ++moved;
+    }
+  }
+  EXPECT_EQ(frozen, 4);  // two poolers' scorers: weight and bias each
+  EXPECT_GT(moved, 10);
+  EXPECT_NE(read_text(fs::path(c.out) / "train_config.json").find("\"encoder_poolers.\""), std::string::npos);
+}
+
+TEST(TrainRun, AFreezePrefixThatNamesNoParameterIsRefused) {
+  const auto dir = fresh_dir("freeze_bad");
+  auto c = tiny_config(dir);
+  c.freeze = {"encoder_pooler."};
+  const std::string message = error_of([&] { pyramidion::train(c); });
+  EXPECT_NE(message.find("freeze[0] = \"encoder_pooler.\" is the prefix of no parameter"), std::string::npos) << message;
+  EXPECT_NE(message.find("\"encoder_poolers.\""), std::string::npos) << message;  // the names that exist
+  c.freeze = {""};
+  EXPECT_NE(error_of([&] { c.validate(); }).find("TrainConfig.freeze[0] = \"\""), std::string::npos);
+}
+
+// A trained tokenizer holds each reserved symbol as one piece; a given tokenizer without them is
+// refused before any work.
+TEST(TrainRun, ReservedSymbolsArePiecesOfTheTrainedTokenizer) {
+  const auto dir = fresh_dir("reserved");
+  auto c = tiny_config(dir);
+  c.max_steps = 1;
+  c.validate_every = 0;
+  c.valid_rouge_docs = 0;
+  c.reserved_symbols = {"\u27e6", "\u27e7"};
+  pyramidion::train(c);
+  const auto t = pyramidion::Tokenizer::load((fs::path(c.out) / "tokenizer.model").string());
+  EXPECT_EQ(t.piece_to_id("\u27e6"), 5);
+  EXPECT_EQ(t.piece_to_id("\u27e7"), 6);
+
+  auto given = tiny_config(fresh_dir("reserved_given"));
+  given.tokenizer = (fs::path(c.out) / "tokenizer.model").string();
+  given.reserved_symbols = {"\u27e6", "<<mark>>"};
+  const std::string message = error_of([&] { pyramidion::train(given); });
+  EXPECT_NE(message.find("reserved_symbols: the tokenizer " + given.tokenizer + " has no piece \"<<mark>>\""),
+            std::string::npos)
+      << message;
+  given.reserved_symbols = {"a b"};
+  EXPECT_NE(error_of([&] { given.validate(); }).find("reserved_symbols[0] = \"a b\" must not hold whitespace"),
+            std::string::npos);
+}

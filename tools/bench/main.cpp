@@ -16,6 +16,7 @@
 #include "machine.h"
 #include "logits_bench.h"
 #include "model_bench.h"
+#include "selection_bench.h"
 #include "summarize_bench.h"
 #include "topk_bench.h"
 
@@ -23,6 +24,7 @@ namespace {
 
 using pyramidion::bench::LogitsBenchOptions;
 using pyramidion::bench::ModelBenchOptions;
+using pyramidion::bench::SelectionBenchOptions;
 using pyramidion::bench::SummarizeBenchOptions;
 using pyramidion::bench::TopKBenchOptions;
 
@@ -196,6 +198,32 @@ CLI::App* add_logits_command(CLI::App& app, LogitsBenchOptions& o) {
   return cmd;
 }
 
+CLI::App* add_selection_command(CLI::App& app, SelectionBenchOptions& o) {
+  auto* cmd = app.add_subcommand(
+      "selection",
+      "The selection task (docs/selection.md): span recall per pooling layer, exact match and token F1 of the "
+      "greedy outputs of trained checkpoints on the test windows of scripts/make_selection.py, with their "
+      "inference times interleaved chunk by chunk, and optionally a highlight page per model.");
+  cmd->add_option("--model", o.models,
+                  "NAME=DIR (a pyramidion-train checkpoint) or NAME=DIR@hard (the exact top-k at inference); "
+                  "repeat for each model; the first is the baseline of the time ratios")
+      ->required();
+  cmd->add_option("--input", o.input, "test windows (JSON lines of scripts/make_selection.py)")->required();
+  cmd->add_option("--max-docs", o.max_documents, "windows used; 0 = all")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  cmd->add_option("--chunk", o.chunk, "windows per timed chunk")->check(kPositive)->capture_default_str();
+  cmd->add_option("--max-tokens", o.max_tokens, "batch budget of the greedy decoding")
+      ->check(kPositive)
+      ->capture_default_str();
+  cmd->add_option("--highlight-dir", o.highlight_dir, "write DIR/<name>.html, the highlight page of each model");
+  cmd->add_option("--highlight-docs", o.highlight_documents, "windows on each highlight page")
+      ->check(kPositive)
+      ->capture_default_str();
+  add_report_options(cmd, o.json_path, o.markdown_path);
+  return cmd;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -214,6 +242,9 @@ int main(int argc, char** argv) {
   SummarizeBenchOptions summarize;
   CLI::App* summarize_cmd = add_summarize_command(app, summarize);
   add_common_options(summarize_cmd, common);
+  SelectionBenchOptions selection;
+  CLI::App* selection_cmd = add_selection_command(app, selection);
+  add_common_options(selection_cmd, common);
   if (const auto status = pyramidion::tools::parse(app, argc, argv)) return *status;
   topk.methods_explicit = topk_cmd->count("--methods") > 0;
 
@@ -224,6 +255,7 @@ int main(int argc, char** argv) {
     if (model_cmd->parsed()) pyramidion::bench::run_model_bench(model, command);
     if (logits_cmd->parsed()) pyramidion::bench::run_logits_bench(logits, command);
     if (summarize_cmd->parsed()) pyramidion::bench::run_summarize_bench(summarize, command);
+    if (selection_cmd->parsed()) pyramidion::bench::run_selection_bench(selection, command);
     return pyramidion::tools::kDone;
   });
 }
