@@ -79,7 +79,6 @@ std::vector<SelectionWindow> evaluate_selection(Summarizer& summarizer, const st
   const Tokenizer& tokenizer = summarizer.tokenizer();
   const int64_t open_id = marker_id(tokenizer, options.open_marker(), "open_marker");
   const int64_t close_id = marker_id(tokenizer, options.close_marker(), "close_marker");
-  const int64_t max_source = summarizer.model()->config().max_source_length;
 
   std::vector<std::string> texts;
   for (const auto& w : windows) texts.push_back(w.document);
@@ -93,17 +92,22 @@ std::vector<SelectionWindow> evaluate_selection(Summarizer& summarizer, const st
   for (size_t i = 0; i < windows.size(); ++i) {
     SelectionWindow w;
     w.id = windows[i].id;
-    // The ids the model read: Summarizer::summarize encodes the same way.
-    const MarkedSpan span = find_marked_span(tokenizer.encode(windows[i].document, max_source), open_id, close_id);
+    // The ids the model read: the first source_tokens pieces that keep_positions returns (one more
+    // follows when the window is longer).
+    const Summary& s = summaries[i];
+    std::vector<int64_t> read;
+    for (size_t p = 0; p < s.pieces.size() && static_cast<int64_t>(p) < s.source_tokens; ++p)
+      read.push_back(s.pieces[p].id);
+    const MarkedSpan span = find_marked_span(read, open_id, close_id);
     w.passage_read = span.found() && span.length() > 0;
     if (w.passage_read) {
       w.passage_tokens = span.length();
-      for (const auto& kept : summaries[i].kept) w.span_recall.push_back(span_recall(kept, span));
+      for (const auto& kept : s.kept) w.span_recall.push_back(span_recall(kept, span));
     }
     const std::vector<int64_t> reference_ids = tokenizer.encode(windows[i].summary);
     w.reference = tokenizer.decode(reference_ids);
-    w.prediction = summaries[i].summary;
-    w.exact_match = summaries[i].tokens == reference_ids;
+    w.prediction = s.summary;
+    w.exact_match = s.tokens == reference_ids;
     w.token_f1 = token_f1(w.prediction, w.reference);
     w.summary = std::move(summaries[i]);
     out.push_back(std::move(w));
