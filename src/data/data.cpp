@@ -159,6 +159,8 @@ std::string parse_error_text(const json::parse_error& e) {
 }
 
 Document parse_line(const std::string& line, const ReaderOptions& options) {
+  // Checked on the raw line before parsing, so that the error says "invalid UTF-8" and where,
+  // whatever the JSON parser would report.
   const size_t bad = detail::invalid_utf8_offset(line);
   if (bad != std::string::npos) {
     throw BadRecord("invalid UTF-8: byte " + hex_byte(static_cast<unsigned char>(line[bad])) + " at column " +

@@ -76,9 +76,8 @@ size_t edit_distance(const std::string& a, const std::string& b) {
   return row[b.size()];
 }
 
-// (text.h) Offset of the first byte that does not belong to well-formed UTF-8 (RFC 3629: no overlong
-// forms, no surrogates, nothing above U+10FFFF), or npos. Checked on the raw line before parsing
-// so that the error says "invalid UTF-8" and where, whatever the JSON parser would report.
+// (text.h) Each multi-byte sequence is checked against RFC 3629's table of well-formed lead and
+// second bytes.
 size_t invalid_utf8_offset(const std::string& s) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const size_t n = s.size();
