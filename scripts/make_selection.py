@@ -31,11 +31,14 @@ within the first --tokens x --min-chars-per-token characters (3.0: below the few
 token of any window seen), so that it survives that cut (the evaluation counts the windows where it
 did not).
 
-The training split also holds --short-windows windows of --short-tokens tokens (128), shuffled in
+The training split also holds --short-windows windows of --short-tokens tokens (64), shuffled in
 with the long ones: short enough that no pooling layer of the selection configs drops anything
-(their first layer keeps 1024), they teach the decoder to copy a marked passage from the full input
-at 44 windows per batch, while the long windows, 4 per batch, are where the pooling layers must
-learn to keep it. Validation and test windows are all --tokens long.
+(their first layer keeps 1024), they keep the decoder copying a marked passage from the full input
+(about 88 windows per batch), while the long windows, 4 per batch, are where the pooling layers must
+learn to keep it; 88000 short windows against 4000 long ones make about half the batches of each
+kind. Validation and test windows are all --tokens long. (scripts/selection.sh first trains on a
+set of short windows only, made by this script with --tokens 64 --short-windows 0: see
+docs/selection.md for why.)
 
 Record fields added to the arXiv format:
     article_id       "<split>-<index>" (unique)
@@ -180,11 +183,11 @@ def parse_args(argv):
     p.add_argument("--min-chars-per-token", type=float, default=3.0,
                    help="the fewest characters per token of any window: the passage ends within --tokens x this")
     p.add_argument("--min-words", type=int, default=8, help="shortest sentence marked, in words")
-    p.add_argument("--max-words", type=int, default=30, help="longest sentence marked, in words")
+    p.add_argument("--max-words", type=int, default=20, help="longest sentence marked, in words")
     p.add_argument("--train", type=int, default=4000, help="training windows of --tokens tokens")
-    p.add_argument("--short-windows", type=int, default=40000,
+    p.add_argument("--short-windows", type=int, default=88000,
                    help="training windows of --short-tokens tokens added to the training split (see above)")
-    p.add_argument("--short-tokens", type=int, default=128, help="length of the short training windows")
+    p.add_argument("--short-tokens", type=int, default=64, help="length of the short training windows")
     p.add_argument("--valid", type=int, default=100, help="validation windows")
     p.add_argument("--test", type=int, default=200, help="test windows")
     p.add_argument("--seed", type=int, default=1)

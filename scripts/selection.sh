@@ -8,9 +8,13 @@
 #   frozen      the 1/8 model with its scorers frozen at their initialisation (pooling without learning)
 #   blockwise   the blockwise baseline without pooling (the upper bound on copying)
 # and evaluates them side by side on the test windows with pyramidion-bench selection, the trained
-# model also with hard top-k at inference, plus its recall curve over its checkpoints. Writes
-# results/selection/<tokens>/: report.md (and .json), curve.md, train_times.json, the highlight
-# pages in pages/, and each run's directory.
+# model also with hard top-k at inference, plus the curves of the trained and blockwise models over
+# their checkpoints. Writes results/selection/<tokens>/: report.md (and .json), curve-<model>.md,
+# train_speed.md (training cost), the highlight pages in pages/, and each run's directory.
+#
+# Training has two phases per model (docs/selection.md says why): PYRAMIDION_SELECTION_COPY_STEPS
+# updates on 64-token windows (data/selection-copy), where the decoder learns to copy, then the
+# task's training split (long windows with short ones mixed in) up to max_steps.
 #
 #   scripts/selection.sh                  # 2048-token windows
 #   PYRAMIDION_SELECTION_TOKENS=4096 scripts/selection.sh
@@ -18,12 +22,16 @@
 # Environment:
 #   PYRAMIDION_SELECTION_TOKENS    window length: 2048 (configs/selection/*.json) or 4096 (*-4096.json)
 #   PYRAMIDION_SELECTION_STEPS     updates per model (default: the train config's max_steps)
-#   PYRAMIDION_SELECTION_VARIANTS  which of trained, sixteenth, frozen, blockwise to train (default all)
+#   PYRAMIDION_SELECTION_COPY_STEPS  updates of the copying phase (default 500)
+#   PYRAMIDION_SELECTION_VARIANTS  which of trained, blockwise, frozen, sixteenth to train, in pairs side
+#                                  by side (default all four; at 4096 the first three)
 #   PYRAMIDION_BUILD_DIR           the build (default build/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOKENS="${PYRAMIDION_SELECTION_TOKENS:-2048}"
-VARIANTS="${PYRAMIDION_SELECTION_VARIANTS:-trained sixteenth frozen blockwise}"
+DEFAULT_VARIANTS="trained blockwise frozen sixteenth"
+[ "$TOKENS" = 4096 ] && DEFAULT_VARIANTS="trained blockwise frozen"  # no 1/16 preset at 4096
+VARIANTS="${PYRAMIDION_SELECTION_VARIANTS:-$DEFAULT_VARIANTS}"
 BUILD="${PYRAMIDION_BUILD_DIR:-build}"
 case "$TOKENS" in
   2048) suffix="" ;;
@@ -38,49 +46,102 @@ TRAIN_CONFIG="configs/train/selection-$TOKENS.json"
 log() { printf '[selection] %s\n' "$*" >&2; }
 
 python3 scripts/make_selection.py --data data/aclsum --out "$DATA" --tokens "$TOKENS" --seed 1
+# The copying phase's data: 64-token windows only (no pooling layer drops anything from them).
+COPY="data/selection-copy"
+python3 scripts/make_selection.py --data data/aclsum --out "$COPY" --tokens 64 --train 40000 --short-windows 0 \
+  --valid 100 --test 0 --seed 1
 mkdir -p "$OUT"
 steps=()
 [ -n "${PYRAMIDION_SELECTION_STEPS:-}" ] && steps=(--max-steps "$PYRAMIDION_SELECTION_STEPS")
+COPY_STEPS="${PYRAMIDION_SELECTION_COPY_STEPS:-500}"
 
-# train NAME MODEL_CONFIG [--set ...]: one run into $OUT/NAME, its wall time recorded. The first run
-# trains the tokenizer (markers reserved); the others read it, so that all see the same ids.
+# One tokenizer for every run (the markers reserved), trained by a one-update run on the training split.
+if [ ! -f "$OUT/tokenizer.model" ]; then
+  log "training the tokenizer"
+  rm -rf "$OUT/tokenizer-run"
+  "$BUILD/tools/pyramidion-train" --config "$TRAIN_CONFIG" --out "$OUT/tokenizer-run" --max-steps 1 \
+    --set validate_every=0 2>"$OUT/tokenizer-run.log" || { tail -5 "$OUT/tokenizer-run.log" >&2; exit 1; }
+  cp "$OUT/tokenizer-run/tokenizer.model" "$OUT/tokenizer.model.tmp"
+  mv "$OUT/tokenizer.model.tmp" "$OUT/tokenizer.model"
+  rm -rf "$OUT/tokenizer-run"
+fi
+
+# train NAME MODEL_CONFIG [--set ...]: two phases into $OUT/NAME, one intra-op thread (two runs go
+# side by side): COPY_STEPS updates on the copying windows, then (--resume: the same optimizer and
+# schedule) on the task's training split up to max_steps. A run that exists is resumed.
 train() {
   local name=$1 model=$2
   shift 2
-  local tokenizer=()
-  [ -f "$OUT/tokenizer.model" ] && tokenizer=(--set "tokenizer=$OUT/tokenizer.model")
-  if [ -e "$OUT/$name/latest" ]; then
-    log "$name: $OUT/$name exists; resuming it (delete it to train afresh)"
-    resume=(--resume)
-  else
-    resume=()
+  local common=(--config "$TRAIN_CONFIG" --model "$model" --out "$OUT/$name" --set "tokenizer=$OUT/tokenizer.model"
+                --set threads=1 "$@")
+  if [ ! -e "$OUT/$name/latest" ]; then
+    log "training $name ($model): copying phase, $COPY_STEPS updates on $COPY"
+    "$BUILD/tools/pyramidion-train" "${common[@]}" --max-steps "$COPY_STEPS" --set "train=$COPY/train.jsonl" \
+      --set "valid=$COPY/valid.jsonl" 2>"$OUT/$name.copy.log" || { tail -5 "$OUT/$name.copy.log" >&2; return 1; }
   fi
-  log "training $name ($model)"
-  local start end
-  start=$(date +%s.%N)
-  "$BUILD/tools/pyramidion-train" --config "$TRAIN_CONFIG" --model "$model" --out "$OUT/$name" "${steps[@]}" \
-    "${tokenizer[@]}" "${resume[@]}" "$@" 2>"$OUT/$name.log" || { tail -5 "$OUT/$name.log" >&2; exit 1; }
-  end=$(date +%s.%N)
-  [ -f "$OUT/tokenizer.model" ] || cp "$OUT/$name/tokenizer.model" "$OUT/tokenizer.model"
-  python3 - "$OUT/train_times.json" "$name" "$start" "$end" <<'EOF'
-import json, os, sys
-path, name, start, end = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
-times = json.load(open(path)) if os.path.exists(path) else {}
-times[name] = round(end - start, 1)
-json.dump(times, open(path + ".tmp", "w"), indent=2)
-os.replace(path + ".tmp", path)
-EOF
+  log "training $name: task phase on $DATA"
+  "$BUILD/tools/pyramidion-train" "${common[@]}" "${steps[@]}" --resume 2>>"$OUT/$name.log" ||
+    { tail -5 "$OUT/$name.log" >&2; return 1; }
 }
 
-for v in $VARIANTS; do
-  case "$v" in
+# train_variant NAME: the variant's model config and settings.
+train_variant() {
+  case "$1" in
     trained) train trained "configs/selection/deep-pyramidion-8$suffix.json" ;;
-    sixteenth) train sixteenth "configs/selection/deep-pyramidion-16$suffix.json" ;;
+    sixteenth)
+      [ -z "$suffix" ] || { echo "selection.sh: no 1/16 preset for $TOKENS-token windows" >&2; return 2; }
+      train sixteenth "configs/selection/deep-pyramidion-16.json" ;;
     frozen) train frozen "configs/selection/deep-pyramidion-8$suffix.json" --set 'freeze=["encoder_poolers."]' ;;
     blockwise) train blockwise "configs/selection/blockwise$suffix.json" ;;
-    *) echo "selection.sh: unknown variant '$v'" >&2; exit 2 ;;
+    *) echo "selection.sh: unknown variant '$1'" >&2; return 2 ;;
   esac
+}
+
+# Two runs at a time. Same seed, same data: both runs of a pair take the same batches in the same
+# order, so their update times, logged side by side over the same minutes, compare like for like.
+set -- $VARIANTS
+while [ $# -gt 0 ]; do
+  first=$1
+  shift
+  if [ $# -gt 0 ]; then
+    second=$1
+    shift
+    train_variant "$first" & a=$!
+    train_variant "$second" & b=$!
+    wait $a || exit 1
+    wait $b || exit 1
+  else
+    train_variant "$first" || exit 1
+  fi
 done
+
+# Training cost: for each pair of runs trained side by side, the median over their log intervals
+# (25 updates of the task phase) of the ratio of the intervals' durations (the same batches in both).
+python3 - "$OUT" "$COPY_STEPS" $VARIANTS >"$OUT/train_speed.md" <<'EOF'
+import json, os, statistics, sys
+out, copy_steps, names = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+def intervals(name):
+    """{step: seconds of the log interval ending at step} over the task phase."""
+    path = os.path.join(out, name, "metrics.jsonl")
+    if not os.path.exists(path):
+        return {}
+    rows = [json.loads(l) for l in open(path)]
+    rows = [r for r in rows if "elapsed_s" in r and "loss" in r]
+    result, last = {}, None
+    for r in rows:  # elapsed_s restarts with the resumed task phase: a drop starts a new run
+        if last is not None and r["step"] > last["step"] and r["elapsed_s"] > last["elapsed_s"]:
+            result[r["step"]] = r["elapsed_s"] - last["elapsed_s"]
+        last = r
+    return result
+print("| pair trained side by side (1 thread each) | log intervals compared | median ratio of interval times |")
+print("|:---|---:|---:|")
+for i in range(0, len(names) - 1, 2):
+    a, b = intervals(names[i]), intervals(names[i + 1])
+    common = sorted(s for s in set(a) & set(b) if s > copy_steps)
+    if common:
+        ratio = statistics.median(b[s] / a[s] for s in common)
+        print(f"| {names[i + 1]} / {names[i]} | {len(common)} | {ratio:.2f}x |")
+EOF
 
 models=()
 for v in blockwise trained sixteenth frozen; do
@@ -91,12 +152,19 @@ log "evaluating ${#models[@]} models on $DATA/test.jsonl"
 "$BUILD/tools/pyramidion-bench" selection "${models[@]}" --input "$DATA/test.jsonl" --chunk 25 \
   --json "$OUT/report.json" --markdown "$OUT/report.md" --highlight-dir "$OUT/pages" --highlight-docs 6 >&2
 
-# The trained model's recall and exact match against updates: every checkpoint on 50 test windows.
-if [ -d "$OUT/trained/checkpoints" ]; then
+# Recall, exact match and token F1 against updates, of the trained model and of the blockwise upper
+# bound: their checkpoints every 500 updates, on the first 50 test windows.
+for v in trained blockwise; do
+  [ -d "$OUT/$v/checkpoints" ] || continue
   curve=()
-  for c in "$OUT"/trained/checkpoints/step-*; do curve+=(--model "$(basename "$c")=$c"); done
+  for c in "$OUT/$v"/checkpoints/step-*; do
+    step=$((10#${c##*step-}))
+    [ $((step % 500)) -eq 0 ] && curve+=(--model "$v-$step=$c")
+  done
+  [ ${#curve[@]} -gt 0 ] || continue
+  log "curve of $v: $((${#curve[@]} / 2)) checkpoints"
   "$BUILD/tools/pyramidion-bench" selection "${curve[@]}" --input "$DATA/test.jsonl" --max-docs 50 --chunk 50 \
-    --json "$OUT/curve.json" --markdown "$OUT/curve.md" >&2
-fi
+    --json "$OUT/curve-$v.json" --markdown "$OUT/curve-$v.md" >&2
+done
 cat "$OUT/report.md"
-log "training times (s, sequential runs): $(cat "$OUT/train_times.json" | tr -d '\n ')"
+cat "$OUT/train_speed.md"

@@ -181,6 +181,40 @@ TEST(ModelConfigPresets, ThePaperVariants) {
   EXPECT_EQ(load("tiny-deep-pyramidion").pooled_lengths, (std::vector<int64_t>{32, 16}));
 }
 
+// configs/selection/ (docs/selection.md): the task's variants differ only in their pooling schedule,
+// so that the side-by-side comparison compares pooling and nothing else.
+TEST(ModelConfigPresets, TheSelectionVariantsDifferOnlyInPooling) {
+  const fs::path dir = kConfigDir / "selection";
+  const std::vector<std::string> expected = {"blockwise-4096.json", "blockwise.json", "deep-pyramidion-16.json",
+                                             "deep-pyramidion-8-4096.json", "deep-pyramidion-8.json"};
+  EXPECT_EQ(entries(dir), expected) << "a selection config added must be added here and to configs/README.md";
+  for (const std::string suffix : {"", "-4096"}) {
+    SCOPED_TRACE("suffix '" + suffix + "'");
+    std::vector<std::pair<std::string, int64_t>> variants = {{"blockwise", 0}, {"deep-pyramidion-8", 8}};
+    if (suffix.empty()) variants.push_back({"deep-pyramidion-16", 16});
+    const auto base = ModelConfig::from_json_file((dir / ("blockwise" + suffix + ".json")).string());
+    EXPECT_EQ(base.max_source_length, suffix.empty() ? 2048 : 4096);
+    for (const auto& [name, fraction] : variants) {
+      SCOPED_TRACE(name);
+      const auto path = dir / (name + suffix + ".json");
+      const auto c = ModelConfig::from_json_file(path.string());
+      EXPECT_NO_THROW(c.validate());
+      EXPECT_EQ(read_text(path), c.to_json_string() + "\n");  // canonical form, every field spelled out
+      if (fraction == 0) {  // no pooling: [] or all 0
+        EXPECT_TRUE(std::all_of(c.pooled_lengths.begin(), c.pooled_lengths.end(), [](int64_t k) { return k == 0; }));
+      } else {
+        // Halving after every encoder layer down to max_source_length / fraction at the last one.
+        ASSERT_EQ(c.pooled_lengths.size(), static_cast<size_t>(c.encoder_layers));
+        EXPECT_EQ(c.pooled_lengths.back(), c.max_source_length / fraction);
+        EXPECT_EQ(c.pooled_lengths.front(), c.max_source_length / 2);
+      }
+      auto same = c;
+      same.pooled_lengths = base.pooled_lengths;
+      expect_same_fields(same, base);
+    }
+  }
+}
+
 // ---- defaults and round trips ---------------------------------------------------------------
 
 TEST(ModelConfigJson, MissingKeysTakeTheDefaults) {

@@ -58,6 +58,29 @@ std::vector<std::string> tiny_args(const TrainConfig& c) {
 
 // ---- config -----------------------------------------------------------------------------------
 
+// The training configs in configs/train/ load and build their model presets. (Their data files are
+// made by scripts, so validate(), which requires them, is not called here.)
+TEST(TrainConfigPresets, EveryTrainConfigLoadsAndBuildsItsModel) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(fs::path(kSource) / "configs" / "train"))
+    names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"aclsum-small.json", "selection-2048.json", "selection-4096.json"}));
+  for (const auto& name : names) {
+    SCOPED_TRACE(name);
+    const auto c = TrainConfig::from_json_file(kSource + "/configs/train/" + name);
+    EXPECT_TRUE(fs::exists(c.model)) << c.model;
+    EXPECT_NO_THROW(c.model_config(c.vocab_size));
+  }
+  // The selection task's config reserves exactly the markers scripts/make_selection.py writes.
+  const auto selection = TrainConfig::from_json_file(kSource + "/configs/train/selection-2048.json");
+  EXPECT_EQ(selection.reserved_symbols, (std::vector<std::string>{"\u27e6", "\u27e7"}));
+  EXPECT_EQ(selection.model_config(selection.vocab_size).max_source_length, 2048);
+  const auto long_windows = TrainConfig::from_json_file(kSource + "/configs/train/selection-4096.json");
+  EXPECT_EQ(long_windows.reserved_symbols, selection.reserved_symbols);
+  EXPECT_EQ(long_windows.model_config(long_windows.vocab_size).max_source_length, 4096);
+}
+
 TEST(TrainConfigCheck, InvalidFieldsAreRejectedByName) {
   const auto dir = fresh_dir("config");
   const auto base = tiny_config(dir);
