@@ -112,13 +112,14 @@ const Table& train_config_table() {
                "model preset (ModelConfig JSON, e.g. configs/small-deep-pyramidion.json); required", kPathField)
           .add(model_overrides_field())
           .add("train", &TrainConfig::train,
-               "training data: JSON lines, arXiv/PubMed or {id, document, summary}; this or data", kPathField)
+               "training data: JSON lines, arXiv/PubMed or {id, document, summary}; this or data",
+               kPathField | kContinuation)
           .add("valid", &TrainConfig::valid,
                "validation data (same formats); \"\" = the data's \"valid\" split, or no validation", kPathField)
           .add("data", &TrainConfig::data,
                "a dataset made by pyramidion-preprocess, memory-mapped (its train and valid splits, its tokenizer); "
                "this or train",
-               kPathField)
+               kPathField | kContinuation)
           .add("out", &TrainConfig::out, "output directory (checkpoints, tokenizer, metrics.jsonl, latest); required",
                kPathField)
           .add("data_format", &TrainConfig::data_format, data_format_names(),

@@ -304,10 +304,16 @@ TEST(TrainRun, StopAndResumeEqualsUninterrupted) {
   auto changed = parts;
   changed.seed = 5;
   changed.max_steps = 9;
+  // Other training data (a curriculum's next phase) changes the continuation too: named.
+  const auto other_train = dir / "other_train.jsonl";
+  fs::copy_file(parts.train, other_train);
+  changed.train = other_train.string();
   std::ostringstream log2;
   EXPECT_EQ(pyramidion::train(changed, pyramidion::TrainRunOptions().resume(true).log(&log2)).step, 9);
   EXPECT_NE(log2.str().find("seed 1 -> 5"), std::string::npos) << log2.str();
   EXPECT_NE(log2.str().find("max_steps 8 -> 9"), std::string::npos) << log2.str();
+  EXPECT_NE(log2.str().find("train \"" + parts.train + "\" -> \"" + other_train.string() + "\""), std::string::npos)
+      << log2.str();
 
   auto empty = tiny_config(dir);
   empty.out = (dir / "empty").string();
