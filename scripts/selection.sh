@@ -5,7 +5,8 @@
 # trains, on the same data for the same updates,
 #   trained     DeepPyramidion pooling to 1/8 of the input by its last pooling layer
 #   sixteenth   the same pooling to 1/16
-#   frozen      the 1/8 model with its scorers frozen at their initialisation (pooling without learning)
+#   frozen      the 1/8 model with its scorers frozen at their initialisation
+#   detached    frozen, and the scorers read detached representations: pooling that learns nothing
 #   blockwise   the blockwise baseline without pooling (the upper bound on copying)
 # and evaluates them side by side on the test windows with pyramidion-bench selection, the trained
 # model also with hard top-k at inference, plus the curves of the trained and blockwise models over
@@ -23,14 +24,14 @@
 #   PYRAMIDION_SELECTION_TOKENS    window length: 2048 (configs/selection/*.json) or 4096 (*-4096.json)
 #   PYRAMIDION_SELECTION_STEPS     updates per model (default: the train config's max_steps)
 #   PYRAMIDION_SELECTION_COPY_STEPS  updates of the copying phase (default 500)
-#   PYRAMIDION_SELECTION_VARIANTS  which of trained, blockwise, frozen, sixteenth to train, in pairs side
-#                                  by side (default all four; at 4096 the first three)
+#   PYRAMIDION_SELECTION_VARIANTS  which of trained, blockwise, frozen, sixteenth, detached to train, in
+#                                  pairs side by side (default all five; at 4096 all but sixteenth)
 #   PYRAMIDION_BUILD_DIR           the build (default build/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOKENS="${PYRAMIDION_SELECTION_TOKENS:-2048}"
-DEFAULT_VARIANTS="trained blockwise frozen sixteenth"
-[ "$TOKENS" = 4096 ] && DEFAULT_VARIANTS="trained blockwise frozen"  # no 1/16 preset at 4096
+DEFAULT_VARIANTS="trained blockwise frozen sixteenth detached"
+[ "$TOKENS" = 4096 ] && DEFAULT_VARIANTS="trained blockwise frozen detached"  # no 1/16 preset at 4096
 VARIANTS="${PYRAMIDION_SELECTION_VARIANTS:-$DEFAULT_VARIANTS}"
 BUILD="${PYRAMIDION_BUILD_DIR:-build}"
 case "$TOKENS" in
@@ -92,6 +93,9 @@ train_variant() {
       [ -z "$suffix" ] || { echo "selection.sh: no 1/16 preset for $TOKENS-token windows" >&2; return 2; }
       train sixteenth "configs/selection/deep-pyramidion-16.json" ;;
     frozen) train frozen "configs/selection/deep-pyramidion-8$suffix.json" --set 'freeze=["encoder_poolers."]' ;;
+    detached)
+      train detached "configs/selection/deep-pyramidion-8$suffix.json" --set 'freeze=["encoder_poolers."]' \
+        --set detach_scorer_input=true ;;
     blockwise) train blockwise "configs/selection/blockwise$suffix.json" ;;
     *) echo "selection.sh: unknown variant '$1'" >&2; return 2 ;;
   esac
@@ -143,12 +147,20 @@ for i in range(0, len(names) - 1, 2):
         print(f"| {names[i + 1]} / {names[i]} | {len(common)} | {ratio:.2f}x |")
 EOF
 
+# Every model at the same update: PYRAMIDION_SELECTION_STEPS, or the train config's max_steps
+# (a run trained further, e.g. for its curve, is evaluated at that checkpoint, not its latest).
+EVAL_STEP="${PYRAMIDION_SELECTION_STEPS:-$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["max_steps"])' "$TRAIN_CONFIG")}"
+at_step() { printf '%s/checkpoints/step-%06d' "$OUT/$1" "$((10#$EVAL_STEP))"; }
 models=()
-for v in blockwise trained sixteenth frozen; do
-  [ -e "$OUT/$v/latest" ] && models+=(--model "$v=$OUT/$v/latest")
+for v in blockwise trained sixteenth frozen detached; do
+  if [ -d "$(at_step "$v")" ]; then
+    models+=(--model "$v=$(at_step "$v")")
+  elif [ -e "$OUT/$v/latest" ]; then
+    log "$v has no checkpoint at update $EVAL_STEP: not evaluated"
+  fi
 done
-[ -e "$OUT/trained/latest" ] && models+=(--model "trained-hard=$OUT/trained/latest@hard")
-log "evaluating ${#models[@]} models on $DATA/test.jsonl"
+[ -d "$(at_step trained)" ] && models+=(--model "trained-hard=$(at_step trained)@hard")
+log "evaluating ${#models[@]} models at update $EVAL_STEP on $DATA/test.jsonl"
 "$BUILD/tools/pyramidion-bench" selection "${models[@]}" --input "$DATA/test.jsonl" --chunk 25 \
   --json "$OUT/report.json" --markdown "$OUT/report.md" --highlight-dir "$OUT/pages" --highlight-docs 6 >&2
 

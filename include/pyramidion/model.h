@@ -182,6 +182,10 @@ class Seq2SeqImpl : public torch::nn::Module {
   /// reports and save() writes. Training mode always uses the soft tournament.
   void set_hard_at_inference(bool hard);
 
+  /// Sets TopKPoolerImpl::detach_scorer_input of every pooling layer: true stops the selection's
+  /// gradient at the scorers, so the encoder layers below them cannot learn to be kept.
+  void set_detach_scorer_input(bool detach);
+
   /// Int8 weights for CPU inference (linear.h): every linear layer of the encoder and the decoder
   /// and the output projection (the embedding matrix, when shared) run LibTorch's dynamic int8
   /// kernels; the poolers' scorers, the embeddings and the norms stay float32. Needs the model in

@@ -51,6 +51,11 @@ class TopKPoolerImpl : public torch::nn::Module {
 
   TopKPoolerOptions options;
   Linear scorer{nullptr};
+  /// When true, the scorer reads x.detach(): the selection's gradient (through the tournament's
+  /// pair weights) still reaches the scorer's own weights but not the layers that made x, so
+  /// those cannot learn to be kept. A training switch (the selection task's "no learning"
+  /// control, docs/selection.md); not part of the options and not saved.
+  bool detach_scorer_input = false;
 };
 
 TORCH_MODULE(TopKPooler);

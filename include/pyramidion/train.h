@@ -86,6 +86,8 @@ struct TrainConfig {
   std::vector<std::string> freeze;  // parameter-name prefixes kept at their initial values (not
                             // trained, no weight decay), e.g. "encoder_poolers." for the selection
                             // task's frozen-scorer ablation; each must match some parameter
+  bool detach_scorer_input = false;  // the scorers read detached representations (Seq2Seq::
+                                     // set_detach_scorer_input): the selection's gradient stops there
   uint64_t seed = 1;           // weights, data order, dropout
   int64_t threads = 0;         // intra-op threads; 0 = LibTorch's default
   DeviceSpec device;           // JSON "cpu", "cuda" (device LOCAL_RANK: one GPU per process) or "cuda:N"

@@ -58,7 +58,8 @@ at::Tensor TopKPoolerImpl::score(const at::Tensor& x) {
                                 std::to_string(options.d_model()) + "), got " + detail::describe(x));
   // Under autocast the scorer's product comes out in 16 bits: the scores follow x's dtype, as the
   // soft top-k requires.
-  return (at::sigmoid(scorer->forward(x).squeeze(-1)) + options.pooler().score_epsilon).to(x.scalar_type());  // (b, n, 1) -> (b, n)
+  const auto input = detach_scorer_input ? x.detach() : x;  // (b, n, d)
+  return (at::sigmoid(scorer->forward(input).squeeze(-1)) + options.pooler().score_epsilon).to(x.scalar_type());  // (b, n, 1) -> (b, n)
 }
 
 PoolerOutput TopKPoolerImpl::forward(const at::Tensor& x, const at::Tensor& mask) {

@@ -249,6 +249,10 @@ void Seq2SeqImpl::set_hard_at_inference(bool hard) {
     encoder_poolers->ptr<TopKPoolerImpl>(i)->options.pooler().hard_at_inference = hard;
 }
 
+void Seq2SeqImpl::set_detach_scorer_input(bool detach) {
+  for (size_t i = 0; i < encoder_poolers->size(); ++i) encoder_poolers->ptr<TopKPoolerImpl>(i)->detach_scorer_input = detach;
+}
+
 void Seq2SeqImpl::quantize_int8() {
   const auto w = parameters().front();  // a copy: parameters() returns a temporary vector
   if (w.scalar_type() != at::kFloat || !w.device().is_cpu())

@@ -159,6 +159,10 @@ const Table& train_config_table() {
           .add("freeze", &TrainConfig::freeze,
                "parameter-name prefixes kept at their initial values, e.g. [\"encoder_poolers.\"] (the scorers)",
                kContinuation)
+          .add("detach_scorer_input", &TrainConfig::detach_scorer_input,
+               "the scorers read detached representations: the selection's gradient stops at them (with "
+               "freeze [\"encoder_poolers.\"]: pooling that learns nothing)",
+               kContinuation)
           .add("seed", &TrainConfig::seed, "seed of the weights, the data order and dropout", kContinuation)
           .add("threads", &TrainConfig::threads, "intra-op threads; 0 = LibTorch's default")
           .add(device_field())

@@ -267,6 +267,9 @@ void Trainer::build_model_and_optimizer() {
   model_->to(device_);
   model_->train();
   freeze_parameters();
+  model_->set_detach_scorer_input(config_.detach_scorer_input);
+  if (config_.detach_scorer_input)
+    say("the scorers read detached representations: the selection's gradient stops at them");
   group_.broadcast_parameters(*model_);
   std::vector<at::Tensor> decay, no_decay;  // no weight decay on biases and LayerNorm gains
   for (const auto& p : model_->parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);

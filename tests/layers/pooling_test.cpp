@@ -9,6 +9,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <stdexcept>
+#include <tuple>
 
 namespace {
 
@@ -116,6 +117,31 @@ TEST(TopKPooler, ScorerLearnsWhatToKeepThroughThePairWeights) {
   const auto best = std::get<1>(x.select(-1, 0).topk(4, 1));                   // (16, 4)
   const auto overlap = at::isin(chosen, best).to(at::kFloat).mean().item<double>();
   EXPECT_GT(overlap, 0.9) << "the scorer should learn to rank by feature 0";
+}
+
+// detach_scorer_input: the same forward, and the selection's gradient reaches the scorer's
+// weights but not x; without it, x gets the scores' gradient too.
+TEST(TopKPooler, DetachedScorerInputStopsTheSelectionsGradientAtTheScorer) {
+  at::manual_seed(5);
+  TopKPooler pool(TopKPoolerOptions(6, 4));
+  const auto x0 = at::randn({2, 16, 6});
+  // Only the pooled scores in the loss: every gradient to x then comes through the scorer.
+  auto grads = [&](bool detach) {
+    pool->detach_scorer_input = detach;
+    pool->zero_grad();
+    const auto x = x0.clone().requires_grad_();
+    const auto out = pool->forward(x);
+    out.scores.pow(2).sum().backward();
+    return std::make_tuple(out.values.detach(), x.grad(), pool->scorer->weight.grad().clone());
+  };
+  const auto [values_on, x_grad_on, w_grad_on] = grads(false);
+  const auto [values_off, x_grad_off, w_grad_off] = grads(true);
+  EXPECT_TRUE(values_on.equal(values_off));
+  EXPECT_GT(x_grad_on.abs().max().item<double>(), 0.0);
+  EXPECT_FALSE(x_grad_off.defined() && x_grad_off.abs().max().item<double>() > 0.0)
+      << "a detached scorer input must pass no gradient to x";
+  EXPECT_TRUE(at::allclose(w_grad_on, w_grad_off)) << "the scorer's own gradient is the same";
+  EXPECT_GT(w_grad_off.abs().max().item<double>(), 0.0);
 }
 
 TEST(TopKPooler, RejectsBadOptionsAndInputs) {
