@@ -121,7 +121,8 @@ done
 
 # Training cost: for each pair of runs trained side by side, the median over their log intervals
 # (25 updates of the task phase) of the ratio of the intervals' durations (the same batches in both).
-python3 - "$OUT" "$COPY_STEPS" $VARIANTS >"$OUT/train_speed.md" <<'EOF'
+# A run of a single variant has no pair: the earlier train_speed.md stays.
+python3 - "$OUT" "$COPY_STEPS" $VARIANTS <<'EOF'
 import json, os, statistics, sys
 out, copy_steps, names = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 def intervals(name):
@@ -137,14 +138,19 @@ def intervals(name):
             result[r["step"]] = r["elapsed_s"] - last["elapsed_s"]
         last = r
     return result
-print("| pair trained side by side (1 thread each) | log intervals compared | median ratio of interval times |")
-print("|:---|---:|---:|")
+rows = []
 for i in range(0, len(names) - 1, 2):
     a, b = intervals(names[i]), intervals(names[i + 1])
     common = sorted(s for s in set(a) & set(b) if s > copy_steps)
     if common:
         ratio = statistics.median(b[s] / a[s] for s in common)
-        print(f"| {names[i + 1]} / {names[i]} | {len(common)} | {ratio:.2f}x |")
+        rows.append(f"| {names[i + 1]} / {names[i]} | {len(common)} | {ratio:.2f}x |")
+if rows:
+    path = os.path.join(out, "train_speed.md")
+    with open(path + ".tmp", "w") as f:
+        f.write("| pair trained side by side (1 thread each) | log intervals compared | median ratio of interval times |\n")
+        f.write("|:---|---:|---:|\n" + "\n".join(rows) + "\n")
+    os.replace(path + ".tmp", path)
 EOF
 
 # Every model at the same update: PYRAMIDION_SELECTION_STEPS, or the train config's max_steps
@@ -179,4 +185,4 @@ for v in trained blockwise; do
     --json "$OUT/curve-$v.json" --markdown "$OUT/curve-$v.md" >&2
 done
 cat "$OUT/report.md"
-cat "$OUT/train_speed.md"
+if [ -f "$OUT/train_speed.md" ]; then cat "$OUT/train_speed.md"; fi
