@@ -5,7 +5,8 @@
 #   - Debian packages: compilers (clang too, for scripts/fuzz.sh and scripts/sanitize.sh), CMake,
 #     GoogleTest, CLI11, nlohmann_json, sentencepiece.
 #   - LibTorch: the PyPI `torch` wheel (pinned below) in a virtual environment outside the
-#     source tree, so that clones and CI runs on the same machine share it.
+#     source tree, so that clones and CI runs on the same machine share it; pytest beside it
+#     (the Python package's tests).
 #
 # Environment:
 #   PYRAMIDION_VENV   where the virtual environment lives (default ~/.cache/pyramidion/venv)
@@ -44,4 +45,11 @@ if [ "${have%%+*}" != "$TORCH_VERSION" ]; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "torch==$TORCH_VERSION"
 else
   log "torch $have: present"
+fi
+# pytest: the Python package's tests (python/tests), which the README's test command runs.
+if ! "$VENV/bin/python" -c 'import pytest' 2>/dev/null; then
+  log "installing pytest into $VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "pytest>=7,<10"
+else
+  log "pytest: present"
 fi

@@ -170,9 +170,10 @@ class Seq2SeqImpl : public torch::nn::Module {
   /// first moved aside (".<name>.old-XXXXXX") and removed afterwards. A crash leaves either the old
   /// or the new complete checkpoint at `dir`, or none (with the old one aside), never a partial
   /// one. weights.pt is a pickled dict of every named parameter and buffer (name -> CPU tensor);
-  /// Python reads it with torch.load(path, weights_only=False) (the dict carries a TorchScript type
-  /// tag that the weights-only unpickler refuses). Throws std::runtime_error naming the path when writing
-  /// fails.
+  /// Python reads it with torch.load(path, weights_only=True) once the TorchScript type tag the
+  /// dict carries is allowed (torch.serialization.safe_globals([torch.jit._pickle.restore_type_tag])),
+  /// which pyramidion.load_checkpoint does (docs/python.md). Throws std::runtime_error naming the
+  /// path when writing fails.
   void save(const std::string& dir) const;
 
   const ModelConfig& config() const { return config_; }

@@ -60,6 +60,12 @@ struct TopKResult {
 
 /// Differentiable successive-halving top-k of `x` by `scores` (see the file comment).
 ///
+/// This is the C++ face of the dispatcher operator `pyramidion::successive_halving_topk(Tensor x,
+/// Tensor scores, int k, Tensor? mask=None, float base=20., bool keep_order=False, bool hard=False)
+/// -> (values, scores, mask, indices)`: it validates and calls it. From Python the same operator is
+/// torch.ops.pyramidion.successive_halving_topk (or pyramidion.soft_topk: docs/python.md), with
+/// autograd and a Meta kernel for torch.compile.
+///
 /// x: (b, n, d) float32, float64, bfloat16 or float16; scores: (b, n), same dtype and device;
 /// 1 <= k <= n. Outputs and gradients have the inputs' dtype. With 16-bit inputs the tournament,
 /// the pair weights, the blended scores and the score gradient are computed in float32 and x is

@@ -19,6 +19,7 @@ TopKResult iterative_softmax_topk(const at::Tensor& x, const at::Tensor& scores,
                                   const IterativeSoftmaxOptions& options) {
   constexpr const char* fn = "pyramidion::iterative_softmax_topk";
   const auto mask = detail::check_topk_args(fn, x, scores, k, options.mask());
+  if (!x.is_cuda()) detail::check_finite_scores(fn, scores, mask);
   const double temperature = options.temperature();
   if (!std::isfinite(temperature) || temperature <= 0)
     throw std::invalid_argument(std::string(fn) + ": temperature must be finite and > 0, got " +

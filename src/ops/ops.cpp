@@ -1,11 +1,19 @@
-// Schemas of the private top-k operators and their typed C++ entry points (see topk_ops.h).
-// Kernels register per backend: CPU in topk_cpu.cpp, CUDA in src/ops/cuda/topk_binding.cpp.
+// Schemas of the top-k operators, the public one and its private pieces, and the pieces' typed C++
+// entry points (see topk_ops.h). Kernels register per backend: CPU in topk_cpu.cpp (and beside it),
+// CUDA in src/ops/cuda/topk_binding.cpp, Meta (shapes only, for torch.compile) in topk_meta.cpp.
 #include "ops/topk_ops.h"
 
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
 TORCH_LIBRARY(pyramidion, m) {
+  // The public operator (include/pyramidion/topk.h; from Python: torch.ops.pyramidion.
+  // successive_halving_topk). Kernels: Autograd and CPU/CUDA in topk.cpp, Meta in topk_meta.cpp.
+  m.def(
+      "successive_halving_topk(Tensor x, Tensor scores, int k, Tensor? mask=None, float base=20.0, "
+      "bool keep_order=False, bool hard=False) -> (Tensor values, Tensor scores, Tensor mask, Tensor indices)");
+  // The private pieces it is made of.
+  m.def("sh_checked_scores(Tensor scores, Tensor mask, str fn) -> Tensor");
   m.def("sh_tournament(Tensor scores, Tensor mask, int k, float log_base, bool keep_order) -> Tensor[]");
   m.def("sh_tree_backward(Tensor[] tree, Tensor leaf_dots, Tensor grad_scores, float log_base) -> Tensor");
   m.def("sh_rank(Tensor key) -> Tensor");
@@ -40,6 +48,12 @@ at::Tensor sh_tree_backward(const std::vector<at::Tensor>& tree, const at::Tenso
   static const auto handle =
       op<at::Tensor(at::TensorList, const at::Tensor&, const at::Tensor&, double)>("pyramidion::sh_tree_backward");
   return handle.call(tree, leaf_dots, grad_scores, log_base);
+}
+
+at::Tensor sh_checked_scores(const at::Tensor& scores, const at::Tensor& mask, c10::string_view fn) {
+  static const auto handle =
+      op<at::Tensor(const at::Tensor&, const at::Tensor&, c10::string_view)>("pyramidion::sh_checked_scores");
+  return handle.call(scores, mask, fn);
 }
 
 at::Tensor sh_rank(const at::Tensor& key) {

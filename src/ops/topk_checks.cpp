@@ -1,9 +1,10 @@
-// Argument checks of the top-k front (ops/topk_checks.h).
+// Argument checks of the top-k front (ops/topk_checks.h) and the sh_checked_scores operator.
 #include "ops/topk_checks.h"
 
 #include "util/tensor_text.h"
 
 #include <ATen/ATen.h>
+#include <torch/library.h>
 
 #include <stdexcept>
 
@@ -40,20 +41,40 @@ at::Tensor check_topk_args(const char* fn, const at::Tensor& x, const at::Tensor
   } else {
     m = at::ones({x.size(0), n}, x.options().dtype(at::kBool));
   }
-  // Non-finite scores of real tokens would silently poison every pair they meet. On the CPU the
-  // check is a pass over the scores; on CUDA it would make the host wait for the device at every
-  // call (and rule out graph capture), so there the tournament kernel poisons the example instead
-  // (NaN outputs and gradients: ops/tournament_program.h).
-  if (x.is_cuda()) return m;
-  const auto bad = scores.isfinite().logical_not().logical_and(m);
-  if (bad.any().item<bool>()) {
-    const auto where = bad.nonzero().select(0, 0).cpu();  // (2,)
-    const int64_t i = where[0].item<int64_t>(), j = where[1].item<int64_t>();
-    fail("scores must be finite where mask is true; scores[" + std::to_string(i) + ", " + std::to_string(j) +
-         "] = " + std::to_string(scores.select(0, i).select(0, j).item<double>()));
-  }
   return m;
 }
 
+void check_finite_scores(const char* fn, const at::Tensor& scores, const at::Tensor& mask) {
+  const auto bad = scores.isfinite().logical_not().logical_and(mask);
+  if (!bad.any().item<bool>()) return;
+  const auto where = bad.nonzero().select(0, 0).cpu();  // (2,)
+  const int64_t i = where[0].item<int64_t>(), j = where[1].item<int64_t>();
+  throw std::invalid_argument(std::string(fn) + ": scores must be finite where mask is true; scores[" +
+                              std::to_string(i) + ", " + std::to_string(j) +
+                              "] = " + std::to_string(scores.select(0, i).select(0, j).item<double>()));
+}
+
+namespace {
+
+// sh_checked_scores (ops/topk_ops.h). Non-finite scores of real tokens would silently poison every
+// pair they meet. On the CPU the check is a pass over the scores; on CUDA it would make the host
+// wait for the device at every call (and rule out graph capture), so there the tournament kernel
+// poisons the example instead (NaN outputs and gradients: ops/tournament_program.h).
+at::Tensor checked_scores_cpu(const at::Tensor& scores, const at::Tensor& mask, c10::string_view fn) {
+  check_finite_scores(std::string(fn).c_str(), scores, mask);
+  return scores.masked_fill(mask.logical_not(), 0);  // (b, n)
+}
+
+at::Tensor checked_scores_any(const at::Tensor& scores, const at::Tensor& mask, c10::string_view) {
+  return scores.masked_fill(mask.logical_not(), 0);  // (b, n)
+}
+
+}  // namespace
 }  // namespace detail
 }  // namespace pyramidion
+
+// Every backend but the CPU (CUDA, and Meta for tracing) zeroes the padding without a check.
+TORCH_LIBRARY_IMPL(pyramidion, CompositeExplicitAutograd, m) {
+  m.impl("sh_checked_scores", &pyramidion::detail::checked_scores_any);
+}
+TORCH_LIBRARY_IMPL(pyramidion, CPU, m) { m.impl("sh_checked_scores", &pyramidion::detail::checked_scores_cpu); }

@@ -11,8 +11,14 @@ namespace detail {
 
 /// Checks x (b, n, d), scores (b, n), 1 <= k <= n and the mask in `mask` (undefined or (b, n)
 /// bool); returns the mask to use: (b, n) bool, all true when none was given.
+/// Reads no values (metadata only), so it also runs on fake tensors while tracing; the values are
+/// checked by check_finite_scores, through the sh_checked_scores operator (ops/topk_ops.h).
 at::Tensor check_topk_args(const char* fn, const at::Tensor& x, const at::Tensor& scores, int64_t k,
                            const at::Tensor& mask);
+
+/// Throws std::invalid_argument "<fn>: scores must be finite where mask is true; scores[i, j] = v"
+/// for the first non-finite real score. Reads the values: makes the host wait on CUDA.
+void check_finite_scores(const char* fn, const at::Tensor& scores, const at::Tensor& mask);
 
 }  // namespace detail
 }  // namespace pyramidion

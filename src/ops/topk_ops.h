@@ -13,6 +13,7 @@
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/util/string_view.h>
 
 #include <tuple>
 #include <vector>
@@ -29,6 +30,14 @@ std::vector<at::Tensor> sh_tournament(const at::Tensor& scores, const at::Tensor
 /// tournament, leaf_dots (b, k, L), grad_scores (b, k) -> (b, n).
 at::Tensor sh_tree_backward(const std::vector<at::Tensor>& tree, const at::Tensor& leaf_dots,
                             const at::Tensor& grad_scores, double log_base);
+
+/// The scores with padding zeroed, (b, n) -> (b, n), after (on the CPU) checking that every real
+/// score is finite: std::invalid_argument "pyramidion::successive_halving_topk: scores must be
+/// finite where mask is true; scores[i, j] = nan", prefixed by `fn`). On CUDA there is no check
+/// (it would make the host wait for the device): the tournament kernel poisons such an example
+/// instead. An operator rather than a step of the front so that tracing (torch.compile, fake
+/// tensors) never reads a value.
+at::Tensor sh_checked_scores(const at::Tensor& scores, const at::Tensor& mask, c10::string_view fn);
 
 /// Per row, the positions ordered by key descending, ties in position order (a stable descending
 /// argsort). key (b, m) float/double, no NaN -> perm (b, m) int64

@@ -7,7 +7,10 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/OpMathType.h>
 #include <gtest/gtest.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <c10/core/InferenceMode.h>
 #include <torch/autograd.h>
 
 #include <algorithm>
@@ -960,3 +963,117 @@ TEST(TopKErrors, BadBaseAndTemperature) {
 }
 
 }  // namespace
+
+// ---- the public dispatcher operator --------------------------------------------------------------
+
+using OpResult = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
+
+OpResult call_public_op(const at::Tensor& x, const at::Tensor& s, int64_t k, const c10::optional<at::Tensor>& mask,
+                        double base, bool keep_order, bool hard) {
+  static const auto handle =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("pyramidion::successive_halving_topk", "")
+          .typed<OpResult(const at::Tensor&, const at::Tensor&, int64_t, const c10::optional<at::Tensor>&, double,
+                          bool, bool)>();
+  return handle.call(x, s, k, mask, base, keep_order, hard);
+}
+
+// The schema Python sees (torch.ops.pyramidion.successive_halving_topk), with its defaults.
+TEST(TopKOperator, TheSchemaIsThePublicOne) {
+  const auto op = c10::Dispatcher::singleton().findSchemaOrThrow("pyramidion::successive_halving_topk", "");
+  std::ostringstream schema;
+  schema << op.schema();
+  EXPECT_EQ(schema.str(),
+            "pyramidion::successive_halving_topk(Tensor x, Tensor scores, int k, Tensor? mask=None, float base=20., "
+            "bool keep_order=False, bool hard=False) -> (Tensor values, Tensor scores, Tensor mask, Tensor indices)");
+  for (const char* key : {"CPU", "CUDA", "Meta", "AutogradCPU", "AutogradCUDA"})
+    EXPECT_TRUE(op.hasComputedKernelForDispatchKey(c10::parseDispatchKey(key))) << key;
+}
+
+// The C++ function is the operator: the same outputs and gradients as calling it through the
+// dispatcher, for the soft and the hard selection.
+TEST(TopKOperator, TheCppFunctionCallsTheOperator) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(21);
+  const auto mask = uniform({3, 29}, 0, 1, gen) < 0.8;
+  for (bool hard : {false, true}) {
+    const auto x1 = uniform({3, 29, 5}, -1, 1, gen).requires_grad_(true);
+    const auto s1 = uniform({3, 29}, 0, 1, gen).requires_grad_(true);
+    const auto x2 = x1.detach().clone().requires_grad_(true), s2 = s1.detach().clone().requires_grad_(true);
+    const auto a = pyramidion::successive_halving_topk(x1, s1, 6, TopKOptions().mask(mask).base(9).keep_order(true).hard(hard));
+    const auto [v, sc, m, i] = call_public_op(x2, s2, 6, mask, 9.0, true, hard);
+    EXPECT_TRUE(a.values.equal(v) && a.scores.equal(sc) && a.mask.equal(m) && a.indices.equal(i));
+    (a.values.sum() + (a.scores * a.scores).sum()).backward();
+    (v.sum() + (sc * sc).sum()).backward();
+    EXPECT_TRUE(x1.grad().equal(x2.grad()));
+    EXPECT_TRUE(s1.grad().equal(s2.grad()));
+  }
+}
+
+// Below autograd (inference mode) the CPU kernel runs: the same outputs as the Autograd kernel.
+TEST(TopKOperator, InferenceModeGivesTheAutogradKernelsOutputs) {
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(4);
+  const auto x = uniform({2, 40, 7}, -1, 1, gen), s = uniform({2, 40}, 0, 1, gen);
+  const auto mask = uniform({2, 40}, 0, 1, gen) < 0.6;
+  for (bool hard : {false, true}) {
+    const auto want = pyramidion::successive_halving_topk(x.clone().requires_grad_(true), s, 9,
+                                                          TopKOptions().mask(mask).hard(hard));
+    c10::InferenceMode guard;
+    const auto got = pyramidion::successive_halving_topk(x, s, 9, TopKOptions().mask(mask).hard(hard));
+    EXPECT_TRUE(got.values.is_inference());
+    EXPECT_TRUE(want.values.detach().equal(got.values) && want.scores.equal(got.scores));
+    EXPECT_TRUE(want.mask.equal(got.mask) && want.indices.equal(got.indices));
+    // The check of the values runs in the CPU kernel too.
+    auto bad = s.clone();
+    bad[1][3] = kNaN;
+    expect_invalid([&] { pyramidion::successive_halving_topk(x, bad, 9, TopKOptions().hard(hard)); },
+                   {"scores[1, 3]", "nan"});
+  }
+}
+
+// The Meta kernels (what torch.compile traces with, through fake tensors) give the shapes and
+// dtypes of the CPU kernels, for every dtype, without reading a value: the public operator's and
+// those of the pieces its Autograd kernel calls forward and backward. (The whole traced forward and
+// backward, with ATen's own fake kernels, is checked from Python: python/tests/test_topk.py, opcheck.)
+TEST(TopKOperator, MetaKernelsGiveTheShapesAndDtypesOfTheCpuKernels) {
+  namespace d = pyramidion::detail;
+  auto expect_like = [](const std::vector<at::Tensor>& meta, const std::vector<at::Tensor>& cpu) {
+    ASSERT_EQ(meta.size(), cpu.size());
+    for (size_t i = 0; i < cpu.size(); ++i) {
+      EXPECT_TRUE(meta[i].is_meta()) << i;
+      EXPECT_EQ(meta[i].sizes(), cpu[i].sizes()) << i;
+      EXPECT_EQ(meta[i].scalar_type(), cpu[i].scalar_type()) << i;
+    }
+  };
+  auto gen = at::make_generator<at::CPUGeneratorImpl>(8);
+  for (auto dtype : {at::kFloat, at::kDouble, at::kBFloat16, at::kHalf}) {
+    SCOPED_TRACE(c10::toString(dtype));
+    const auto acc = at::toOpMathType(dtype);
+    const auto x = uniform({3, 37, 4}, -1, 1, gen, dtype), s = uniform({3, 37}, 0, 1, gen, dtype);
+    const auto mask = uniform({3, 37}, 0, 1, gen) < 0.7;
+    const auto meta = [](const at::Tensor& t) { return at::empty(t.sizes(), t.options().device(at::kMeta)); };
+    for (bool hard : {false, true}) {
+      c10::InferenceMode below_autograd;  // the operator's backend kernel: Meta here, CPU there
+      const auto [v, sc, m, i] = call_public_op(x, s, 5, mask, 20.0, true, hard);
+      const auto [mv, msc, mm, mi] = call_public_op(meta(x), meta(s), 5, meta(mask), 20.0, true, hard);
+      expect_like({mv, msc, mm, mi}, {v, sc, m, i});
+    }
+    const auto clean = s.to(acc).masked_fill(mask.logical_not(), 0);
+    const auto tree = d::sh_tournament(clean, mask, 5, std::log(20.0), false);
+    const auto meta_tree = d::sh_tournament(meta(clean), meta(mask), 5, std::log(20.0), false);
+    expect_like(meta_tree, tree);
+    const auto& index = tree[0];  // (b, k, L)
+    const auto& coef = tree[1];   // (b, k, L)
+    const auto y = d::sh_combine(x, index, coef);                                           // (b, k, d)
+    expect_like({d::sh_combine(meta(x), meta(index), meta(coef))}, {y});
+    const auto dots = d::sh_leaf_dot(y, x, index);                                          // (b, k, L)
+    expect_like({d::sh_leaf_dot(meta(y), meta(x), meta(index))}, {dots});
+    const auto row = tree[5], leaf_coef = at::ones(row.sizes(), coef.options());            // (b, n)
+    expect_like({d::sh_expand(meta(y), meta(row), meta(leaf_coef))}, {d::sh_expand(y, row, leaf_coef)});
+    const auto grad_scores = at::ones({3, 5}, coef.options());                              // (b, k)
+    std::vector<at::Tensor> meta_packed;
+    for (const auto& t : tree) meta_packed.push_back(meta(t));
+    expect_like({d::sh_tree_backward(meta_packed, meta(dots), meta(grad_scores), std::log(20.0))},
+                {d::sh_tree_backward(tree, dots, grad_scores, std::log(20.0))});
+    expect_like({d::sh_rank(meta(clean))}, {d::sh_rank(clean)});
+  }
+}

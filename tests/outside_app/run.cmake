@@ -27,3 +27,7 @@ run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/outside_app -B ${WORK_DIR}/build -G 
     -DCMAKE_BUILD_TYPE=Release)
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 run(${WORK_DIR}/build/app)
+# The installed Python package finds the installed library beside it and runs the operator.
+if(DEFINED PYTHON)
+  run(${PYTHON} ${SOURCE_DIR}/tests/outside_app/check_python.py ${WORK_DIR}/prefix)
+endif()

@@ -1,0 +1,93 @@
+"""Finds and loads the pyramidion library that CMake built (``libpyramidion.so``), once.
+
+The library is not built at import time (no ``torch.utils.cpp_extension``): it needs the Debian
+packages and, for its CUDA kernels, the toolkit that ``scripts/setup.sh`` and ``scripts/build.sh``
+install and drive, and one build serves the C++ tools, the tests and Python alike. Next to the
+library CMake writes ``pyramidion_build.json`` (the LibTorch it was built against, with or without
+CUDA, the C++ ABI); the Python ``torch`` must match it, which is checked *before* the library is
+loaded, so that a mismatch is one clear error instead of an undefined symbol or a crash.
+
+Where the library is looked for, first match wins:
+  1. ``$PYRAMIDION_LIBRARY``: the path of ``libpyramidion.so``;
+  2. ``$PYRAMIDION_BUILD_DIR/libpyramidion.so`` (a relative path is relative to the repository);
+  3. installed (``cmake --install``, the package at ``<prefix>/share/pyramidion/python``): the
+     library in ``<prefix>/lib*/``;
+  4. ``build/libpyramidion.so`` of the repository this package sits in (``python/..``).
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+_REPO = Path(__file__).resolve().parent.parent.parent
+_LIBRARY_NAME = "libpyramidion.so"
+_BUILD_INFO = "pyramidion_build.json"
+_loaded: Path | None = None
+
+
+def library_path() -> Path:
+    """The ``libpyramidion.so`` that :func:`load` would load (it need not exist)."""
+    explicit = os.environ.get("PYRAMIDION_LIBRARY")
+    if explicit:
+        return Path(explicit)
+    build = os.environ.get("PYRAMIDION_BUILD_DIR")
+    if build is None:
+        package = Path(__file__).resolve().parent
+        if package.parent.name == "python" and package.parents[1].name == "pyramidion" and \
+                package.parents[2].name == "share":
+            prefix = package.parents[3]
+            installed = sorted(prefix.glob(f"lib*/{_LIBRARY_NAME}")) + sorted(prefix.glob(f"lib*/*/{_LIBRARY_NAME}"))
+            if installed:
+                return installed[0]
+    path = Path(build or "build")
+    if not path.is_absolute():
+        path = _REPO / path
+    return path / _LIBRARY_NAME
+
+
+def _torch_release(version: str) -> str:
+    """'2.15.0+cu132' -> '2.15.0' (LibTorch's CMake version has no local part)."""
+    return version.split("+", 1)[0]
+
+
+def check_build_info(info: dict, where: Path) -> None:
+    """Raises ImportError when the library described by ``info`` cannot run with this torch."""
+    built = str(info.get("torch_version", ""))
+    have = _torch_release(torch.__version__)
+    if built != have:
+        raise ImportError(
+            f"pyramidion: the library at {where} was built against LibTorch {built}, but this Python "
+            f"has torch {torch.__version__}; rebuild it against this torch (scripts/build.sh with "
+            f"PYRAMIDION_VENV pointing at this environment) or use the Python it was built for")
+    if bool(info.get("cuda")) and torch.version.cuda is None:
+        raise ImportError(
+            f"pyramidion: the library at {where} was built with CUDA, but this torch {torch.__version__} "
+            f"has none; install a CUDA build of torch {built} or rebuild with -DPYRAMIDION_WITH_CUDA=OFF")
+    abi = info.get("cxx11_abi")
+    if abi is not None and bool(abi) != bool(torch._C._GLIBCXX_USE_CXX11_ABI):
+        raise ImportError(
+            f"pyramidion: the library at {where} uses _GLIBCXX_USE_CXX11_ABI={int(bool(abi))}, this torch "
+            f"uses {int(torch._C._GLIBCXX_USE_CXX11_ABI)}; rebuild against this torch")
+
+
+def load() -> Path:
+    """Loads the library into this process (registering torch.ops.pyramidion.*) and returns its path."""
+    global _loaded
+    if _loaded is not None:
+        return _loaded
+    path = library_path()
+    if not path.is_file():
+        raise ImportError(
+            f"pyramidion: no library at {path}; build it with scripts/build.sh, or set PYRAMIDION_LIBRARY "
+            f"to the path of {_LIBRARY_NAME} (or PYRAMIDION_BUILD_DIR to its build directory)")
+    info_path = path.resolve().parent / _BUILD_INFO
+    if not info_path.is_file():
+        raise ImportError(f"pyramidion: {info_path} is missing: the library at {path} was not built by this "
+                          f"project's CMake (which writes it beside the library); rebuild")
+    check_build_info(json.loads(info_path.read_text()), path)
+    torch.ops.load_library(str(path))
+    _loaded = path
+    return path
