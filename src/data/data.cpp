@@ -148,6 +148,13 @@ Document parse_plain(const json& record, const ReaderOptions& options) {
 
 // nlohmann's "[json.exception.parse_error.101] parse error at line 1, column 7: syntax error ..."
 // without the prefix (the line is ours to report), keeping the column.
+// nlohmann's message without its "[json.exception.out_of_range.406] " prefix.
+std::string json_error_text(const json::exception& e) {
+  const std::string what = e.what();
+  const size_t end = what.rfind("] ", what.find(' '));
+  return what.rfind("[json.exception.", 0) == 0 && end != std::string::npos ? what.substr(end + 2) : what;
+}
+
 std::string parse_error_text(const json::parse_error& e) {
   std::string what = e.what();
   const size_t at = what.find("column ");
@@ -171,6 +178,8 @@ Document parse_line(const std::string& line, const ReaderOptions& options) {
     record = json::parse(line);
   } catch (const json::parse_error& e) {
     throw BadRecord("invalid JSON: " + parse_error_text(e));
+  } catch (const json::exception& e) {  // out_of_range: a number no double holds (21e308)
+    throw BadRecord("invalid JSON: " + json_error_text(e));
   }
   if (!record.is_object()) throw BadRecord(std::string("a record must be a JSON object, got ") + record.type_name());
   DataFormat format = options.format();

@@ -177,7 +177,7 @@ Dataset Dataset::open(const std::string& dir_name) {
   json& m = impl->manifest;
   try {
     m = json::parse(detail::read_file("dataset", manifest_path.string()));
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // syntax errors, and numbers no double holds (1e999)
     throw dataset_error(manifest_path, std::string("is not valid JSON: ") + e.what());
   }
   if (!m.is_object() || m.value("format", "") != detail::kDatasetFormat)

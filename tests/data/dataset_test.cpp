@@ -269,6 +269,9 @@ TEST_F(DamagedDataset, AManifestThatDoesNotMatchItsFiles) {
   EXPECT_NE(open_error().find("has format version 7; this pyramidion reads 1"), std::string::npos);
   pyramidion::detail::write_file_atomically("test", (data() / "manifest.json").string(), "{\"format\": ");
   EXPECT_NE(open_error().find("manifest.json' is not valid JSON"), std::string::npos);
+  // A number no double holds is invalid JSON too, not nlohmann's out_of_range escaping.
+  pyramidion::detail::write_file_atomically("test", (data() / "manifest.json").string(), "{\"format\": 1e999}");
+  EXPECT_NE(open_error().find("manifest.json' is not valid JSON: "), std::string::npos) << open_error();
   // Counts that no index can have: refused, not read through.
   manifest.replace(manifest.find("\"version\": 7"), 12, "\"version\": 1");
   for (const std::string& count : {"-1", "1099511627777"}) {
