@@ -12,6 +12,8 @@
 #   3. pyramidion-bench model on the GPU: training step and beam-4 generation, DeepPyramidion
 #      against blockwise at source 8192, fp32 and bf16 (targets in bf16: training >= 2x, beam-4
 #      generation >= 4.5x);
+#   4. from Python: python/benchmarks/topk_bench.py on the GPU (torch.ops against the C++ API and
+#      pure PyTorch, gradients checked equal first), and the Python tests where pytest is installed;
 #
 # and prints a summary table. Everything it writes goes to OUT (default results/gpu): the logs,
 # the benchmarks' markdown and JSON, summary.md (the figures for docs/benchmarks/gpu.md).
@@ -42,7 +44,7 @@ PYTHON="${PYTHON:-python3}"
 # CUDA cases of tests/training/*) and the build's SASS check.
 CUDA_TESTS='Cuda|CUDA|build\.library_carries'
 
-usage() { sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; }
 die() { printf '[gpu_check] %s\n' "$*" >&2; exit 2; }
 log() { printf '[gpu_check] %s\n' "$*" >&2; }
 
@@ -120,6 +122,16 @@ TOPK=("$BENCH" topk --device cuda -b 16 -n 8192 -k 512 -d 512 --methods soft,cop
       --reps 20 --markdown "$OUT_DIR/topk.md" --json "$OUT_DIR/topk.json")
 MODEL=("$BENCH" model --device cuda --precisions fp32,bf16 --warmup 1 --reps 3
        --markdown "$OUT_DIR/model.md" --json "$OUT_DIR/model.json")
+# From Python (docs/python.md): the operator through torch.ops against the C++ API and the pure-PyTorch
+# formulation on the GPU (it first checks that the three give the same gradients), and the Python
+# tests, CUDA ones included, where pytest is installed.
+PYENV=(env "PYRAMIDION_BUILD_DIR=$BUILD" "PYTHONPATH=$ROOT/python")
+PYBENCH=("${PYENV[@]}" "$PYTHON" "$ROOT/python/benchmarks/topk_bench.py" --device cuda --warmup 3 --reps 20
+         --json "$OUT_DIR/python_topk.json")
+PYTEST=("${PYENV[@]}" "PYRAMIDION_CPP_API=$BUILD/tests/libpyramidion_cpp_api.so" "$PYTHON" -m pytest -q
+        -p no:cacheprovider "$ROOT/python/tests")
+HAVE_PYTEST=0
+"$PYTHON" -c 'import pytest' 2>/dev/null && HAVE_PYTEST=1
 
 show() { printf '  '; printf '%q ' "$@"; echo; }
 if ((DRY)); then
@@ -129,6 +141,8 @@ if ((DRY)); then
   show "${TESTS[@]}"
   show "${TOPK[@]}"
   show "${MODEL[@]}"
+  show "${PYBENCH[@]}"
+  if ((HAVE_PYTEST)); then show "${PYTEST[@]}"; else echo "  (no pytest in $PYTHON: the Python tests would not run)"; fi
   echo "  then the summary table: scripts/gpu_summary.py $OUT_DIR > $OUT_DIR/summary.md"
   if ((${#missing[@]})); then
     printf 'missing here:\n'; printf '  - %s\n' "${missing[@]}"
@@ -174,6 +188,9 @@ if step configure "$OUT_DIR/configure.log" "${CONFIGURE[@]}" && step build "$OUT
   step tests "$OUT_DIR/tests.log" "${TESTS[@]}"
   step topk "$OUT_DIR/topk.log" "${TOPK[@]}"
   step model "$OUT_DIR/model.log" "${MODEL[@]}"
+  step python_topk "$OUT_DIR/python_topk.log" "${PYBENCH[@]}"
+  if ((HAVE_PYTEST)); then step python_tests "$OUT_DIR/python_tests.log" "${PYTEST[@]}"
+  else log "no pytest in $PYTHON: the Python tests do not run here"; fi
 fi
 "$PYTHON" "$ROOT/scripts/gpu_summary.py" "$OUT_DIR" | tee "$OUT_DIR/summary.md"
 log "done in $((SECONDS - start)) s; status $status"

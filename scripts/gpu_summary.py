@@ -4,7 +4,7 @@
     scripts/gpu_summary.py results/gpu > results/gpu/summary.md
 
 Reads machine.txt, steps.txt, tests.log (ctest's output), topk.json and model.json (pyramidion-bench's
-JSON reports); what is missing is reported as not run. Prints markdown: the machine, each step's
+JSON reports) and python_topk.json (python/benchmarks/topk_bench.py's); what is missing is reported as not run. Prints markdown: the machine, each step's
 status and time, the tests' counts, and the figures against the targets of issue 10: the operator's
 forward + backward within 3x of a device copy of x; DeepPyramidion against blockwise at source 8192
 in bf16: training step >= 2x, beam-4 generation >= 4.5x.
@@ -103,6 +103,16 @@ def model_figures(folder):
     return rows, figures, sizes
 
 
+def python_rows(folder):
+    """python/benchmarks/topk_bench.py's JSON: the operator from Python, the C++ API, pure PyTorch."""
+    rep = load_json(folder, "python_topk.json")
+    if not rep or not rep.get("results"):
+        return ["| not run | | |"], "(not run)"
+    rows = [f"| {r['method']} | {ms(r['median_s'] * 1000)} | {r['ratio_to_python']:.3f}x |" for r in rep["results"]]
+    st = rep.get("settings", {})
+    return rows, f"b={st.get('b')} n={st.get('n')} k={st.get('k')} d={st.get('d')} {st.get('dtype', '')}"
+
+
 def main():
     folder = sys.argv[1] if len(sys.argv) > 1 else "results/gpu"
     out = ["## GPU check (scripts/gpu_check.sh)", ""] + machine_lines(folder) + [""]
@@ -126,6 +136,9 @@ def main():
                    f"{'-' if beam is None else f'{beam:.2f}x'}{target}"
                    + (f": training {verdict(train, 2.0, True)}, beam-4 {verdict(beam, 4.5, True)}"
                       if precision == "bf16" else ""))
+    rows, sizes = python_rows(folder)
+    out += ["", f"### From Python (docs/python.md), {sizes}, forward + backward (medians)", "",
+            "| method | ms | time / python |", "|:---|---:|---:|"] + rows
     print("\n".join(out))
 
 

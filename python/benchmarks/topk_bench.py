@@ -10,7 +10,7 @@ Repetitions are interleaved after a warm-up, the order rotating (A B C, B C A, C
 table has the median times and the medians of the per-repetition ratios to A.
 
     PYTHONPATH=python ~/.cache/pyramidion/venv/bin/python python/benchmarks/topk_bench.py [--b 16 --n 8192 --k 512 --d 512]
-        [--reps 5] [--threads N] [--json out.json]
+        [--reps 5] [--threads N] [--device cpu|cuda[:N]] [--json out.json]
 """
 import argparse
 import gc
@@ -41,6 +41,8 @@ def main():
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch's default)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (on CUDA each timing ends with a "
+                                                   "device synchronize)")
     p.add_argument("--methods", default="python,c++,pytorch")
     p.add_argument("--json", help="also write the results here")
     a = p.parse_args()
@@ -53,6 +55,15 @@ def main():
     if a.threads:
         torch.set_num_threads(a.threads)
     dtype = getattr(torch, a.dtype)
+    try:
+        device = torch.device(a.device)
+    except RuntimeError as e:
+        p.error(f"--device {a.device!r}: {e}")
+    if device.type not in ("cpu", "cuda"):
+        p.error(f"--device must be cpu, cuda or cuda:N, got {a.device!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        p.error(f"--device {a.device}: this torch sees no CUDA device")
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     cpp = None
     if "c++" in methods:
@@ -65,10 +76,10 @@ def main():
         cpp = torch.ops.pyramidion_cpp
 
     torch.manual_seed(0)
-    x = torch.randn(a.b, a.n, a.d, dtype=dtype)
-    s = torch.rand(a.b, a.n, dtype=dtype)
-    gv = torch.randn(a.b, a.k, a.d, dtype=dtype)
-    gs = torch.randn(a.b, a.k, dtype=dtype)
+    x = torch.randn(a.b, a.n, a.d, dtype=dtype, device=device)
+    s = torch.rand(a.b, a.n, dtype=dtype, device=device)
+    gv = torch.randn(a.b, a.k, a.d, dtype=dtype, device=device)
+    gs = torch.randn(a.b, a.k, dtype=dtype, device=device)
     xl, sl = x.clone().requires_grad_(True), s.clone().requires_grad_(True)
 
     # Each side returns the gradients of x and scores (autograd.grad, as the C++ side's
@@ -102,8 +113,10 @@ def main():
         # The order rotates (A B C, B C A, C A B, ...): none always runs after the same one (the
         # reference leaves the caches and the allocator in another state than the operator).
         for m in methods[rep % len(methods):] + methods[:rep % len(methods)]:
+            sync()
             t0 = time.perf_counter()
             fns[m]()
+            sync()
             this[m] = time.perf_counter() - t0
             if rep >= a.warmup:
                 times[m].append(this[m])
@@ -117,9 +130,15 @@ def main():
         rows.append({"method": m, "median_s": statistics.median(times[m]), "times_s": times[m],
                      "ratio_to_python": statistics.median(ratios)})
     machine = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-               "torch": torch.__version__, "python": platform.python_version(), "cores": os.cpu_count()}
-    print(f"\nsuccessive-halving top-k, forward + backward, b={a.b} n={a.n} k={a.k} d={a.d} {a.dtype}, CPU, "
-          f"{machine['threads']} threads, torch {torch.__version__}; {a.reps} interleaved repetitions\n")
+               "torch": torch.__version__, "python": platform.python_version(), "cores": os.cpu_count(),
+               "device": str(device)}
+    where = f"CPU, {machine['threads']} threads"
+    if device.type == "cuda":
+        machine["gpu"] = torch.cuda.get_device_name(device)
+        machine["torch_cuda"] = torch.version.cuda
+        where = f"{machine['gpu']} (CUDA {torch.version.cuda})"
+    print(f"\nsuccessive-halving top-k, forward + backward, b={a.b} n={a.n} k={a.k} d={a.d} {a.dtype}, {where}, "
+          f"torch {torch.__version__}; {a.reps} interleaved repetitions\n")
     print("| method | median time | time / python (median of per-rep ratios) |")
     print("|---|---|---|")
     for r in rows:
