@@ -6,12 +6,13 @@
 #   BUNDLE/usr/...        the Debian -dev packages (and their runtime libraries) unpacked, not
 #                         installed: CLI11, nlohmann_json, sentencepiece, GoogleTest, Gloo's headers
 #   BUNDLE/data/aclsum/   the bundled real data the tests read (scripts/get_data.sh)
+#   BUNDLE/python/        pytest (pure Python, from PyPI), for the Python package's tests
 #   BUNDLE/MANIFEST       the packages and versions it holds
 #
 #   scripts/gpu_bundle.sh [BUNDLE]        (default .gpu-bundle, which .gitignore ignores)
 #
 # Copy BUNDLE next to the source tree on the GPU node (or name it in the device tool's `carry`),
-# then run scripts/gpu_check.sh there. About 10 MiB. Needs apt-get and dpkg-deb; no root (the
+# then run scripts/gpu_check.sh there. About 30 MiB (the data 20, pytest 8). Needs apt-get and dpkg-deb; no root (the
 # packages are downloaded and unpacked into BUNDLE, nothing is installed).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -44,6 +45,13 @@ for deb in "$tmp"/*.deb; do
 done
 rm -rf "$staging/usr/share/doc" "$staging/usr/share/man" "$staging/usr/src"
 cp -r "$ROOT/data/aclsum" "$staging/data/aclsum"
+# pytest for python/tests, importable from BUNDLE/python by any Python 3 (pure-Python wheels).
+VENV="${PYRAMIDION_VENV:-$HOME/.cache/pyramidion/venv}"
+"$VENV/bin/pip" install --quiet --disable-pip-version-check --no-compile --target "$staging/python" "pytest>=7,<10" >&2 ||
+  { log "pip could not fetch pytest from PyPI"; exit 1; }
+for dist in "$staging"/python/*.dist-info; do
+  basename "$dist" .dist-info | sed 's/-\([^-]*\)$/ \1 (PyPI)/' >>"$staging/MANIFEST"
+done
 rm -rf "$BUNDLE"
 mv "$staging" "$BUNDLE"
 log "$BUNDLE: $(wc -l <"$BUNDLE/MANIFEST") packages, $(du -sh "$BUNDLE" | cut -f1); next, on the GPU node:"

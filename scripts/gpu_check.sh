@@ -124,14 +124,16 @@ MODEL=("$BENCH" model --device cuda --precisions fp32,bf16 --warmup 1 --reps 3
        --markdown "$OUT_DIR/model.md" --json "$OUT_DIR/model.json")
 # From Python (docs/python.md): the operator through torch.ops against the C++ API and the pure-PyTorch
 # formulation on the GPU (it first checks that the three give the same gradients), and the Python
-# tests, CUDA ones included, where pytest is installed.
-PYENV=(env "PYRAMIDION_BUILD_DIR=$BUILD" "PYTHONPATH=$ROOT/python")
+# tests, CUDA ones included, with the bundle's pytest (or the node's own).
+PYPATH="$ROOT/python"
+[ -d "$BUNDLE/python" ] && PYPATH="$PYPATH:$BUNDLE/python"  # pytest, from scripts/gpu_bundle.sh
+PYENV=(env "PYRAMIDION_BUILD_DIR=$BUILD" "PYTHONPATH=$PYPATH")
 PYBENCH=("${PYENV[@]}" "$PYTHON" "$ROOT/python/benchmarks/topk_bench.py" --device cuda --warmup 3 --reps 20
          --json "$OUT_DIR/python_topk.json")
 PYTEST=("${PYENV[@]}" "PYRAMIDION_CPP_API=$BUILD/tests/libpyramidion_cpp_api.so" "$PYTHON" -m pytest -q
         -p no:cacheprovider "$ROOT/python/tests")
 HAVE_PYTEST=0
-"$PYTHON" -c 'import pytest' 2>/dev/null && HAVE_PYTEST=1
+PYTHONPATH="$PYPATH" "$PYTHON" -c 'import pytest' 2>/dev/null && HAVE_PYTEST=1
 
 show() { printf '  '; printf '%q ' "$@"; echo; }
 if ((DRY)); then
