@@ -39,11 +39,6 @@ constexpr const char* kOp = "pyramidion::successive_halving_topk";
 using torch::autograd::AutogradContext;
 using torch::autograd::tensor_list;
 
-void check_base(const char* fn, double base) {
-  if (!std::isfinite(base) || base <= 1.0)
-    throw std::invalid_argument(std::string(fn) + ": base must be finite and > 1, got " + std::to_string(base));
-}
-
 // The soft forward pass, shared by the Autograd kernel (which saves the tree) and the CPU/CUDA
 // kernel (which does not): the tournament on the checked scores, then x read once.
 struct ForwardPass {
@@ -145,8 +140,7 @@ OpResult as_tuple(const TopKResult& r) { return {r.values, r.scores, r.mask, r.i
 // selection from differentiable ATen ops (hard).
 OpResult topk_autograd(const at::Tensor& x, const at::Tensor& scores, int64_t k, const c10::optional<at::Tensor>& mask_in,
                        double base, bool keep_order, bool hard) {
-  const auto mask = detail::check_topk_args(kOp, x, scores, k, mask_in.value_or(at::Tensor()));
-  check_base(kOp, base);
+  const auto mask = detail::check_operator_args(x, scores, k, mask_in, base);
   if (hard) return as_tuple(select_top_k(kOp, x, scores, k, mask, keep_order));
   // Contiguous once: the forward's combine and the backward's leaf dots read the saved x as it is.
   const auto out = SuccessiveHalving::apply(x.contiguous(), scores, mask, k, std::log(base), keep_order);
@@ -157,8 +151,7 @@ OpResult topk_autograd(const at::Tensor& x, const at::Tensor& scores, int64_t k,
 // handled autograd): the same forward, nothing saved.
 OpResult topk_forward(const at::Tensor& x, const at::Tensor& scores, int64_t k, const c10::optional<at::Tensor>& mask_in,
                       double base, bool keep_order, bool hard) {
-  const auto mask = detail::check_topk_args(kOp, x, scores, k, mask_in.value_or(at::Tensor()));
-  check_base(kOp, base);
+  const auto mask = detail::check_operator_args(x, scores, k, mask_in, base);
   if (hard) return as_tuple(select_top_k(kOp, x, scores, k, mask, keep_order));
   const auto f = soft_forward(x.contiguous(), scores, mask, k, std::log(base), keep_order);
   return {f.values, f.scores, f.tree.out_mask, f.tree.winner};

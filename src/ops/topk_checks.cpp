@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include <cmath>
 #include <stdexcept>
 
 namespace pyramidion {
@@ -41,6 +42,19 @@ at::Tensor check_topk_args(const char* fn, const at::Tensor& x, const at::Tensor
   } else {
     m = at::ones({x.size(0), n}, x.options().dtype(at::kBool));
   }
+  return m;
+}
+
+void check_base(const char* fn, double base) {
+  if (!std::isfinite(base) || base <= 1.0)
+    throw std::invalid_argument(std::string(fn) + ": base must be finite and > 1, got " + std::to_string(base));
+}
+
+at::Tensor check_operator_args(const at::Tensor& x, const at::Tensor& scores, int64_t k,
+                               const c10::optional<at::Tensor>& mask, double base) {
+  constexpr const char* fn = "pyramidion::successive_halving_topk";
+  const auto m = check_topk_args(fn, x, scores, k, mask.value_or(at::Tensor()));
+  check_base(fn, base);
   return m;
 }
 

@@ -10,9 +10,6 @@
 #include <ATen/OpMathType.h>
 #include <torch/library.h>
 
-#include <cmath>
-#include <stdexcept>
-#include <string>
 #include <tuple>
 #include <vector>
 
@@ -27,10 +24,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> topk_meta(const at::T
                                                                      int64_t k,
                                                                      const c10::optional<at::Tensor>& mask,
                                                                      double base, bool, bool) {
-  constexpr const char* fn = "pyramidion::successive_halving_topk";
-  check_topk_args(fn, x, scores, k, mask.value_or(at::Tensor()));
-  if (!std::isfinite(base) || base <= 1.0)
-    throw std::invalid_argument(std::string(fn) + ": base must be finite and > 1, got " + std::to_string(base));
+  check_operator_args(x, scores, k, mask, base);
   const int64_t b = x.size(0), d = x.size(2);
   return {at::empty({b, k, d}, x.options()),                     // values (b, k, d)
           at::empty({b, k}, scores.options()),                   // scores (b, k)
