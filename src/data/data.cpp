@@ -146,8 +146,6 @@ Document parse_plain(const json& record, const ReaderOptions& options) {
   return doc;
 }
 
-// nlohmann's "[json.exception.parse_error.101] parse error at line 1, column 7: syntax error ..."
-// without the prefix (the line is ours to report), keeping the column.
 // nlohmann's message without its "[json.exception.out_of_range.406] " prefix.
 std::string json_error_text(const json::exception& e) {
   const std::string what = e.what();
@@ -155,6 +153,8 @@ std::string json_error_text(const json::exception& e) {
   return what.rfind("[json.exception.", 0) == 0 && end != std::string::npos ? what.substr(end + 2) : what;
 }
 
+// nlohmann's "[json.exception.parse_error.101] parse error at line 1, column 7: syntax error ..."
+// without the prefix (the line is ours to report), keeping the column.
 std::string parse_error_text(const json::parse_error& e) {
   std::string what = e.what();
   const size_t at = what.find("column ");

@@ -74,13 +74,13 @@ namespace {
 // pair they meet. On the CPU the check is a pass over the scores; on CUDA it would make the host
 // wait for the device at every call (and rule out graph capture), so there the tournament kernel
 // poisons the example instead (NaN outputs and gradients: ops/tournament_program.h).
-at::Tensor checked_scores_cpu(const at::Tensor& scores, const at::Tensor& mask, c10::string_view fn) {
-  check_finite_scores(std::string(fn).c_str(), scores, mask);
+at::Tensor checked_scores_any(const at::Tensor& scores, const at::Tensor& mask, c10::string_view) {
   return scores.masked_fill(mask.logical_not(), 0);  // (b, n)
 }
 
-at::Tensor checked_scores_any(const at::Tensor& scores, const at::Tensor& mask, c10::string_view) {
-  return scores.masked_fill(mask.logical_not(), 0);  // (b, n)
+at::Tensor checked_scores_cpu(const at::Tensor& scores, const at::Tensor& mask, c10::string_view fn) {
+  check_finite_scores(std::string(fn).c_str(), scores, mask);
+  return checked_scores_any(scores, mask, fn);
 }
 
 }  // namespace
