@@ -4,7 +4,7 @@ the reason and the replacement:
 
   std::filesystem::remove_all  PyTorch wheels (2.11 among them; pytorch/pytorch#133437) export
                                their own statically linked copy, which the dynamic linker binds our
-                               calls to and which crashes; use detail::remove_tree (util/atomic_file.h)
+                               calls to and which crashes; use detail::remove_tree (util/output_file.h)
 
   scripts/check_banned_calls.py [ROOT]   exit 0 when none is found; 1 with every file:line
 """

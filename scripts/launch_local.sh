@@ -13,9 +13,12 @@
 #
 # The script waits for all of them. When one exits with a non-zero status, the others are sent
 # SIGTERM (SIGKILL 10 s later) and the script exits with that first failure's status; otherwise it
-# exits 0. SIGINT/SIGTERM to the script are passed on to every process (as SIGTERM). Each rank
-# runs in a session of its own (setsid), so a COMMAND that is itself a wrapper is stopped with all
-# its children.
+# exits 0. SIGINT, SIGTERM and SIGHUP (a closed terminal or ssh session) to the script are passed on
+# to every process as SIGTERM (pyramidion-train then checkpoints and exits). Each rank runs in a
+# session of its own (setsid), so a COMMAND that is itself a wrapper is stopped with all its
+# children. A launcher that dies without a word (SIGKILL, an OOM kill) takes its ranks with it:
+# each is started with a parent-death signal (setpriv --pdeathsig TERM, util-linux), so that no
+# orphan goes on training and holding its output directory's lock.
 set -euo pipefail
 
 usage() {
@@ -57,12 +60,22 @@ export MASTER_PORT="${MASTER_PORT:-$(free_port)}"
 # the children of a COMMAND that is a wrapper too.
 setsid=()
 if command -v setsid >/dev/null 2>&1; then setsid=(setsid); fi
+# The parent-death signal: the kernel sends SIGTERM to a rank when this script ends, however it
+# ends. setpriv sets it and execs COMMAND, so the rank stays this script's child.
+pdeath=()
+if setpriv --pdeathsig TERM true >/dev/null 2>&1; then
+  pdeath=(setpriv --pdeathsig TERM --)
+else
+  echo "$0: warning: no 'setpriv --pdeathsig' (util-linux): ranks outlive a launcher that is killed" >&2
+fi
 pids=()
 declare -A alive=()
 for ((i = 0; i < nprocs; i++)); do
-  RANK="$i" LOCAL_RANK="$i" "${setsid[@]}" "$@" \
-    > >(sed -u "s/^/[rank $i] /") \
-    2> >(sed -u "s/^/[rank $i] /" >&2) &
+  # The output filters ignore SIGHUP, so that a closed terminal does not cut the ranks' output
+  # pipes (a write to a pipe without a reader kills the writer) before they have checkpointed.
+  RANK="$i" LOCAL_RANK="$i" "${setsid[@]}" "${pdeath[@]}" "$@" \
+    > >(trap '' HUP; exec sed -u "s/^/[rank $i] /") \
+    2> >(trap '' HUP; exec sed -u "s/^/[rank $i] /" >&2) &
   pids+=("$!")
   alive[$!]=1
 done
@@ -74,7 +87,7 @@ signal_all() {
     kill "-$sig" -- "-$pid" 2>/dev/null || kill "-$sig" "$pid" 2>/dev/null || true
   done
 }
-trap 'signal_all TERM' INT TERM
+trap 'signal_all TERM' INT TERM HUP
 
 first_failure=0
 killer=""

@@ -94,9 +94,9 @@ struct CorpusStats {
 };
 
 /// Reads `path` with DocumentReader and tokenizes every document and summary. `progress` (when
-/// set) hears a line every 10,000 examples. Throws std::runtime_error "<path>:<line>: ..." for a
-/// malformed record, an example without tokens or, with truncate false, one over the limits
-/// (unless skipped), and what DocumentReader throws.
+/// set) hears a line every 10,000 examples. Throws std::invalid_argument "<path>:<line>: ..." for
+/// a malformed record, an example without tokens or, with truncate false, one over the limits
+/// (unless skipped: bad input), and std::runtime_error when the file cannot be read.
 TokenizedCorpus tokenize_file(const std::string& path, const Tokenizer& tokenizer, const CorpusOptions& options = {},
                               CorpusStats* stats = nullptr,
                               const std::function<void(const std::string&)>& progress = {});

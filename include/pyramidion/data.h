@@ -99,8 +99,9 @@ class DocumentReader {
   DocumentReader& operator=(const DocumentReader&) = delete;
 
   /// Reads the next record into `out`; false at the end of the file (at once for an empty file).
-  /// Throws std::runtime_error "<path>:<line>: <what is wrong>" for a malformed record (unless
-  /// skip_bad) and "<path>: read error: <reason>" when reading fails.
+  /// Throws std::invalid_argument "<path>:<line>: <what is wrong>" for a malformed record (unless
+  /// skip_bad: bad input, status 2 in every tool) and std::runtime_error "<path>: read error:
+  /// <reason>" when reading fails.
   bool next(Document& out);
 
   /// The next non-blank line, unparsed (CRLF's '\r' removed), for a caller that parses records

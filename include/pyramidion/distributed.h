@@ -44,6 +44,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace pyramidion {
 
@@ -123,6 +125,13 @@ class ProcessGroup {
 
   /// Returns once every rank has called it (or throws std::runtime_error after the timeout).
   void barrier();
+
+  /// Checks that every rank holds the same `values` ((name, value as text) pairs, in one order):
+  /// throws std::invalid_argument "<who>: the ranks were started with different settings: <name>
+  /// is <value> on rank r of n ..." for the first one that differs, on every rank. Compares 62-bit
+  /// fingerprints (two small allreduces), so a difference goes unseen with probability ~2^-62. A
+  /// collective: every rank calls it, in the same order.
+  void check_same(const std::string& who, const std::vector<std::pair<std::string, std::string>>& values);
 
   /// Runs `work` on rank 0 alone (writing outputs, training a tokenizer) while the other ranks
   /// wait, and tells every rank whether it succeeded: rank 0's exception is thrown on rank 0 as

@@ -14,9 +14,13 @@
 
 namespace pyramidion {
 
+/// The largest beam generate() takes: far beyond what summarization uses (4 to 8), and small
+/// enough that beam_size x max_length stays a sane number of cached positions.
+constexpr int64_t kMaxBeamSize = 1024;
+
 /// Options of generate(). Lengths count generated tokens (bos excluded, eos included).
 struct GenerateOptions {
-  /// Hypotheses kept per example; >= 1. 1 = greedy decoding (argmax at every step).
+  /// Hypotheses kept per example; in [1, kMaxBeamSize]. 1 = greedy decoding (argmax at every step).
   TORCH_ARG(int64_t, beam_size) = 1;
   /// Most tokens generated per example (eos included); 0 = config.max_target_length; otherwise
   /// in [1, config.max_target_length]. A hypothesis that reaches it without eos is returned as is
@@ -29,7 +33,7 @@ struct GenerateOptions {
   /// includes eos); finite. 0 = raw log-probability; > 0 favours longer outputs.
   TORCH_ARG(double, length_penalty) = 1.0;
   /// When > 0, no n-gram of this size occurs twice in a hypothesis (the token that would repeat
-  /// one is banned); >= 0, 0 = off.
+  /// one is banned); in [0, config.max_target_length], 0 = off.
   TORCH_ARG(int64_t, no_repeat_ngram_size) = 0;
   /// End-of-sequence handling. true (fairseq): an example stops as soon as it has beam_size
   /// finished (eos-terminated) hypotheses. false: it goes on while an active hypothesis could still

@@ -15,6 +15,7 @@
 
 #include <torch/arg.h>
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -28,12 +29,17 @@ struct SummarizeOptions {
   TORCH_ARG(GenerateOptions, search) = GenerateOptions().beam_size(4).no_repeat_ngram_size(3);
   /// Batch budget: documents per batch x (longest document's tokens + beam_size x max_length),
   /// at most this, so that the encoder's rows and the decoder's cached rows are both bounded (a
-  /// document over the budget forms a batch alone); >= 1. Batches are made by make_batches
+  /// document over the budget forms a batch alone); in [1, 2^32]. Batches are made by make_batches
   /// (batching.h), longest documents first.
   TORCH_ARG(int64_t, max_tokens) = 262144;
   /// Also return, per pooling layer, the source positions whose representations were kept, and
   /// the byte spans of the tokens read (Summary::pieces, to show them in the text).
   TORCH_ARG(bool, keep_positions) = false;
+  /// Checked before each batch: once it is set (e.g. by a SIGTERM handler), summarizing stops
+  /// there and throws std::runtime_error "summarize: stopped by request after N of M documents".
+  /// Not a search setting: generation.json neither holds nor sets it.
+  using StopFlag = const std::atomic<bool>*;
+  TORCH_ARG(StopFlag, stop) = nullptr;
 
 
  public:  // (TORCH_ARG leaves the section private)

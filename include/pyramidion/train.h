@@ -3,7 +3,7 @@
 //   auto config = pyramidion::TrainConfig::from_json_file("configs/train/aclsum-small.json");
 //   config.set("max_steps", "200");                 // any field, as text (the CLI's --set)
 //   config.set("model.dropout", "0.2");             // any model field, applied to the preset
-//   pyramidion::TrainResult r = pyramidion::train(config, pyramidion::TrainRunOptions().resume(true));
+//   pyramidion::TrainResult r = pyramidion::train(config, pyramidion::TrainRunOptions().resume(pyramidion::Resume::required));
 //
 // A run: read the training and validation files (data.h), train or load the sentencepiece
 // tokenizer (tokenizer.h), tokenize and truncate, then AdamW updates on token-budget batches
@@ -122,13 +122,25 @@ struct TrainConfig {
   ModelConfig model_config(int64_t vocab_size = 0) const;
 };
 
+/// How a run begins with respect to the checkpoints already in its output directory.
+///   never:     a fresh run; an output directory that already holds checkpoints is an error
+///              (nothing is overwritten). pyramidion-train without --resume.
+///   required:  from the newest checkpoint; an error when there is none (nothing is created).
+///              pyramidion-train --resume.
+///   automatic: from the newest checkpoint when there is one, else a fresh run (said in the log):
+///              the one command line for a launcher that restarts a failed job (torchrun
+///              --max-restarts, Slurm --requeue). pyramidion-train --resume auto.
+enum class Resume { never, required, automatic };
+
+/// "never" / "required" / "automatic"; throws std::invalid_argument for a value outside the enum.
+std::string to_string(Resume resume);
+
 /// How to run (not part of the config: the same config can be resumed, interrupted, ...).
 struct TrainRunOptions {
   using Stream = std::ostream*;              // aliases: TORCH_ARG pastes `const T&`
   using StopFlag = const std::atomic<bool>*;
-  /// Continue from the newest checkpoint in out/checkpoints (an error when there is none). Without
-  /// it, an output directory that already holds checkpoints is an error: nothing is overwritten.
-  TORCH_ARG(bool, resume) = false;
+  /// Whether to continue from the checkpoints in out/checkpoints (see Resume).
+  TORCH_ARG(Resume, resume) = Resume::never;
   /// Progress lines and messages (rank 0 only); nullptr = silent.
   TORCH_ARG(Stream, log) = nullptr;
   /// Polled between updates: when true, a checkpoint is saved and train() returns (interrupted).

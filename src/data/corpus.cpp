@@ -74,34 +74,48 @@ int64_t TokenizedCorpus::checked(int64_t i) const {
   return i;
 }
 
+// A mapped corpus reads files that another process could truncate under it (mapped_file.h): what
+// was read is checked before it is used, so that a changed file is an error naming it, never a
+// crash (SIGBUS) or zeros taken for tokens.
 std::string TokenizedCorpus::id(int64_t i) const {
   const Storage& s = *storage_;
   checked(i);
-  return std::string(s.ids + s.id_offsets[i], static_cast<size_t>(s.id_offsets[i + 1] - s.id_offsets[i]));
+  const int64_t begin = s.id_offsets[i], end = s.id_offsets[i + 1];
+  if (s.mapped) s.check_faults();
+  if (end < begin) s.check_files();  // an index cut short reads zeros without a fault
+  std::string out(s.ids + begin, static_cast<size_t>(end - begin));
+  if (s.mapped) s.check_faults();
+  return out;
 }
 
 int64_t TokenizedCorpus::source_length(int64_t i) const {
   const Storage& s = *storage_;
   checked(i);
   const int64_t n = s.source_offsets[i + 1] - s.source_offsets[i];
+  if (s.mapped && (n < 0 || s.source_offsets[i] < 0)) s.check_files();
+  if (s.mapped) s.check_faults();
   return max_source_ > 0 ? std::min(n, max_source_) : n;
 }
 int64_t TokenizedCorpus::target_length(int64_t i) const {
   const Storage& s = *storage_;
   checked(i);
   const int64_t n = s.target_offsets[i + 1] - s.target_offsets[i];
+  if (s.mapped && (n < 0 || s.target_offsets[i] < 0)) s.check_files();
+  if (s.mapped) s.check_faults();
   return max_target_ > 0 ? std::min(n, max_target_) : n;
 }
 std::vector<int64_t> TokenizedCorpus::source(int64_t i) const {
   const Storage& s = *storage_;
   std::vector<int64_t> out(static_cast<size_t>(source_length(i)));
   for (size_t k = 0; k < out.size(); ++k) out[k] = s.token(s.source, s.source_offsets[i] + static_cast<int64_t>(k));
+  if (s.mapped) s.check_files();
   return out;
 }
 std::vector<int64_t> TokenizedCorpus::target(int64_t i) const {
   const Storage& s = *storage_;
   std::vector<int64_t> out(static_cast<size_t>(target_length(i)));
   for (size_t k = 0; k < out.size(); ++k) out[k] = s.token(s.target, s.target_offsets[i] + static_cast<int64_t>(k));
+  if (s.mapped) s.check_files();
   return out;
 }
 
@@ -149,7 +163,7 @@ std::string tokenize_example(const Document& doc, const Tokenizer& tokenizer, co
     const auto length = [&](size_t n, int64_t limit) {
       return too_long(n, limit) ? "more than " + std::to_string(limit) : std::to_string(n);
     };
-    throw std::runtime_error(where + " has " + length(source.size(), limits.max_source) + " source and " +
+    throw std::invalid_argument(where + " has " + length(source.size(), limits.max_source) + " source and " +
                              length(target.size(), limits.max_target) + " summary tokens; the model takes at most " +
                              std::to_string(limits.max_source) + " and " + std::to_string(limits.max_target) +
                              " (set truncate to true to cut them)");
@@ -182,7 +196,7 @@ TokenizedCorpus tokenize_file(const std::string& path, const Tokenizer& tokenize
     for (auto& reason : reader.take_new_skip_reasons()) keep_reason(std::move(reason));
     const std::string empty = detail::tokenize_example(doc, tokenizer, limits, source, target, counts);
     if (!empty.empty()) {
-      if (!options.reader().skip_bad()) throw std::runtime_error(empty);
+      if (!options.reader().skip_bad()) throw std::invalid_argument(empty);
       ++counts.skipped;
       keep_reason(empty);
       continue;

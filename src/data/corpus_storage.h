@@ -62,6 +62,18 @@ struct TokenizedCorpus::Storage {
     return copy;
   }
 
+  /// Mapped: throws detail::FileChanged when a file lost pages under a read (no system call).
+  void check_faults() const {
+    for (const auto& f : files)
+      if (f.faulted()) f.check_unchanged();
+  }
+  /// Mapped: throws detail::FileChanged when a file changed since it was mapped (a read of it
+  /// faulted, or its size changed: one fstat per file). Called after the tokens of an example are
+  /// read, so that nothing read from a changed file is used.
+  void check_files() const {
+    for (const auto& f : files) f.check_unchanged();
+  }
+
   /// Token `k` of a side's flat token array.
   int64_t token(const unsigned char* side, int64_t k) const {
     if (token_bytes == 2) {

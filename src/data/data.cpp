@@ -268,7 +268,7 @@ bool DocumentReader::next(Document& out) {
       out = parse_line(line, options_);
     } catch (const BadRecord& e) {
       std::string message = display_path(path_) + ":" + std::to_string(line_) + ": " + e.what();
-      if (!options_.skip_bad()) throw std::runtime_error(message);
+      if (!options_.skip_bad()) throw std::invalid_argument(message);  // bad input: status 2 in every tool
       ++skipped_;
       new_skip_reasons_.push_back(message);
       if (skip_reasons_.size() < kMaxSkipReasons) skip_reasons_.push_back(std::move(message));

@@ -15,7 +15,7 @@
 
 #include "data/corpus_storage.h"
 #include "data/dataset_format.h"
-#include "util/atomic_file.h"
+#include "util/output_file.h"
 #include "util/checksum.h"
 #include "util/mapped_file.h"
 

@@ -25,7 +25,8 @@
 
 #include "data/dataset_format.h"
 #include "data/tokenize_example.h"
-#include "util/atomic_file.h"
+#include "util/directory_lock.h"
+#include "util/output_file.h"
 #include "util/checksum.h"
 #include "util/ordered_pipeline.h"
 
@@ -124,7 +125,7 @@ class StreamedFile {
     buffer_.clear();
   }
   std::string name_;
-  detail::AtomicFile file_;
+  detail::OutputFile file_;
   std::vector<char> buffer_;
   detail::Checksum checksum_;
   int64_t bytes_ = 0;
@@ -212,6 +213,9 @@ PreprocessResult preprocess(const std::vector<std::pair<std::string, std::string
   check_options(splits, options);
   const auto started = Clock::now();
   std::error_code ec;
+  // One run per dataset: a second one would delete the first's unfinished work (its temporaries)
+  // and race it to the rename. The lock sits beside `out`, which the rename replaces.
+  const auto lock = detail::DirectoryLock::beside("preprocess", out);
   if (fs::exists(out, ec) && !options.overwrite())
     throw std::invalid_argument("preprocess: '" + out + "' already exists; remove it or set overwrite (--overwrite)");
   if (fs::exists(out, ec) && !fs::is_directory(out, ec))  // overwrite replaces a dataset, never a file
@@ -277,6 +281,15 @@ PreprocessResult preprocess(const std::vector<std::pair<std::string, std::string
     json files = writer.commit();
     const detail::FileChecksum source = source_sum.get();
     SplitStats stats = writer.stats();
+    // A split without an example would be refused by training later (train) or silently turn its
+    // use off (valid): refused now, naming it, and nothing is published.
+    if (stats.documents == 0) {
+      std::string reasons;
+      for (size_t i = 0; i < stats.skip_reasons.size() && i < 3; ++i) reasons += "; " + stats.skip_reasons[i];
+      throw std::invalid_argument("preprocess: split '" + name + "' ('" + path + "') holds no usable record (" +
+                                  std::to_string(stats.skipped) + " skipped" + reasons + "); '" + out +
+                                  "' not written");
+    }
     json entry = stats_json(stats);
     entry["source_file"] = {{"path", fs::absolute(path, ec).string()}, {"bytes", source.bytes}, {"checksum", source.checksum}};
     entry["files"] = files;

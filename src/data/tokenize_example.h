@@ -25,7 +25,7 @@ struct ExampleLimits {
 /// so that memory and time are bounded by the limits, not by the document. Returns "" or, for an
 /// example with a side without tokens, "<path>:<line>: record '<id>' has an empty document|summary
 /// after tokenization" (the caller skips it or throws). With truncate false, an example over a
-/// limit throws std::runtime_error naming it and its lengths ("more than <limit>" for a side over
+/// limit throws std::invalid_argument naming it and its lengths ("more than <limit>" for a side over
 /// its limit).
 std::string tokenize_example(const Document& doc, const Tokenizer& tokenizer, const ExampleLimits& limits,
                              std::vector<int64_t>& source, std::vector<int64_t>& target, CorpusStats& counts);

@@ -3,7 +3,7 @@
 #include <pyramidion/tokenizer.h>
 
 #include "data/tokenizer_windows.h"
-#include "util/atomic_file.h"
+#include "util/output_file.h"
 #include "util/enum_names.h"
 #include "util/json_fields.h"
 #include "util/text.h"
@@ -332,7 +332,7 @@ Tokenizer Tokenizer::from_serialized(std::string proto) {
 }
 
 void Tokenizer::save(const std::string& path) const {
-  detail::write_file_atomically("Tokenizer::save", path, serialized());
+  detail::write_output_file("Tokenizer::save", path, serialized());
 }
 
 std::string Tokenizer::serialized() const { return impl_->processor.serialized_model_proto(); }

@@ -10,11 +10,16 @@
 // length, i the current step.
 #include <pyramidion/generate.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
 #include <string>
+
+#include "decoding/generation_memory.h"
+#include "util/text.h"
 
 namespace pyramidion {
 namespace {
@@ -257,10 +262,49 @@ class BeamSearch {
 
 }  // namespace detail
 
+namespace detail {
+
+double generation_bytes(const ModelConfig& config, const GenerateOptions& options, int64_t examples,
+                        int64_t memory_length, int64_t element_size) {
+  const double L = static_cast<double>(options.max_length() > 0 ? options.max_length() : config.max_target_length);
+  const double rows = static_cast<double>(examples) * static_cast<double>(options.beam_size());
+  const double d = static_cast<double>(config.d_model), layers = static_cast<double>(config.decoder_layers);
+  const double self_caches = rows * layers * 2 /* k, v */ * 2 /* the spare reorder writes into */ * L * d;
+  const double cross_caches = static_cast<double>(examples) * layers * 2 * static_cast<double>(memory_length) * d;
+  const double step = rows * (4 * d + 4 * static_cast<double>(config.vocab_size));  // a step's activations, scores
+  const double hypotheses = 8.0 * (2 * rows * L + static_cast<double>(examples) * L);  // int64 tokens, pool, best
+  return (self_caches + cross_caches) * static_cast<double>(element_size) + 4 * step + hypotheses;
+}
+
+double physical_memory_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 0;
+}
+
+void check_generation_memory(const ModelConfig& config, const GenerateOptions& options, int64_t examples,
+                             int64_t memory_length, int64_t element_size, double available_bytes) {
+  const double needed = generation_bytes(config, options, examples, memory_length, element_size);
+  if (available_bytes <= 0 || needed <= available_bytes) return;
+  const auto gib = [](double bytes) { return format_fixed(bytes / (1024.0 * 1024 * 1024), 1) + " GiB"; };
+  throw std::invalid_argument(
+      "generate: beam_size = " + std::to_string(options.beam_size()) + " x max_length = " +
+      std::to_string(options.max_length() > 0 ? options.max_length() : config.max_target_length) + " for " +
+      std::to_string(examples) + " example(s) needs about " + gib(needed) +
+      " for the decoder's caches and the search; this machine has " + gib(available_bytes) +
+      " in all: lower the beam, the maximum length or the batch (max_tokens)");
+}
+
+}  // namespace detail
+
 Generation generate(Seq2Seq& model, const EncoderOutput& encoded, const GenerateOptions& options) {
   check_generate_options(options, model->config());
   if (!encoded.memory.defined() || encoded.memory.dim() != 3)
     throw std::invalid_argument("generate: the encoder output's memory must be (b, k, d_model); use Seq2Seq::encode");
+  // An allocation that cannot succeed is refused with its estimate before any is made (on a GPU,
+  // the caching allocator's own OutOfMemoryError says it).
+  if (encoded.memory.is_cpu())
+    detail::check_generation_memory(model->config(), options, encoded.memory.size(0), encoded.memory.size(1),
+                                    static_cast<int64_t>(encoded.memory.element_size()), detail::physical_memory_bytes());
   torch::NoGradGuard no_grad;
   return detail::BeamSearch(model, encoded, options).run();
 }

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "util/atomic_file.h"
+#include "util/output_file.h"
 #include "util/enum_names.h"
 #include "util/paths.h"
 
@@ -40,7 +40,10 @@ struct Input {
   std::string id;
   std::string text;
   std::string reference;
+  std::string where;  // "<file>:<line>" (or the file, for a plain-text document), for messages
 };
+
+std::string shown_path(const std::string& path) { return path == "-" ? "<stdin>" : path; }
 
 // The documents: JSON lines (arXiv or plain) through DocumentReader, or one plain-text document
 // (a file or stdin). Bad records are reported to the log and skipped.
@@ -76,7 +79,7 @@ class InputStream {
     if (!reader_) {
       if (done_) return false;
       done_ = true;
-      out = {path_ == "-" ? "stdin" : fs::path(path_).stem().string(), text_, ""};
+      out = {path_ == "-" ? "stdin" : fs::path(path_).stem().string(), text_, "", shown_path(path_)};
       return true;
     }
     Document doc;
@@ -84,7 +87,7 @@ class InputStream {
     for (const auto& reason : reader_->take_new_skip_reasons())
       if (log_) log_("skipped a bad record: " + reason);
     if (!got) return false;
-    out = {doc.id, doc.document, doc.summary};
+    out = {doc.id, doc.document, doc.summary, shown_path(path_) + ":" + std::to_string(doc.line)};
     return true;
   }
   int64_t skipped() const { return reader_ ? reader_->skipped() : 0; }
@@ -97,30 +100,25 @@ class InputStream {
   bool done_ = false;
 };
 
-// Where the JSON lines go: standard output, or the atomic file that replaces `output` at the end.
+// Where the JSON lines go: the output file (util/output_file.h: replaced atomically at the end
+// when it is a regular file, written through when it is standard output, a pipe or a device).
 class Output {
  public:
-  explicit Output(const std::string& path) {
-    if (path != "-") file_.emplace("summarize_file", path);
-  }
+  explicit Output(const std::string& path) : file_("summarize_file", path) {}
   void write(const std::string& lines) {
-    if (file_) {
-      file_->write(lines);
-      file_->flush();
-    } else {
-      std::cout << lines << std::flush;
-      if (!std::cout) throw std::runtime_error("summarize_file: cannot write to standard output");
-    }
+    file_.write(lines);
+    file_.flush();
   }
-  void commit() {
-    if (file_) file_->commit();
-  }
-  // After a failure: where the summaries written so far are kept (" (the N summaries ... are in
+  void commit() { file_.commit(); }
+  // After a failure: where the summaries written so far are (" (the N summaries ... are in
   // '<path>')"), or "" when there are none (the temporary is then removed).
   std::string keep(int64_t documents) {
-    if (!file_ || documents == 0) return "";
+    if (documents == 0) return "";
+    if (file_.through())
+      return " (the " + std::to_string(documents) + " summaries written before the failure went to " + file_.shown() +
+             ")";
     try {
-      const std::string partial = file_->keep_as_partial();
+      const std::string partial = file_.keep_as_partial();
       if (partial.empty()) return "";
       return " (the " + std::to_string(documents) + " summaries written before the failure are in '" + partial + "')";
     } catch (const std::exception& e) {
@@ -129,7 +127,7 @@ class Output {
   }
 
  private:
-  std::optional<detail::AtomicFile> file_;
+  detail::OutputFile file_;
 };
 
 // One output line (the schema of the file's top comment).
@@ -163,7 +161,7 @@ std::vector<std::optional<Summary>> summarize_chunk(Summarizer& summarizer, cons
     try {
       out.emplace_back(summarizer.summarize({texts[i]}, options).front());
     } catch (const std::invalid_argument& e) {
-      if (log) log("document '" + chunk[i].id + "': " + e.what());
+      if (log) log(chunk[i].where + ": document '" + chunk[i].id + "' skipped: " + e.what());
       out.emplace_back();
     }
   }
@@ -209,7 +207,7 @@ SummarizeFileResult summarize_file(const SummarizeFileOptions& options) {
   summarize.check(summarizer.model()->config());  // before any input is read
   if (options.input() != "-") detail::check_input_file("SummarizeFileOptions.input", options.input());
   InputStream in(options.input(), options.format(), log);
-  if (options.output() != "-") detail::remove_temporaries_of(options.output());  // of a run that was killed
+  if (!detail::writes_through(options.output())) detail::remove_temporaries_of(options.output());  // of a killed run
   Output out(options.output());
 
   SummarizeFileResult result;

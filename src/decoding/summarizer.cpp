@@ -14,7 +14,7 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "util/atomic_file.h"
+#include "util/output_file.h"
 #include "util/directory_checksums.h"
 #include "util/field_table.h"
 #include "util/json_fields.h"
@@ -61,8 +61,10 @@ SummarizeOptions SummarizeOptions::from_checkpoint(const std::string& dir) {
   generation_table().read(root, o, "", {}, owner);
   const auto config_path = std::filesystem::path(dir) / "config.json";
   if (std::filesystem::is_regular_file(config_path, ec)) {  // the settings are valid for this model
+    // config.json's own errors (a newer format version, damage) name that file: read it first.
+    const auto config = ModelConfig::from_json_file(config_path.string());
     try {
-      check_generate_options(o.search(), ModelConfig::from_json_file(config_path.string()));
+      check_generate_options(o.search(), config);
     } catch (const std::invalid_argument& e) {
       throw std::invalid_argument(owner + ": " + e.what() + " (edit the file, or override the setting)");
     }
@@ -77,8 +79,10 @@ std::string SummarizeOptions::to_generation_json() const {
 
 void SummarizeOptions::check(const ModelConfig& config) const {
   check_generate_options(search(), config);
-  if (max_tokens() < 1)
-    throw std::invalid_argument("SummarizeOptions.max_tokens = " + std::to_string(max_tokens()) + " must be >= 1");
+  constexpr int64_t kMaxTokens = int64_t{1} << 32;  // tokens in one batch: terabytes of activations
+  if (max_tokens() < 1 || max_tokens() > kMaxTokens)
+    throw std::invalid_argument("SummarizeOptions.max_tokens = " + std::to_string(max_tokens()) + " must be in [1, " +
+                                std::to_string(kMaxTokens) + "]");
 }
 
 Summarizer::Summarizer(Seq2Seq model, Tokenizer tokenizer) : model_(std::move(model)), tokenizer_(std::move(tokenizer)) {
@@ -170,7 +174,12 @@ std::vector<Summary> summarize_ids(Seq2Seq& model, const TokenizedCorpus& source
   const auto device = model->parameters().front().device();  // where the caller put the model
   std::vector<Summary> out(static_cast<size_t>(sources.size()));
   torch::NoGradGuard no_grad;
+  int64_t done = 0;
   for (const auto& indices : batches) {
+    if (options.stop() && options.stop()->load())
+      throw std::runtime_error("summarize: stopped by request after " + std::to_string(done) + " of " +
+                               std::to_string(sources.size()) + " documents");
+    done += static_cast<int64_t>(indices.size());
     const auto t0 = std::chrono::steady_clock::now();
     const Batch batch = collate(sources, indices, config);
     const auto encoded = model->encode(batch.src_ids.to(device), batch.src_mask.to(device));

@@ -16,7 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "util/atomic_file.h"
+#include "util/output_file.h"
 #include "util/json_fields.h"
 #include "util/paths.h"
 #include "util/text.h"
@@ -60,21 +60,12 @@ SummaryRecord parse_summary_record(const json& record, const std::string& path, 
   return out;
 }
 
-// An arXiv-format file, through DocumentReader. Its record errors are std::runtime_error
-// "<path>:<line>: ..."; they are bad input here, so they become std::invalid_argument.
+// An arXiv-format file, through DocumentReader, whose record errors are bad input
+// (std::invalid_argument "<path>:<line>: ...").
 std::vector<SummaryRecord> read_arxiv(const std::string& path) {
   DocumentReader reader(path, ReaderOptions().format(DataFormat::arxiv));
   std::vector<SummaryRecord> out;
-  try {
-    for (Document doc; reader.next(doc);) out.push_back({doc.id, doc.summary, doc.path, doc.line});
-  } catch (const std::runtime_error& e) {
-    const std::string message = e.what();
-    const std::string prefix = path + ":";
-    if (message.compare(0, prefix.size(), prefix) == 0 && message.size() > prefix.size() &&
-        std::isdigit(static_cast<unsigned char>(message[prefix.size()])))
-      throw std::invalid_argument(message);
-    throw;
-  }
+  for (Document doc; reader.next(doc);) out.push_back({doc.id, doc.summary, doc.path, doc.line});
   return out;
 }
 
@@ -194,10 +185,10 @@ Evaluation evaluate_files(const EvaluateOptions& options) {
     auto report = json::parse(rouge_report_to_json(out.report));
     report["predictions"] = options.predictions();
     report["references"] = options.references();
-    detail::write_file_atomically("evaluate_files", options.json(), report.dump(2) + "\n");
+    detail::write_output_file("evaluate_files", options.json(), report.dump(2) + "\n");
   }
   if (!options.per_document().empty())
-    detail::write_file_atomically("evaluate_files", options.per_document(),
+    detail::write_output_file("evaluate_files", options.per_document(),
                                   rouge_per_document_to_jsonl(out.report, out.ids));
   return out;
 }

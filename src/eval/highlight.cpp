@@ -2,7 +2,7 @@
 // a token's depth.
 #include <pyramidion/highlight.h>
 
-#include "util/atomic_file.h"
+#include "util/output_file.h"
 
 #include <algorithm>
 #include <stdexcept>
@@ -242,7 +242,7 @@ std::string render_highlight_html(const std::vector<HighlightDocument>& docs, co
 
 void write_highlight_html(const std::string& path, const std::vector<HighlightDocument>& docs,
                           const HighlightOptions& options) {
-  detail::write_file_atomically("write_highlight_html", path, render_highlight_html(docs, options));
+  detail::write_output_file("write_highlight_html", path, render_highlight_html(docs, options));
 }
 
 }  // namespace pyramidion

@@ -6,7 +6,7 @@
 
 #include <pyramidion/model.h>
 
-#include "util/atomic_file.h"
+#include "util/output_file.h"
 
 namespace pyramidion {
 namespace detail {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "util/atomic_file.h"
+#include "util/output_file.h"
 #include "util/field_table.h"
 #include "util/json_fields.h"
 #include "util/text.h"
@@ -207,7 +207,7 @@ std::string ModelConfig::help_text() { return table().help(ModelConfig{}); }
 
 void ModelConfig::to_json_file(const std::string& path) const {
   validate();  // never write a file that would not load
-  detail::write_file_atomically("ModelConfig::to_json_file", path, to_json_string() + "\n");
+  detail::write_output_file("ModelConfig::to_json_file", path, to_json_string() + "\n");
 }
 
 bool operator==(const ModelConfig& a, const ModelConfig& b) { return table().equal(a, b); }

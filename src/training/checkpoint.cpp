@@ -12,7 +12,7 @@
 #include <stdexcept>
 
 #include "models/checkpoint.h"
-#include "util/atomic_file.h"
+#include "util/output_file.h"
 #include "util/directory_checksums.h"
 #include "util/json_fields.h"
 

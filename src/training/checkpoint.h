@@ -6,7 +6,7 @@
 //                                  trainer_state.json               step, data position, the config
 //                                  generation.json                  pyramidion-summarize's defaults
 //   out/latest -> checkpoints/step-000200
-// Each checkpoint is assembled in one temporary directory (util/atomic_file.h) and renamed when
+// Each checkpoint is assembled in one temporary directory (util/output_file.h) and renamed when
 // complete; leftovers of a killed run (any temporary name) are removed before the next one.
 #pragma once
 

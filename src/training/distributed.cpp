@@ -41,8 +41,16 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <thread>
 #include <cstdlib>
 #include <map>
 #include <optional>
@@ -105,6 +113,54 @@ void validate(const DistributedOptions& options) {
                                 " must be >= 1");
 }
 
+// True once something accepts a TCP connection at host:port, trying until `deadline`: how a rank
+// other than 0 waits for rank 0's store. c10d's own client retries too, but it logs a warning with
+// a C++ backtrace per attempt and gives up only after about twice its timeout.
+bool wait_for_listener(const std::string& host, uint16_t port, std::chrono::steady_clock::time_point deadline) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  while (true) {
+    addrinfo* found = nullptr;
+    if (::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found) == 0) {
+      for (addrinfo* a = found; a != nullptr; a = a->ai_next) {
+        const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0) continue;
+        bool connected = ::connect(fd, a->ai_addr, a->ai_addrlen) == 0;
+        if (!connected && errno == EINPROGRESS) {
+          const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+          pollfd p{fd, POLLOUT, 0};
+          int error = 0;
+          socklen_t size = sizeof error;
+          connected = ::poll(&p, 1, static_cast<int>(std::clamp<int64_t>(left.count(), 1, 1000))) == 1 &&
+                      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size) == 0 && error == 0;
+        }
+        ::close(fd);
+        if (connected) {
+          ::freeaddrinfo(found);
+          return true;
+        }
+      }
+      ::freeaddrinfo(found);
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+// The time left until `deadline`, at least 1 ms (c10d takes 0 as "no timeout").
+std::chrono::milliseconds left_until(std::chrono::steady_clock::time_point deadline) {
+  return std::max(std::chrono::milliseconds(1),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()));
+}
+
+// FNV-1a, 62 bits: a value's fingerprint that survives negation in an int64 MAX-allreduce.
+int64_t fingerprint(const std::string& text) {
+  uint64_t h = 1469598103934665603ULL;
+  for (const unsigned char c : text) h = (h ^ c) * 1099511628211ULL;
+  return static_cast<int64_t>(h >> 2);
+}
+
 #ifdef PYRAMIDION_WITH_CUDA
 // Why ProcessGroupNCCL cannot be used in this process, or "" when it can. Its Options embed
 // ncclConfig_t, whose size changes with NCCL's minor version, and are allocated here (an inline
@@ -137,6 +193,7 @@ struct ProcessGroup::Impl {
   uint16_t master_port = 0;
   std::string cuda_backend = "none";
   int64_t bucket_bytes = 0;
+  std::chrono::seconds collective_timeout{0};
   // Destroyed in reverse order: the backends before the store they rendezvoused through.
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::Backend> gloo;
@@ -161,9 +218,8 @@ struct ProcessGroup::Impl {
   void read_ranks();   // WORLD_SIZE, RANK, LOCAL_RANK
   void read_master();  // MASTER_ADDR, MASTER_PORT (WORLD_SIZE > 1)
   std::string choose_cuda_backend(CudaBackend wanted) const;  // "gloo" or "nccl"
-  void rendezvous(std::chrono::milliseconds timeout, const std::string& timeout_text);
-  void connect_backends(const std::string& cuda_backend, std::chrono::milliseconds timeout,
-                        const std::string& timeout_text);
+  void rendezvous(std::chrono::steady_clock::time_point deadline, const std::string& timeout_text);
+  void connect_backends(const std::string& cuda_backend, const std::string& timeout_text);
 
   c10d::Backend& backend_for(const at::Tensor& t) const { return (t.is_cuda() && nccl) ? *nccl : *gloo; }
 
@@ -313,8 +369,14 @@ std::string ProcessGroup::Impl::choose_cuda_backend(CudaBackend wanted) const {
   return "gloo";
 }
 
-void ProcessGroup::Impl::rendezvous(std::chrono::milliseconds timeout, const std::string& timeout_text) {
+void ProcessGroup::Impl::rendezvous(std::chrono::steady_clock::time_point deadline, const std::string& timeout_text) {
+  // A rank other than 0 first waits, quietly and no longer than the timeout, for rank 0's store.
+  if (rank != 0 && !wait_for_listener(master_addr, master_port, deadline))
+    throw std::runtime_error(std::string(kFrom) + where() + ": the rendezvous failed within " + timeout_text +
+                             ": rank 0 never came (nothing accepted a connection at " + master_addr + ":" +
+                             std::to_string(master_port) + "; is rank 0 running, and MASTER_ADDR/MASTER_PORT right?)");
   try {
+    const auto timeout = left_until(deadline);
     c10d::TCPStoreOptions store_options;
     store_options.port = master_port;
     store_options.isServer = rank == 0;
@@ -330,9 +392,11 @@ void ProcessGroup::Impl::rendezvous(std::chrono::milliseconds timeout, const std
   }
 }
 
-void ProcessGroup::Impl::connect_backends(const std::string& backend, std::chrono::milliseconds timeout,
-                                          const std::string& timeout_text) {
+void ProcessGroup::Impl::connect_backends(const std::string& backend, const std::string& timeout_text) {
 #ifdef PYRAMIDION_HAS_GLOO
+  // The backends' timeout bounds their connection (every rank has reached the store by now) and
+  // every later collective.
+  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(collective_timeout);
   try {
     auto gloo_options = c10d::ProcessGroupGloo::Options::create(timeout);
     const auto lazy = c10d::getDefaultGlooLazyInit();
@@ -370,15 +434,17 @@ ProcessGroup ProcessGroup::from_environment(const DistributedOptions& options) {
   impl->read_ranks();
   if (impl->world_size == 1) return ProcessGroup(std::move(impl));  // no store, no sockets
   impl->read_master();
-  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(options.timeout());
+  // One deadline for the whole connection: the message's "within N s" is the time it took.
+  const auto deadline = std::chrono::steady_clock::now() + options.timeout();
+  impl->collective_timeout = options.timeout();
   const std::string timeout_text = std::to_string(options.timeout().count()) + " s";
 #ifdef PYRAMIDION_HAS_GLOO  // without Gloo, connect_backends says why before any socket is opened
   const std::string backend = impl->choose_cuda_backend(options.backend());
-  impl->rendezvous(timeout, timeout_text);
+  impl->rendezvous(deadline, timeout_text);
 #else
   const std::string backend = "gloo";
 #endif
-  impl->connect_backends(backend, timeout, timeout_text);
+  impl->connect_backends(backend, timeout_text);
   return ProcessGroup(std::move(impl));
 }
 
@@ -443,6 +509,34 @@ double ProcessGroup::allreduce_sum(double value) {
   auto t = at::full({1}, value, at::kDouble);
   impl_->allreduce("allreduce_sum", t, c10d::ReduceOp::SUM);
   return t.item<double>();
+}
+
+void ProcessGroup::check_same(const std::string& who, const std::vector<std::pair<std::string, std::string>>& values) {
+  if (impl_->world_size == 1) return;
+  // First the number of values (the second collective's shape), then their fingerprints: one
+  // int64 MAX-allreduce of [x, -x] gives each one's maximum and minimum over the ranks.
+  const auto n = static_cast<int64_t>(values.size());
+  auto count = at::tensor({n, -n}, at::kLong);
+  impl_->allreduce("check_same", count, c10d::ReduceOp::MAX);
+  if (count[0].item<int64_t>() != -count[1].item<int64_t>())
+    throw std::invalid_argument(who + ": the ranks compare different numbers of settings (" +
+                                std::to_string(-count[1].item<int64_t>()) + " to " +
+                                std::to_string(count[0].item<int64_t>()) + "; " + impl_->where() + " has " +
+                                std::to_string(n) + "): are they running the same pyramidion?");
+  auto prints = at::empty({2 * n}, at::kLong);
+  auto p = prints.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < n; ++i) {
+    p[i] = fingerprint(values[static_cast<size_t>(i)].second);
+    p[n + i] = -p[i];
+  }
+  impl_->allreduce("check_same", prints, c10d::ReduceOp::MAX);
+  for (int64_t i = 0; i < n; ++i) {
+    if (p[i] == -p[n + i]) continue;
+    const auto& [name, value] = values[static_cast<size_t>(i)];
+    throw std::invalid_argument(who + ": the ranks were started with different settings: " + name + " is " + value +
+                                " on " + impl_->where() + ", and something else on another rank; every rank " +
+                                "must run with the same settings and data");
+  }
 }
 
 void ProcessGroup::barrier() {

@@ -13,7 +13,7 @@
 
 #include "data/data_format.h"
 #include "training/train_config_table.h"
-#include "util/atomic_file.h"
+#include "util/output_file.h"
 #include "util/json_fields.h"
 #include "util/paths.h"
 #include "util/text.h"
@@ -184,6 +184,12 @@ const Table& train_config_table() {
 }  // namespace detail
 
 std::string to_string(LrDecay decay) { return detail::name_of(lr_decay_names(), decay, "LrDecay"); }
+
+std::string to_string(Resume resume) {
+  static const detail::EnumNames<Resume> names = {
+      {Resume::never, "never"}, {Resume::required, "required"}, {Resume::automatic, "automatic"}};
+  return detail::name_of(names, resume, "Resume");
+}
 
 std::string TrainConfig::help_text() { return detail::train_config_table().help(TrainConfig()); }
 

@@ -19,7 +19,7 @@
 #include "training/loss.h"
 #include "training/train_config_table.h"
 #include "training/validation.h"
-#include "util/atomic_file.h"
+#include "util/output_file.h"
 #include "util/directory_checksums.h"
 #include "util/text.h"
 
@@ -104,17 +104,48 @@ void Trainer::append_metrics(const json& entry) {
           [&] { append_to_file("train", (out_ / "metrics.jsonl").string(), entry.dump() + "\n"); });
 }
 
+void Trainer::agree_on_settings() {
+  // Paths may differ between machines (what they lead to is compared in agree_on_data); the
+  // threads and the timeout are each machine's own and change no result.
+  static const char* kLocal[] = {"threads", "distributed_timeout", "model", "train", "valid", "data", "tokenizer", "out"};
+  std::vector<std::pair<std::string, std::string>> values;
+  const json config = json::parse(config_.to_json_string());
+  for (const auto& [key, value] : config.items())
+    if (std::find(std::begin(kLocal), std::end(kLocal), key) == std::end(kLocal)) values.emplace_back(key, value.dump());
+  values.emplace_back("--resume (TrainRunOptions.resume)", to_string(run_.resume()));
+  group_.check_same("train", values);
+}
+
+void Trainer::agree_on_data() {
+  const auto counts = [](const TokenizedCorpus& c) {
+    return std::to_string(c.size()) + " documents, " + std::to_string(c.source_tokens()) + " source and " +
+           std::to_string(c.target_tokens()) + " summary tokens";
+  };
+  group_.check_same("train", {{"the checkpoint resumed", resume_dir_.empty() ? "none" : resume_dir_.filename().string()},
+                              {"the tokenizer (checksum)", tokenizer_checksum(*tokenizer_)},
+                              {"the model config", model_config_.to_json_string()},
+                              {"the training data", counts(train_corpus_)},
+                              {"the validation data", counts(valid_corpus_)}});
+}
+
 void Trainer::locate_start() {
+  const auto none_to_resume = [&] {
+    return std::runtime_error("train: --resume, but " + (out_ / "checkpoints").string() +
+                              " holds no checkpoint (--resume auto starts a fresh run then)");
+  };
+  // Refused before the lock is taken: a --resume that finds nothing creates nothing.
+  if (run_.resume() == Resume::required && list_checkpoints(out_).empty()) throw none_to_resume();
   // One run per output directory: a second one would delete the first's checkpoints.
   on_main("locking the output directory", [&] { lock_ = std::make_unique<DirectoryLock>("train", out_.string()); });
-  const auto checkpoints = list_checkpoints(out_);
-  if (run_.resume() && checkpoints.empty())
-    throw std::runtime_error("train: --resume, but " + (out_ / "checkpoints").string() + " holds no checkpoint");
-  if (!run_.resume() && !checkpoints.empty())
+  const auto checkpoints = list_checkpoints(out_);  // again, under the lock
+  if (run_.resume() == Resume::required && checkpoints.empty()) throw none_to_resume();
+  if (run_.resume() == Resume::never && !checkpoints.empty())
     throw std::runtime_error("train: " + (out_ / "checkpoints").string() + " already holds checkpoints (newest " +
                              checkpoints.back().second.filename().string() +
                              "); pass --resume to continue that run, or choose another output directory");
-  if (run_.resume()) resume_dir_ = checkpoints.back().second;
+  if (run_.resume() != Resume::never && !checkpoints.empty()) resume_dir_ = checkpoints.back().second;
+  if (run_.resume() == Resume::automatic && checkpoints.empty())
+    say("no checkpoint in " + (out_ / "checkpoints").string() + ": a fresh run (--resume auto)");
   group_.barrier();  // every rank has looked before rank 0 writes anything
   on_main("creating the output directory", [&] {
     fs::create_directories(out_ / "checkpoints");
@@ -131,7 +162,7 @@ void Trainer::prepare_tokenizer() {
     dataset_ = Dataset::open(config_.data);  // checks the files before anything else is done
     say("data: " + config_.data + " (preprocessed; splits " + quoted_list(dataset_->splits()) + ")");
   }
-  if (run_.resume()) {
+  if (resuming()) {
     source = (resume_dir_ / "tokenizer.model").string();
     verify_file_checksum("train: resume", resume_dir_.string(), "tokenizer.model");
   } else if (!config_.tokenizer.empty()) {
@@ -216,7 +247,7 @@ TokenizedCorpus Trainer::map_split(const std::string& split) const {
   for (int64_t i = 0; i < full.size(); ++i) {  // the index only: lengths, not tokens
     const bool long_source = full.source_length(i) > max_source, long_target = full.target_length(i) > max_target;
     if ((long_source || long_target) && !config_.truncate)
-      throw std::runtime_error("train: " + config_.data + ": " + split + " example '" + full.id(i) + "' has " +
+      throw std::invalid_argument("train: " + config_.data + ": " + split + " example '" + full.id(i) + "' has " +
                                std::to_string(full.source_length(i)) + " source and " +
                                std::to_string(full.target_length(i)) + " summary tokens; the model takes at most " +
                                std::to_string(max_source) + " and " + std::to_string(max_target) +
@@ -253,6 +284,11 @@ void Trainer::prepare_data() {
     valid_corpus_ = map_split("valid");
     if (config_.valid_max_docs > 0) valid_corpus_ = valid_corpus_.first(config_.valid_max_docs);
   }
+  // Validation data that holds nothing would silently turn validation off.
+  if ((!config_.valid.empty() || (dataset_ && dataset_->has_split("valid"))) && valid_corpus_.size() == 0)
+    throw std::invalid_argument("train: the validation data " +
+                                (config_.valid.empty() ? config_.data + "'s valid split" : config_.valid) +
+                                " holds no usable record; give other validation data, or none");
   stream_ = std::make_unique<BatchStream>(
       train_corpus_,
       BatchingOptions().max_tokens(config_.max_tokens).bucket_size(config_.bucket_size).seed(config_.seed));
@@ -260,8 +296,8 @@ void Trainer::prepare_data() {
 
 void Trainer::build_model_and_optimizer() {
   at::manual_seed(config_.seed);
-  model_ = run_.resume() ? Seq2Seq::load(resume_dir_.string()) : Seq2Seq(model_config_);
-  if (run_.resume() && model_->config() != model_config_)
+  model_ = resuming() ? Seq2Seq::load(resume_dir_.string()) : Seq2Seq(model_config_);
+  if (resuming() && model_->config() != model_config_)
     throw std::invalid_argument("train: the model config of " + resume_dir_.string() +
                                 " differs from the one this run's config builds; resume with the same model settings");
   model_->to(device_);
@@ -316,9 +352,9 @@ void Trainer::freeze_parameters() {
 }
 
 void Trainer::resume() {
-  if (!run_.resume()) return;
+  if (!resuming()) return;
   const TrainerState state = read_checkpoint_state(resume_dir_, *optimizer_);
-  step_ = first_step_ = state.step;
+  step_ = first_step_ = checkpointed_step_ = state.step;
   cursor_ = state.cursor;
   if (scaler_.enabled() && !state.loss_scaler.is_null())
     scaler_.load(state.loss_scaler, (resume_dir_ / "trainer_state.json").string());
@@ -347,10 +383,10 @@ void Trainer::resume() {
 
 void Trainer::start_logs() {
   on_main("writing train_config.json", [&] {
-    write_file_atomically("train", (out_ / "train_config.json").string(), config_.to_json_string() + "\n");
+    write_output_file("train", (out_ / "train_config.json").string(), config_.to_json_string() + "\n");
     // Where each run begins, in a log that runs in this directory share.
     append_to_file("train", (out_ / "metrics.jsonl").string(),
-                   json{{"event", run_.resume() ? "resume" : "start"}, {"step", step_}, {"time", utc_now()}}.dump() +
+                   json{{"event", resuming() ? "resume" : "start"}, {"step", step_}, {"time", utc_now()}}.dump() +
                        "\n");
   });
   int64_t params = 0;
@@ -453,13 +489,32 @@ void Trainer::log_progress() {
 
 void Trainer::validate() {
   if (valid_corpus_.size() == 0) return;
+  say("step " + std::to_string(step_) + "  validating on " + std::to_string(valid_corpus_.size()) + " documents");
   const AutocastScope autocast(device_.type(), dtype_of(config_.precision));  // validated as trained
-  result_.valid_loss = validation_loss(model_, valid_corpus_, config_, group_, device_);
+  // A stop request abandons the validation within a batch (a scheduler's grace period is short);
+  // the loop then checkpoints and returns.
+  std::optional<double> loss;
+  try {
+    loss = validation_loss(model_, valid_corpus_, config_, group_, device_, [this] { return stop_requested(); });
+  } catch (const FileChanged& e) {
+    data_changed(e);
+  }
+  if (!loss) {
+    say("step " + std::to_string(step_) + "  validation abandoned: stop requested");
+    return;
+  }
+  result_.valid_loss = *loss;
   json entry{{"step", step_}, {"valid_loss", result_.valid_loss}, {"valid_ppl", std::exp(result_.valid_loss)}};
   std::string rouge_text;
   on_main("scoring validation summaries", [&] {
     if (config_.valid_rouge_docs == 0) return;
-    const auto r = validation_rouge(model_, valid_corpus_, config_.valid_rouge_docs, *tokenizer_, config_);
+    const auto scores =
+        validation_rouge(model_, valid_corpus_, config_.valid_rouge_docs, *tokenizer_, config_, run_.stop());
+    if (!scores) {
+      rouge_text = "  (ROUGE abandoned: stop requested)";
+      return;
+    }
+    const auto& r = *scores;
     result_.valid_rouge1 = r.rouge1.f1;
     result_.valid_rouge2 = r.rouge2.f1;
     result_.valid_rougeL = r.rougeL.f1;
@@ -485,14 +540,27 @@ void Trainer::checkpoint() {
   if (scaler_.enabled()) state.loss_scaler = scaler_.state();
   on_main("writing a checkpoint",
           [&] { last_checkpoint_ = write_checkpoint(out_, *model_, *optimizer_, *tokenizer_, config_, state); });
+  checkpointed_step_ = step_;
   say("checkpoint " + last_checkpoint_);
+}
+
+void Trainer::data_changed(const FileChanged& e) {
+  std::string kept = "the last checkpoint is " + (last_checkpoint_.empty() ? std::string("none") : last_checkpoint_);
+  // One process: the updates since the last checkpoint are saved. Several: a checkpoint is a
+  // collective, which the other ranks (in the middle of their update) would not join.
+  if (group_.world_size() == 1 && step_ > checkpointed_step_) {
+    checkpoint();
+    kept = "the last good state (step " + std::to_string(step_) + ") is saved in " + last_checkpoint_;
+  }
+  throw std::runtime_error("train: the data changed while training: " + std::string(e.what()) + "; " + kept +
+                           "; restore the data (or preprocess it anew), then continue with --resume");
 }
 
 void Trainer::finish(bool interrupted) {
   // Stopped before its first update, a fresh run still leaves a checkpoint (step 0, the initial
   // weights), so that "continue with --resume" holds.
-  if (step_ > first_step_ || (interrupted && !run_.resume())) checkpoint();
-  if (last_checkpoint_.empty() && run_.resume() && group_.is_main()) last_checkpoint_ = resume_dir_.string();
+  if (step_ > first_step_ || (interrupted && !resuming())) checkpoint();
+  if (last_checkpoint_.empty() && resuming() && group_.is_main()) last_checkpoint_ = resume_dir_.string();
   if (!interrupted && step_ > first_step_) validate();
   if (interrupted) say("stopped at step " + std::to_string(step_) + "; continue with --resume");
   result_.step = step_;
@@ -503,9 +571,11 @@ void Trainer::finish(bool interrupted) {
 }
 
 TrainResult Trainer::run() {
+  agree_on_settings();
   locate_start();
   prepare_tokenizer();
   prepare_data();
+  agree_on_data();
   build_model_and_optimizer();
   resume();
   start_logs();
@@ -515,7 +585,18 @@ TrainResult Trainer::run() {
       interrupted = true;
       break;
     }
-    update();
+    const int64_t step_before = step_;
+    const DataCursor cursor_before = cursor_;
+    try {
+      update();
+    } catch (const FileChanged& e) {
+      // Nothing of this update reached the weights (they change only after every batch is read):
+      // the state before it is the last good one.
+      step_ = step_before;
+      cursor_ = cursor_before;
+      optimizer_->zero_grad();
+      data_changed(e);
+    }
     if (step_ % config_.log_every == 0 || step_ == config_.max_steps) log_progress();
     // Checkpoint first: a validation that fails (e.g. out of memory) then loses nothing.
     if (config_.checkpoint_every > 0 && step_ % config_.checkpoint_every == 0 && step_ < config_.max_steps)

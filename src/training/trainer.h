@@ -39,6 +39,7 @@
 #include "training/checkpoint.h"
 #include "training/loss_scaler.h"
 #include "util/directory_lock.h"
+#include "util/mapped_file.h"
 
 namespace pyramidion {
 namespace detail {
@@ -70,9 +71,15 @@ class Trainer {
   /// The whole run, step by step (see the top of this file).
   TrainResult run();
 
+  /// The ranks compare their settings (the config but the per-machine fields, and --resume) and
+  /// refuse together, naming the first that differs (ProcessGroup::check_same).
+  void agree_on_settings();
   void locate_start();
   void prepare_tokenizer();
   void prepare_data();
+  /// The same for what the settings led to: the checkpoint resumed, the tokenizer, the model and
+  /// the data (counts of documents and tokens), whose paths may differ between machines.
+  void agree_on_data();
   void build_model_and_optimizer();
   // TrainConfig::freeze: matching parameters stop requiring gradients (AdamW then skips them).
   void freeze_parameters();
@@ -88,8 +95,13 @@ class Trainer {
   void validate();
   void checkpoint();
   void finish(bool interrupted);
+  /// A data file changed under the run (util/mapped_file.h): saves the last good state when it can
+  /// and throws std::runtime_error "train: the data changed while training: ...".
+  [[noreturn]] void data_changed(const FileChanged& e);
 
  private:
+  /// True when this run continues from a checkpoint (resume_dir_, set by locate_start()).
+  bool resuming() const { return !resume_dir_.empty(); }
   void say(const std::string& line) const;
   void on_main(const std::string& what, const std::function<void()>& work);
   void append_metrics(const nlohmann::json& entry);
@@ -122,6 +134,7 @@ class Trainer {
 
   // Where the run is.
   int64_t step_ = 0, first_step_ = 0;
+  int64_t checkpointed_step_ = -1;  // the step of the newest checkpoint of this run's state; -1: none
   DataCursor cursor_;
   LossScaler scaler_;  // float16 only; disabled otherwise
   double lr_ = 0, grad_norm_ = 0;                                         // of the last update

@@ -14,16 +14,24 @@
 namespace pyramidion {
 namespace detail {
 
-double validation_loss(Seq2Seq& model, const TokenizedCorpus& corpus, const TrainConfig& config, ProcessGroup& group,
-                       at::Device device) {
+std::optional<double> validation_loss(Seq2Seq& model, const TokenizedCorpus& corpus, const TrainConfig& config,
+                                      ProcessGroup& group, at::Device device, const std::function<bool()>& stopped) {
   if (corpus.size() == 0) return -1;
   at::NoGradGuard no_grad;
   model->eval();
   const auto batches = make_batches(
       corpus, BatchingOptions().max_tokens(config.max_tokens).bucket_size(config.bucket_size).seed(config.seed), 0);
+  // Round r: rank q takes batch r * world + q, when there is one. Every rank runs every round, so
+  // that a collective `stopped` is called the same number of times everywhere.
+  const auto world = static_cast<size_t>(group.world_size()), rank = static_cast<size_t>(group.rank());
   double nll = 0, tokens = 0;
-  for (size_t i = static_cast<size_t>(group.rank()); i < batches.size(); i += static_cast<size_t>(group.world_size())) {
-    const Batch batch = collate(corpus, batches[i], model->config()).to(device);
+  for (size_t first = 0; first < batches.size(); first += world) {
+    if (stopped && stopped()) {
+      model->train();
+      return std::nullopt;
+    }
+    if (first + rank >= batches.size()) continue;
+    const Batch batch = collate(corpus, batches[first + rank], model->config()).to(device);
     nll += batch_loss(model, batch, 0.0).second;
     tokens += static_cast<double>(batch.target_tokens);
   }
@@ -33,8 +41,9 @@ double validation_loss(Seq2Seq& model, const TokenizedCorpus& corpus, const Trai
   return nll / tokens;
 }
 
-RougeScores validation_rouge(Seq2Seq& model, const TokenizedCorpus& corpus, int64_t docs, const Tokenizer& tokenizer,
-                             const TrainConfig& config) {
+std::optional<RougeScores> validation_rouge(Seq2Seq& model, const TokenizedCorpus& corpus, int64_t docs,
+                                            const Tokenizer& tokenizer, const TrainConfig& config,
+                                            const std::atomic<bool>* stop) {
   TokenizedCorpus sources;
   std::vector<std::string> references;
   for (int64_t i = 0; i < std::min(docs, corpus.size()); ++i) {
@@ -42,8 +51,16 @@ RougeScores validation_rouge(Seq2Seq& model, const TokenizedCorpus& corpus, int6
     references.push_back(tokenizer.decode(corpus.target(i)));
   }
   Summarizer summarizer(model, tokenizer);  // puts the model in eval mode
-  const auto summaries = summarizer.summarize(
-      sources, SummarizeOptions().search(GenerateOptions().no_repeat_ngram_size(3)).max_tokens(config.max_tokens));
+  std::vector<Summary> summaries;
+  try {
+    summaries = summarizer.summarize(
+        sources,
+        SummarizeOptions().search(GenerateOptions().no_repeat_ngram_size(3)).max_tokens(config.max_tokens).stop(stop));
+  } catch (const std::runtime_error&) {
+    model->train();
+    if (stop && stop->load()) return std::nullopt;  // the stop request, not a failure
+    throw;
+  }
   model->train();
   std::vector<std::string> predictions;
   for (const auto& s : summaries) predictions.push_back(s.summary);

@@ -14,7 +14,7 @@
 #include <string>
 #include <string_view>
 
-#include "util/atomic_file.h"
+#include "util/output_file.h"
 
 namespace pyramidion {
 namespace detail {

@@ -34,10 +34,29 @@ std::string holder_of(int fd) {
 }  // namespace
 
 DirectoryLock::DirectoryLock(const std::string& who, const std::string& dir)
-    : path_((std::filesystem::path(dir) / ".lock").string()) {
+    : DirectoryLock(who, dir, [&] {
+        std::error_code ec;
+        std::filesystem::create_directories(dir, ec);
+        if (ec) throw std::runtime_error(who + ": cannot create the directory '" + dir + "': " + ec.message());
+        return (std::filesystem::path(dir) / ".lock").string();
+      }()) {}
+
+DirectoryLock DirectoryLock::beside(const std::string& who, const std::string& dir) {
+  auto target = std::filesystem::path(dir).lexically_normal();
+  if (target.filename().empty()) target = target.parent_path();  // "data/x/" -> "data/x"
+  const auto parent = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
   std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw std::runtime_error(who + ": cannot create the directory '" + dir + "': " + ec.message());
+  std::filesystem::create_directories(parent, ec);
+  if (ec) throw std::runtime_error(who + ": cannot create the directory '" + parent.string() + "': " + ec.message());
+  return DirectoryLock(who, dir, (parent / ("." + target.filename().string() + ".lock")).string());
+}
+
+DirectoryLock::DirectoryLock(DirectoryLock&& other) noexcept : path_(std::move(other.path_)), fd_(other.fd_) {
+  other.fd_ = -1;
+}
+
+DirectoryLock::DirectoryLock(const std::string& who, const std::string& dir, std::string lock_path)
+    : path_(std::move(lock_path)) {
   fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) throw std::runtime_error(who + ": cannot create the lock file '" + path_ + "': " + std::strerror(errno));
   if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {

@@ -5,7 +5,9 @@
 //
 //   DirectoryLock lock("train", out);  // throws std::runtime_error naming the holder
 //
-// An flock(2) on "<dir>/.lock", which holds the holder's pid and host for the message. The kernel
+// An flock(2) on "<dir>/.lock" (or, for a directory that is replaced whole, such as a dataset that
+// pyramidion-preprocess publishes by a rename, on ".<name>.lock" beside it: DirectoryLock::beside),
+// which holds the holder's pid and host for the message. The kernel
 // drops the lock when the holder exits, however it ends (SIGKILL included): a stale .lock file
 // never blocks a later run.
 #pragma once
@@ -21,7 +23,12 @@ class DirectoryLock {
   /// by another process (pid N on host H, ...)" when another process holds the lock, and naming
   /// the OS reason when the lock file cannot be made.
   DirectoryLock(const std::string& who, const std::string& dir);
+  /// Locks `dir` by the file ".<name>.lock" in its parent directory (created when absent); `dir`
+  /// itself is neither needed nor created (it may be replaced by a rename while locked). The same
+  /// errors.
+  static DirectoryLock beside(const std::string& who, const std::string& dir);
   ~DirectoryLock();
+  DirectoryLock(DirectoryLock&& other) noexcept;
   DirectoryLock(const DirectoryLock&) = delete;
   DirectoryLock& operator=(const DirectoryLock&) = delete;
 
@@ -29,6 +36,7 @@ class DirectoryLock {
   const std::string& path() const { return path_; }
 
  private:
+  DirectoryLock(const std::string& who, const std::string& dir, std::string lock_path);
   std::string path_;
   int fd_ = -1;
 };

@@ -46,6 +46,9 @@ bool same_file(const std::string& a, const std::string& b) {
 void check_not_an_input(const std::string& what, const std::string& output,
                         const std::vector<std::pair<std::string, std::string>>& inputs) {
   if (output.empty() || output == "-") return;
+  // Writing a device or a pipe destroys nothing: /dev/stdin and /dev/stdout may be one terminal.
+  struct stat st {};
+  if (::stat(output.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) return;
   for (const auto& [input_what, input] : inputs)
     if (input != "-" && same_file(output, input))
       throw std::invalid_argument(what + " = '" + output + "' is the same file as " + input_what + " = '" + input +

@@ -31,7 +31,7 @@ bool same_file(const std::string& a, const std::string& b);
 
 /// Throws std::invalid_argument "<what> = '<output>' is the same file as <input what> = '<input>';
 /// writing it would destroy that input" when `output` is one of `inputs` ((what, path) pairs; "-"
-/// and "" are never files).
+/// and "" are never files, and an output that is a device or a pipe destroys nothing).
 void check_not_an_input(const std::string& what, const std::string& output,
                         const std::vector<std::pair<std::string, std::string>>& inputs);
 

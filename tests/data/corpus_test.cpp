@@ -48,7 +48,7 @@ TEST(TokenizeFile, IdsAreTheTokenizersAndLimitsCutAndCount) {
     EXPECT_EQ(cut.source(i), std::vector<int64_t>(full.begin(), full.begin() + 64));
     EXPECT_EQ(cut.target_length(i), 31);
   }
-  const auto message = error_of<std::runtime_error>(
+  const auto message = error_of<std::invalid_argument>(
       [&] { pyramidion::tokenize_file(path, tokenizer(), CorpusOptions().max_source_length(64).truncate(false)); });
   // Tokenized only as far as the limit: a longer side is "more than" it.
   EXPECT_NE(message.find(path + ":1: record '" + docs[0].id + "' has more than 64 source and " +
@@ -69,7 +69,7 @@ TEST(TokenizeFile, BadAndEmptyRecordsFailOrAreSkippedAndCounted) {
                          "\n"
                       << R"({"id": "d", "document": "The decoder reads less.", "summary": "Faster."})"
                          "\n";
-  EXPECT_EQ(error_of<std::runtime_error>([&] { pyramidion::tokenize_file(path, tokenizer()); }),
+  EXPECT_EQ(error_of<std::invalid_argument>([&] { pyramidion::tokenize_file(path, tokenizer()); }),
             path + ":2: record 'b' has an empty document after tokenization");
   CorpusStats stats;
   const auto corpus = pyramidion::tokenize_file(

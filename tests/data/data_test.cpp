@@ -51,10 +51,11 @@ std::string plain_line(const std::string& id, const std::string& document = "A d
   return R"({"id": )" + id + R"(, "document": ")" + document + R"(", "summary": ")" + summary + "\"}\n";
 }
 
-// The error of reading every record of a file whose content is `content`.
+// The error of reading every record of a file whose content is `content`: bad input
+// (std::invalid_argument, status 2 in every tool; it was std::runtime_error, status 1).
 std::string read_error(const std::string& content, ReaderOptions options = {}) {
   const std::string path = write_file(content);
-  return error_of<std::runtime_error>([&] { read_all(path, options); });
+  return error_of<std::invalid_argument>([&] { read_all(path, options); });
 }
 
 // ---- well-formed files ------------------------------------------------------------------------
@@ -236,7 +237,7 @@ TEST(DataErrors, MalformedRecordsNameFileLineAndProblem) {
   };
   for (const auto& [record, expected] : cases) {
     const std::string path = write_file(plain_line("1") + record + "\n" + plain_line("3"));
-    const std::string error = error_of<std::runtime_error>([&] { read_all(path); });
+    const std::string error = error_of<std::invalid_argument>([&] { read_all(path); });
     EXPECT_EQ(error.rfind(path + ":" + expected, 0), 0u) << "record: " << record << "\nerror: " << error;
   }
 }
@@ -253,12 +254,12 @@ TEST(DataErrors, InvalidUtf8NamesLineAndByte) {
   };
   for (const auto& [bytes, expected] : cases) {
     const std::string path = write_file(plain_line("1") + plain_line("2", "ok") + plain_line("3", bytes));
-    const std::string error = error_of<std::runtime_error>([&] { read_all(path); });
+    const std::string error = error_of<std::invalid_argument>([&] { read_all(path); });
     EXPECT_EQ(error, path + ":3: invalid UTF-8: " + expected) << "bytes " << bytes;
   }
   // In a key or an ignored field too.
   const std::string path = write_file(R"({"id": 1, "document": "d", "summary": "s", "x)" "\xff" "\": 1}\n");
-  EXPECT_EQ(error_of<std::runtime_error>([&] { read_all(path); }), path + ":1: invalid UTF-8: byte 0xff at column 46");
+  EXPECT_EQ(error_of<std::invalid_argument>([&] { read_all(path); }), path + ":1: invalid UTF-8: byte 0xff at column 46");
 }
 
 TEST(DataErrors, SkipBadCountsAndKeepsTheFirstReasons) {

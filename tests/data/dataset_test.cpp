@@ -15,8 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "util/atomic_file.h"
 #include "util/checksum.h"
+#include "util/directory_lock.h"
+#include "util/mapped_file.h"
+#include "util/output_file.h"
 
 namespace {
 
@@ -144,7 +146,7 @@ TEST(Preprocess, BadRecordsFailAsTokenizeFileDoesOrAreSkippedAndCounted) {
   lines[100] = R"({"id": "bad", "document": "text"})";  // no summary
   lines[130] = "{not json";
   const auto path = write_lines(dir / "bad.jsonl", lines);
-  const auto expected = error_of<std::runtime_error>([&] { pyramidion::tokenize_file(path, tokenizer()); });
+  const auto expected = error_of<std::invalid_argument>([&] { pyramidion::tokenize_file(path, tokenizer()); });
   EXPECT_NE(expected.find(path + ":101: "), std::string::npos) << expected;
   for (int workers : {1, 3}) {
     const auto out = dir / ("fail" + std::to_string(workers));
@@ -221,6 +223,48 @@ TEST(Preprocess, AKilledRunLeavesNoDatasetAndTheNextRunCleansUp) {
   EXPECT_EQ(Dataset::open(out).split("train").size(), 12);
 }
 
+// Two runs into one --out: the second used to delete the first's unfinished work (its temporary
+// directory) and race it to the rename. Now it is refused, naming the holder, and touches nothing.
+TEST(Preprocess, ASecondRunIntoTheSameOutputIsRefusedAndTheFirstsWorkKept) {
+  const auto dir = pyramidion_test::fresh_dir("dataset_lock");
+  const auto train = pyramidion_test::data_slice(dir, "train", 3);
+  const auto out = (dir / "d").string();
+  {
+    const auto first = pyramidion::detail::DirectoryLock::beside("preprocess", out);  // a run at work
+    fs::create_directories(dir / ".d.tmp-Ab12Cd");                                       // its unfinished dataset
+    const auto message = error_of<std::runtime_error>([&] { pyramidion::preprocess({{"train", train}}, tokenizer(), out); });
+    EXPECT_NE(message.find("preprocess: '" + out + "' is in use by another process (pid " + std::to_string(::getpid())),
+              std::string::npos)
+        << message;
+    EXPECT_TRUE(fs::is_directory(dir / ".d.tmp-Ab12Cd")) << "the first run's work was deleted";
+    EXPECT_FALSE(fs::exists(out));
+  }
+  pyramidion::preprocess({{"train", train}}, tokenizer(), out);  // once the first is done
+  EXPECT_EQ(Dataset::open(out).split("train").size(), 3);
+}
+
+// A split with no usable record (an empty file, or every record bad with skip_bad) used to make a
+// dataset that training refused later (train) or that silently turned validation off (valid).
+TEST(Preprocess, ASplitWithoutAUsableRecordIsRefusedNamingIt) {
+  const auto dir = pyramidion_test::fresh_dir("dataset_empty_split");
+  const auto train = pyramidion_test::data_slice(dir, "train", 3);
+  const auto empty = write_lines(dir / "empty.jsonl", {});
+  const auto bad = write_lines(dir / "bad.jsonl", {"{not json", R"({"id": "x", "document": "text"})"});
+  const auto out = (dir / "d").string();
+  auto message = error_of<std::invalid_argument>(
+      [&] { pyramidion::preprocess({{"train", train}, {"valid", empty}}, tokenizer(), out); });
+  EXPECT_NE(message.find("split 'valid' ('" + empty + "') holds no usable record (0 skipped)"), std::string::npos)
+      << message;
+  message = error_of<std::invalid_argument>([&] {
+    pyramidion::preprocess({{"train", bad}}, tokenizer(), out,
+                           PreprocessOptions().reader(pyramidion::ReaderOptions().skip_bad(true)));
+  });
+  EXPECT_NE(message.find("split 'train' ('" + bad + "') holds no usable record (2 skipped; " + bad + ":1: invalid JSON"),
+            std::string::npos)
+      << message;
+  EXPECT_FALSE(fs::exists(out));
+}
+
 // ---- damaged datasets ------------------------------------------------------------------------------
 
 class DamagedDataset : public ::testing::Test {
@@ -237,7 +281,7 @@ class DamagedDataset : public ::testing::Test {
   // Rewrites a file and records its new size and checksum in the manifest, so that only the
   // check under test can catch it.
   void replace_consistently(const std::string& name, const std::string& bytes) {
-    pyramidion::detail::write_file_atomically("test", (data() / name).string(), bytes);
+    pyramidion::detail::write_output_file("test", (data() / name).string(), bytes);
     std::string manifest = bytes_of(data() / "manifest.json");
     const auto entry = manifest.find("\"" + name + "\"");
     const auto set = [&](const std::string& key, const std::string& value, bool quoted) {
@@ -249,7 +293,7 @@ class DamagedDataset : public ::testing::Test {
     sum.update(bytes);
     set("bytes", std::to_string(bytes.size()), false);
     set("checksum", sum.hex(), true);
-    pyramidion::detail::write_file_atomically("test", (data() / "manifest.json").string(), manifest);
+    pyramidion::detail::write_output_file("test", (data() / "manifest.json").string(), manifest);
   }
   fs::path dir_;
 };
@@ -265,19 +309,19 @@ TEST_F(DamagedDataset, NoManifestIsNotADataset) {
 TEST_F(DamagedDataset, AManifestThatDoesNotMatchItsFiles) {
   std::string manifest = bytes_of(data() / "manifest.json");
   manifest.replace(manifest.find("\"version\": 1"), 12, "\"version\": 7");
-  pyramidion::detail::write_file_atomically("test", (data() / "manifest.json").string(), manifest);
+  pyramidion::detail::write_output_file("test", (data() / "manifest.json").string(), manifest);
   EXPECT_NE(open_error().find("has format version 7; this pyramidion reads 1"), std::string::npos);
-  pyramidion::detail::write_file_atomically("test", (data() / "manifest.json").string(), "{\"format\": ");
+  pyramidion::detail::write_output_file("test", (data() / "manifest.json").string(), "{\"format\": ");
   EXPECT_NE(open_error().find("manifest.json' is not valid JSON"), std::string::npos);
   // A number no double holds is invalid JSON too, not nlohmann's out_of_range escaping.
-  pyramidion::detail::write_file_atomically("test", (data() / "manifest.json").string(), "{\"format\": 1e999}");
+  pyramidion::detail::write_output_file("test", (data() / "manifest.json").string(), "{\"format\": 1e999}");
   EXPECT_NE(open_error().find("manifest.json' is not valid JSON: "), std::string::npos) << open_error();
   // Counts that no index can have: refused, not read through.
   manifest.replace(manifest.find("\"version\": 7"), 12, "\"version\": 1");
   for (const std::string& count : {"-1", "1099511627777"}) {
     std::string bad = manifest;
     bad.replace(bad.find("\"documents\": 6"), 14, "\"documents\": " + count);
-    pyramidion::detail::write_file_atomically("test", (data() / "manifest.json").string(), bad);
+    pyramidion::detail::write_output_file("test", (data() / "manifest.json").string(), bad);
     EXPECT_NE(open_error().find(count == "-1" ? "has a negative count (-1)" : "claims 1099511627777 documents"),
               std::string::npos)
         << open_error();
@@ -292,23 +336,36 @@ TEST_F(DamagedDataset, ATruncatedTokenFile) {
   EXPECT_NE(open_error().find("the manifest says " + std::to_string(fs::file_size(path) + 2) +
                               ": it was truncated or replaced"),
             std::string::npos);
-  pyramidion::detail::write_file_atomically("test", path.string(), whole);
+  pyramidion::detail::write_output_file("test", path.string(), whole);
   EXPECT_NO_THROW(Dataset::open(data().string()));
   fs::remove(data() / "train.target");
   EXPECT_NE(open_error().find("train.target' is missing"), std::string::npos);
 }
 
+// A token file truncated while a corpus maps it (`truncate -s 0` under a running job) used to kill
+// the reader with SIGBUS; reading it now throws FileChanged naming the file.
+TEST_F(DamagedDataset, ATokenFileTruncatedWhileInUseIsAnErrorNamingIt) {
+  const auto dataset = Dataset::open(data().string());
+  const auto corpus = dataset.split("train");
+  const int64_t last = corpus.size() - 1;
+  EXPECT_FALSE(corpus.source(last).empty());
+  fs::resize_file(data() / "train.source", 0);
+  const auto message = error_of<pyramidion::detail::FileChanged>([&] { corpus.source(last); });
+  EXPECT_NE(message.find("'" + (data() / "train.source").string() + "' changed while it was in use"), std::string::npos)
+      << message;
+}
+
 TEST_F(DamagedDataset, AChangedIndexOrIdFileAndAChangedTokenFoundByVerify) {
   std::string ids = bytes_of(data() / "train.ids");
   ids[0] = static_cast<char>(ids[0] ^ 1);
-  pyramidion::detail::write_file_atomically("test", (data() / "train.ids").string(), ids);
+  pyramidion::detail::write_output_file("test", (data() / "train.ids").string(), ids);
   EXPECT_NE(open_error().find("train.ids' does not match its checksum in the manifest"), std::string::npos);
   ids[0] = static_cast<char>(ids[0] ^ 1);
-  pyramidion::detail::write_file_atomically("test", (data() / "train.ids").string(), ids);
+  pyramidion::detail::write_output_file("test", (data() / "train.ids").string(), ids);
   // A changed token keeps the size: open() does not read the tokens; verify() does.
   std::string tokens = bytes_of(data() / "train.source");
   tokens[100] = static_cast<char>(tokens[100] ^ 1);
-  pyramidion::detail::write_file_atomically("test", (data() / "train.source").string(), tokens);
+  pyramidion::detail::write_output_file("test", (data() / "train.source").string(), tokens);
   const auto opened = Dataset::open(data().string());
   EXPECT_NE(error_of<std::runtime_error>([&] { opened.verify(); }).find("train.source' does not match its checksum"),
             std::string::npos);

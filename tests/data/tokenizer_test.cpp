@@ -25,7 +25,7 @@
 #include <thread>
 #include <tuple>
 #include <vector>
-#include "util/atomic_file.h"
+#include "util/output_file.h"
 
 namespace {
 

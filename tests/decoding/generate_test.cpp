@@ -7,6 +7,7 @@
 #include <pyramidion/generate.h>
 #include <pyramidion/model.h>
 
+#include "decoding/generation_memory.h"
 #include "support/model_fixtures.h"
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -383,9 +384,43 @@ TEST(GenerateOptionsCheck, InvalidOptionsAreRejected) {
   expect(GenerateOptions().length_penalty(INFINITY), {"length_penalty = inf"});
   expect(GenerateOptions().no_repeat_ngram_size(-1), {"no_repeat_ngram_size = -1"});
   expect(GenerateOptions().early_stopping(false), {"early_stopping"});
+  // Bounds that keep beam x length a sane number of positions (a beam of 2^31 - 1 aborted).
+  expect(GenerateOptions().beam_size(1025), {"beam_size = 1025 must be in [1, 1024]"});
+  expect(GenerateOptions().beam_size(2147483647), {"beam_size = 2147483647 must be in [1, 1024]"});
+  expect(GenerateOptions().no_repeat_ngram_size(33), {"no_repeat_ngram_size = 33 must be in [0, max_target_length = 32]"});
+  EXPECT_EQ(run(GenerateOptions().max_length(2).no_repeat_ngram_size(3)), "(no exception)") << "the default ban, short output";
   EXPECT_EQ(run(GenerateOptions().max_length(32).min_length(32).beam_size(2)), "(no exception)");
   // Source errors come from the model's checks.
   EXPECT_THROW(pyramidion::generate(model, src.to(at::kInt), mask), std::invalid_argument);
+}
+
+// A search that no machine here can hold is refused with its estimate before anything is
+// allocated (a beam of a million used to abort after 9.4 GB).
+TEST(GenerateMemory, ASearchThatCannotFitIsRefusedWithItsEstimate) {
+  const auto config = preset("tiny-vanilla");
+  const auto options = GenerateOptions().beam_size(1024);
+  const int64_t examples = 64, memory = 48, L = config.max_target_length;
+  const double bytes = pyramidion::detail::generation_bytes(config, options, examples, memory, 4);
+  // At least the self-attention keys and values of every beam at every position, counted by hand.
+  const double caches = 4.0 * examples * 1024 * config.decoder_layers * 2 * L * config.d_model;
+  EXPECT_GE(bytes, caches);
+  EXPECT_LE(bytes, 4 * caches + 1e9) << "within a small factor";
+  const auto refused = error_of<std::invalid_argument>(
+      [&] { pyramidion::detail::check_generation_memory(config, options, examples, memory, 4, bytes / 2); });
+  EXPECT_NE(refused.find("beam_size = 1024 x max_length = " + std::to_string(L) + " for 64 example(s) needs about "),
+            std::string::npos)
+      << refused;
+  EXPECT_NE(refused.find("lower the beam"), std::string::npos);
+  EXPECT_NO_THROW(pyramidion::detail::check_generation_memory(config, options, examples, memory, 4, bytes * 2));
+  // Through generate(): two million sources (an expanded view: no memory of their own) at beam
+  // 1024 need far more than this machine has.
+  auto model = make_model(config);
+  pyramidion::EncoderOutput encoded;
+  encoded.memory = at::zeros({1, 1, config.d_model}).expand({2000000, 8, config.d_model});  // (b, k, d)
+  encoded.memory_mask = at::ones({1, 1}, at::kBool).expand({2000000, 8});                   // (b, k)
+  const auto message = error_of<std::invalid_argument>([&] { pyramidion::generate(model, encoded, options); });
+  EXPECT_NE(message.find("for 2000000 example(s) needs about"), std::string::npos) << message;
+  EXPECT_NE(message.find("this machine has"), std::string::npos) << message;
 }
 
 }  // namespace

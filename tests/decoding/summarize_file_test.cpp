@@ -190,6 +190,28 @@ TEST(SummarizeFile, OptionsAreCheckedBeforeAnyInputIsRead) {
             "input format = \"automatic\" must be one of \"auto\", \"arxiv\", \"plain\", \"text\"");
 }
 
+// A document that tokenizes to no token (control characters only) is skipped and reported with its
+// file and line, as a malformed record is (it used to be named by its id alone).
+TEST(SummarizeFile, ADocumentWithoutTokensIsReportedWithItsFileAndLine) {
+  const auto dir = pyramidion_test::fresh_dir("summarize_no_tokens");
+  auto docs = test_documents();
+  docs.resize(3);
+  docs[1].id = "bell";
+  docs[1].document = "\x07\x07";
+  const auto in = write_input(dir, docs);
+  std::vector<std::string> log;
+  const auto result = pyramidion::summarize_file(
+      pyramidion::SummarizeFileOptions(tiny_checkpoint(), in, (dir / "out.jsonl").string())
+          .summarize(pyramidion::SummarizeOptions().search(pyramidion::GenerateOptions().max_length(4)))
+          .log([&](const std::string& line) { log.push_back(line); }));
+  EXPECT_EQ(result.documents, 2);
+  EXPECT_EQ(result.bad_documents, 1);
+  std::string all;
+  for (const auto& line : log) all += line + "\n";
+  EXPECT_NE(all.find(in + ":2: document 'bell' skipped: "), std::string::npos) << all;
+  EXPECT_NE(all.find("has no tokens"), std::string::npos) << all;
+}
+
 TEST(SummarizeTool, JsonLinesInOrderBadRecordsReportedAndHighlightWritten) {
   PYRAMIDION_REQUIRE_TOOLS();
   const auto dir = pyramidion_test::fresh_dir("summarize_tool");

@@ -184,4 +184,22 @@ TEST(SummarizerLibrary, ErrorsNameTheProblem) {
             std::string::npos);
 }
 
+// A checkpoint whose config.json is of a newer format is reported as config.json's (it was
+// reported as an error in generation.json, which was fine).
+TEST(SummarizeOptions, AConfigOfANewerFormatIsNamedNotTheGenerationSettings) {
+  const auto dir = pyramidion_test::fresh_dir("summarize_newer_config");
+  const auto copy = dir / "ckpt";
+  fs::copy(tiny_checkpoint(), copy, fs::copy_options::recursive);
+  std::ofstream(copy / "generation.json") << R"({"beam_size": 2})";
+  auto config = nlohmann::json::parse(pyramidion_test::read_text(copy / "config.json"));
+  config["format_version"] = 99;
+  std::ofstream(copy / "config.json") << config.dump();
+  const auto message =
+      error_of<std::invalid_argument>([&] { pyramidion::SummarizeOptions::from_checkpoint(copy.string()); });
+  EXPECT_NE(message.find("ModelConfig::from_json_file('" + (copy / "config.json").string() + "')"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("format_version = 99 is newer than this library reads"), std::string::npos) << message;
+  EXPECT_EQ(message.find("generation.json"), std::string::npos) << message;
+}
+
 }  // namespace

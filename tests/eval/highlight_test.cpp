@@ -23,7 +23,7 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
-#include "util/atomic_file.h"
+#include "util/output_file.h"
 
 namespace {
 

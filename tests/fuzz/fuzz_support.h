@@ -21,7 +21,7 @@
 #include <string>
 #include <string_view>
 
-#include "util/atomic_file.h"  // remove_tree (not std::filesystem::remove_all: scripts/check_banned_calls.py)
+#include "util/output_file.h"  // remove_tree (not std::filesystem::remove_all: scripts/check_banned_calls.py)
 
 namespace pyramidion_fuzz {
 

@@ -21,7 +21,7 @@
 #include <stdexcept>
 #include <string>
 #include <vector>
-#include "util/atomic_file.h"
+#include "util/output_file.h"
 
 #ifndef PYRAMIDION_SOURCE_DIR
 #error "tests/CMakeLists.txt must define PYRAMIDION_SOURCE_DIR (the presets live in its configs/)"

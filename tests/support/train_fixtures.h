@@ -16,7 +16,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include "util/atomic_file.h"
+#include "util/output_file.h"
 
 namespace pyramidion_test {
 
@@ -87,7 +87,7 @@ inline StoppedAndResumed train_stopped_and_resumed(pyramidion::TrainConfig confi
   std::atomic<bool> stop{stop_at == 0};  // 0: asked to stop before the first update
   r.first = pyramidion::train(
       config, pyramidion::TrainRunOptions().stop(&stop).on_update([&](int64_t step) { stop = step == stop_at; }));
-  r.second = pyramidion::train(config, pyramidion::TrainRunOptions().resume(true));
+  r.second = pyramidion::train(config, pyramidion::TrainRunOptions().resume(pyramidion::Resume::required));
   return r;
 }
 

@@ -38,7 +38,7 @@
 #include <vector>
 
 #include "support/model_fixtures.h"
-#include "util/atomic_file.h"
+#include "util/output_file.h"
 
 
 namespace {
@@ -324,8 +324,9 @@ void lonely_worker() {
   const std::string message = error_of<std::runtime_error>([&] { ProcessGroup::from_environment(options); });
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   EXPECT_LT(seconds, 30.0) << message;
-  std::ofstream(fs::path(std::getenv(kOutVariable)) / ("lonely" + std::string(std::getenv("RANK")) + ".txt"))
-      << message;
+  const auto out = fs::path(std::getenv(kOutVariable));
+  std::ofstream(out / ("lonely" + std::string(std::getenv("RANK")) + ".txt")) << message;
+  std::ofstream(out / ("lonely" + std::string(std::getenv("RANK")) + ".seconds")) << seconds;
 }
 
 class WorkerTest : public testing::Test {
@@ -537,7 +538,17 @@ TEST(DistributedTwoProcesses, MissingPeerFailsWithinTheTimeout) {
               std::string::npos)
         << message;
     EXPECT_NE(message.find("within 3 s"), std::string::npos) << message;
+    // c10d's own errors carry C++ backtraces (about 45 lines of them per rank): none reaches the log.
+    const auto log = read_text(dir.path / ("lonely" + std::to_string(rank) + ".log"));
+    EXPECT_EQ(log.find("frame #"), std::string::npos) << log;
+    EXPECT_EQ(log.find("Exception raised from"), std::string::npos) << log;
   }
+  // The rank waiting for a rank 0 that never comes gives up when its message says, not after 2.1
+  // to 2.4 times that (c10d's client retried past its timeout).
+  const double waited = std::stod(read_text(dir.path / "lonely1.seconds"));
+  EXPECT_GE(waited, 2.9);
+  EXPECT_LT(waited, 4.5) << "rank 1 gave up after " << waited << " s with a timeout of 3 s";
+  EXPECT_NE(read_text(dir.path / "lonely1.txt").find("rank 0 never came"), std::string::npos);
 }
 
 }  // namespace

@@ -113,12 +113,35 @@ TEST(TrainFromData, ChecksTheDatasetAndTheTokenizerBeforeTraining) {
   // Examples over the model's limits, with truncate off.
   auto strict = from_data(tiny_config(dir), data, dir / "strict");
   strict.truncate = false;
-  EXPECT_NE(error_of<std::runtime_error>([&] { pyramidion::train(strict); }).find("(set truncate to true to cut them)"),
+  EXPECT_NE(error_of<std::invalid_argument>([&] { pyramidion::train(strict); }).find("(set truncate to true to cut them)"),
             std::string::npos);
   // A damaged dataset: the error names the file, before any update.
   fs::resize_file(dir / "d" / "train.target", 10);
   const auto damaged = error_of<std::runtime_error>([&] { pyramidion::train(from_data(tiny_config(dir), data, dir / "x")); });
   EXPECT_NE(damaged.find("train.target' has 10 bytes"), std::string::npos) << damaged;
+}
+
+// A token file truncated under a running job (`truncate -s 0 DATASET/train.source`) used to kill it
+// with SIGBUS (status 135, no message). Now the run stops with an error naming the file and
+// "changed while training", after saving the last good state, which resumes.
+TEST(TrainFromData, ADatasetTruncatedWhileTrainingIsAnErrorAndTheLastGoodStateIsSaved) {
+  const auto dir = fresh_dir("data_truncated");
+  const TrainConfig json = dataset_in(dir);
+  auto c = from_data(tiny_config(dir), (dir / "d").string(), dir / "out");
+  c.max_steps = 100;
+  c.checkpoint_every = 50;
+  const auto source = dir / "d" / "train.source";
+  const auto message = error_of<std::runtime_error>([&] {
+    pyramidion::train(c, pyramidion::TrainRunOptions().on_update([&](int64_t step) {
+      if (step == 3) fs::resize_file(source, 0);  // another process, between two updates
+    }));
+  });
+  EXPECT_NE(message.find("train: the data changed while training: '" + source.string() + "' changed"), std::string::npos)
+      << message;
+  EXPECT_NE(message.find("the last good state (step 3) is saved in"), std::string::npos) << message;
+  const auto saved = dir / "out" / "checkpoints" / "step-000003";
+  ASSERT_TRUE(fs::is_directory(saved)) << message;
+  EXPECT_NO_THROW(pyramidion::Seq2Seq::load(saved.string()));
 }
 
 TEST(TrainFromData, TwoProcessesReadTheSameFilesAndMatchOneProcess) {
@@ -182,7 +205,7 @@ TEST(PreprocessTool, WritesADatasetVerifiesItAndRefusesBadArguments) {
   // A token changed in place: open() cannot see it, --verify does (an environment error: status 1).
   std::string tokens = pyramidion::detail::read_file("test", out + "/train.source");
   tokens[10] = static_cast<char>(tokens[10] ^ 4);
-  pyramidion::detail::write_file_atomically("test", out + "/train.source", tokens);
+  pyramidion::detail::write_output_file("test", out + "/train.source", tokens);
   EXPECT_EQ(tool({"--verify", out}, "bad.log"), 1);
   EXPECT_NE(read_text(dir / "bad.log").find("train.source' does not match its checksum"), std::string::npos);
 }

@@ -7,7 +7,7 @@
 
 #include "support/model_fixtures.h"
 #include "support/train_fixtures.h"
-#include "util/atomic_file.h"
+#include "util/output_file.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -290,14 +290,14 @@ TEST(TrainRun, StopAndResumeEqualsUninterrupted) {
   EXPECT_TRUE(fs::is_directory(fs::path(parts.out) / "checkpoints" / "step-000003"));
   // Without --resume the run refuses to overwrite; with it, it continues.
   EXPECT_NE(error_of<std::runtime_error>([&] { pyramidion::train(parts); }).find("pass --resume"), std::string::npos);
-  const auto second = pyramidion::train(parts, pyramidion::TrainRunOptions().resume(true));
+  const auto second = pyramidion::train(parts, pyramidion::TrainRunOptions().resume(pyramidion::Resume::required));
   EXPECT_EQ(second.step, 8);
   EXPECT_EQ(weight_diff(full.checkpoint, second.checkpoint), 0.0) << "a resumed run must end with the same weights";
   EXPECT_DOUBLE_EQ(full.valid_loss, second.valid_loss);
 
   // Resuming a finished run trains nothing and says so; changed settings are announced by name.
   std::ostringstream log;
-  const auto again = pyramidion::train(parts, pyramidion::TrainRunOptions().resume(true).log(&log));
+  const auto again = pyramidion::train(parts, pyramidion::TrainRunOptions().resume(pyramidion::Resume::required).log(&log));
   EXPECT_EQ(again.step, 8);
   EXPECT_EQ(fs::canonical(again.checkpoint), fs::canonical(second.checkpoint));
   EXPECT_NE(log.str().find("nothing to train"), std::string::npos) << log.str();
@@ -309,7 +309,7 @@ TEST(TrainRun, StopAndResumeEqualsUninterrupted) {
   fs::copy_file(parts.train, other_train);
   changed.train = other_train.string();
   std::ostringstream log2;
-  EXPECT_EQ(pyramidion::train(changed, pyramidion::TrainRunOptions().resume(true).log(&log2)).step, 9);
+  EXPECT_EQ(pyramidion::train(changed, pyramidion::TrainRunOptions().resume(pyramidion::Resume::required).log(&log2)).step, 9);
   EXPECT_NE(log2.str().find("seed 1 -> 5"), std::string::npos) << log2.str();
   EXPECT_NE(log2.str().find("max_steps 8 -> 9"), std::string::npos) << log2.str();
   EXPECT_NE(log2.str().find("train \"" + parts.train + "\" -> \"" + other_train.string() + "\""), std::string::npos)
@@ -317,7 +317,7 @@ TEST(TrainRun, StopAndResumeEqualsUninterrupted) {
 
   auto empty = tiny_config(dir);
   empty.out = (dir / "empty").string();
-  EXPECT_NE(error_of<std::runtime_error>([&] { pyramidion::train(empty, pyramidion::TrainRunOptions().resume(true)); })
+  EXPECT_NE(error_of<std::runtime_error>([&] { pyramidion::train(empty, pyramidion::TrainRunOptions().resume(pyramidion::Resume::required)); })
                 .find("holds no checkpoint"),
             std::string::npos);
 }
@@ -404,7 +404,7 @@ TEST(TrainRun, LeftoversOfWritesKilledMidwayAreRemovedAtTheNextStart) {
     pyramidion_test::die();
   });
   pyramidion_test::killed_while([&] {
-    pyramidion::detail::AtomicFile config("train", (out / "train_config.json").string());
+    pyramidion::detail::OutputFile config("train", (out / "train_config.json").string());
     config.write("{\"half\":");
     pyramidion_test::die();
   });
@@ -416,7 +416,7 @@ TEST(TrainRun, LeftoversOfWritesKilledMidwayAreRemovedAtTheNextStart) {
   };
   ASSERT_EQ(temporaries(), 2);
   c.max_steps = 5;
-  EXPECT_EQ(pyramidion::train(c, pyramidion::TrainRunOptions().resume(true)).step, 5);
+  EXPECT_EQ(pyramidion::train(c, pyramidion::TrainRunOptions().resume(pyramidion::Resume::required)).step, 5);
   EXPECT_EQ(temporaries(), 0);
   EXPECT_TRUE(fs::is_directory(out / "checkpoints" / "step-000004"));
   EXPECT_TRUE(fs::is_directory(out / "checkpoints" / "step-000005"));
@@ -436,7 +436,7 @@ TEST(TrainRun, AFailedCheckpointWriteNamesTheFileAndKeepsThePreviousOne) {
   {
     // Room for the tokenizer (242 KB) and the weights (235 KB), not for the optimizer state (541 KB).
     pyramidion_test::FileSizeLimit full(300 * 1024);
-    message = error_of<std::runtime_error>([&] { pyramidion::train(c, pyramidion::TrainRunOptions().resume(true)); });
+    message = error_of<std::runtime_error>([&] { pyramidion::train(c, pyramidion::TrainRunOptions().resume(pyramidion::Resume::required)); });
   }
   const auto checkpoints = fs::path(c.out) / "checkpoints";
   EXPECT_EQ(message, "train: checkpoint: cannot write '" + (checkpoints / "step-000005" / "optimizer.pt").string() +
@@ -493,6 +493,65 @@ TEST(TrainTool, SigtermSavesACheckpointAndExitsCleanly) {
   EXPECT_LT(std::stoll(latest.filename().string().substr(5)), 100000);
 }
 
+// A stream that sets `stop` once its text holds `needle` (at a flush: Trainer::say ends its lines
+// with std::endl), and records when.
+class StopWhenSaid : public std::stringbuf {
+ public:
+  StopWhenSaid(std::atomic<bool>& stop, std::string needle) : stop_(stop), needle_(std::move(needle)) {}
+  std::chrono::steady_clock::time_point when{};
+
+ protected:
+  int sync() override {
+    if (!stop_ && str().find(needle_) != std::string::npos) {
+      when = std::chrono::steady_clock::now();
+      stop_ = true;
+    }
+    return 0;
+  }
+
+ private:
+  std::atomic<bool>& stop_;
+  std::string needle_;
+};
+
+// A SIGTERM during validation used to wait for the whole validation (35 s on the main job's
+// settings), past a scheduler's grace period. A stop request now abandons it within a batch: the
+// run checkpoints and returns.
+TEST(TrainRun, AStopRequestDuringValidationAbandonsItAtOnce) {
+  const auto dir = fresh_dir("stop_in_validation");
+  auto c = tiny_config(dir);
+  {  // a long validation: the validation papers many times over, and greedy summaries of them all
+    const auto docs = read_text(data_slice(dir, "valid", 50));
+    std::ofstream valid(dir / "long_valid.jsonl");
+    for (int i = 0; i < 20; ++i) valid << docs;
+  }
+  c.valid = (dir / "long_valid.jsonl").string();
+  c.valid_rouge_docs = 1000;
+  c.max_steps = 100;
+  std::atomic<bool> stop{false};
+  StopWhenSaid buffer(stop, "step 4  validating on");
+  std::ostream log(&buffer);
+  const auto r = pyramidion::train(c, pyramidion::TrainRunOptions().log(&log).stop(&stop));
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - buffer.when).count();
+  EXPECT_TRUE(r.interrupted);
+  EXPECT_EQ(r.step, 4);
+  EXPECT_LT(seconds, 3.0) << buffer.str();
+  EXPECT_CONTAINS(buffer.str(), "validation abandoned: stop requested");
+  EXPECT_EQ(buffer.str().find("valid loss"), std::string::npos) << "the validation ran to its end";
+  EXPECT_NO_THROW(pyramidion::Seq2Seq::load(r.checkpoint));
+  EXPECT_EQ(fs::path(r.checkpoint).filename(), "step-000004");
+}
+
+// Validation data that holds nothing used to turn validation off without a word.
+TEST(TrainRun, EmptyValidationDataIsRefused) {
+  const auto dir = fresh_dir("empty_valid");
+  auto c = tiny_config(dir);
+  std::ofstream(dir / "empty.jsonl").flush();
+  c.valid = (dir / "empty.jsonl").string();
+  EXPECT_CONTAINS(error_of<std::invalid_argument>([&] { pyramidion::train(c); }),
+                  "the validation data " + c.valid + " holds no usable record");
+}
+
 // A stop asked for before the first update (a SIGTERM while the tokenizer trains or the data is
 // read) leaves the step-0 checkpoint that "continue with --resume" promises, and resuming from it
 // ends where an uninterrupted run does. (It used to leave none, and --resume then failed.)
@@ -538,7 +597,7 @@ TEST(TrainRun, MetricsLogMarksWhereEachRunBegins) {
   c.validate_every = 0;
   pyramidion::train(c);
   c.max_steps = 4;
-  pyramidion::train(c, pyramidion::TrainRunOptions().resume(true));
+  pyramidion::train(c, pyramidion::TrainRunOptions().resume(pyramidion::Resume::required));
   std::vector<std::string> events;
   std::ifstream metrics(fs::path(c.out) / "metrics.jsonl");
   for (std::string line; std::getline(metrics, line);) {
@@ -569,7 +628,7 @@ TEST(TrainRun, DamagedResumeStateIsRefusedNamingTheFile) {
     if (!keep_checksums) fs::remove(ckpt / "checksums.json");
     damage(ckpt);
     copy.max_steps = 4;
-    return error_of<std::runtime_error>([&] { pyramidion::train(copy, pyramidion::TrainRunOptions().resume(true)); });
+    return error_of<std::runtime_error>([&] { pyramidion::train(copy, pyramidion::TrainRunOptions().resume(pyramidion::Resume::required)); });
   };
   const auto truncate = [](const fs::path& file, uintmax_t size) { fs::resize_file(file, size); };
   const auto optimizer = (dir / "copy" / "checkpoints" / good.filename() / "optimizer.pt").string();
@@ -637,7 +696,7 @@ TEST(TrainTool, ASecondRunOnTheSameOutputDirectoryIsRefused) {
   more.checkpoint_every = 0;
   more.validate_every = 0;
   std::atomic<bool> stop{true};
-  EXPECT_NO_THROW(pyramidion::train(more, pyramidion::TrainRunOptions().resume(true).stop(&stop)));
+  EXPECT_NO_THROW(pyramidion::train(more, pyramidion::TrainRunOptions().resume(pyramidion::Resume::required).stop(&stop)));
 }
 
 // Named flags and --set apply in command-line order, whichever comes first (docs/training.md); a
@@ -690,6 +749,97 @@ TEST(TrainTool, InvalidValuesAreRejectedBeforeAnyWork) {
   EXPECT_FALSE(fs::exists(c.out)) << "nothing may be written for an invalid config";
   EXPECT_EQ(run_tool({"--set", "nonsense"}, {}, dir / "noeq.log"), 2) << "bad flags are bad input: status 2";
   EXPECT_NE(read_text(dir / "noeq.log").find("expected KEY=VALUE, got 'nonsense'"), std::string::npos);
+}
+
+// Two ranks of `args0` and `args1` on loopback (port `port`): their statuses and logs.
+struct TwoRanks {
+  int status0, status1;
+  std::string log0, log1;
+};
+TwoRanks run_two_ranks(const std::vector<std::string>& args0, const std::vector<std::string>& args1, int port,
+                       const fs::path& dir) {
+  const std::vector<std::string> common = {"WORLD_SIZE=2", "MASTER_ADDR=127.0.0.1",
+                                           "MASTER_PORT=" + std::to_string(port), "OMP_NUM_THREADS=1"};
+  TwoRanks r{};
+  std::thread second([&] {
+    auto env = common;
+    env.push_back("RANK=1");
+    r.status1 = run_tool(args1, env, dir / "rank1.log");
+  });
+  auto env0 = common;
+  env0.push_back("RANK=0");
+  r.status0 = run_tool(args0, env0, dir / "rank0.log");
+  second.join();
+  r.log0 = read_text(dir / "rank0.log");
+  r.log1 = read_text(dir / "rank1.log");
+  return r;
+}
+
+// Ranks started with different settings or data used to train silently wrong (both exit 0 with
+// weights unlike a consistent run's; with different --max-steps, rank 0 said "stopped ... continue
+// with --resume"). They now compare their settings and data at start and all refuse (status 2),
+// naming the first difference.
+TEST(TrainTool, RanksWithDifferentSettingsOrDataAllRefuseNamingTheDifference) {
+  PYRAMIDION_REQUIRE_TOOLS();
+  const auto dir = fresh_dir("ddp_mismatch");
+  auto c = tiny_config(dir);
+  fs::create_directories(dir / "fewer");
+  const auto fewer = pyramidion_test::data_slice(dir / "fewer", "train", 11);
+  struct Case {
+    std::string name;
+    std::vector<std::string> rank1_extra;
+    std::string needle;
+  };
+  const std::vector<Case> cases = {
+      {"lr", {"--set", "lr=0.001"}, "different settings: lr is "},
+      {"seed", {"--set", "seed=7"}, "different settings: seed is "},
+      {"max_steps", {"--max-steps", "9"}, "different settings: max_steps is "},
+      {"data", {"--train", fewer}, "different settings: the training data is "},
+  };
+  const int base_port = 20000 + ::getpid() % 20000;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(cases[i].name);
+    c.out = (dir / cases[i].name).string();
+    const auto args0 = tiny_args(c);
+    auto args1 = args0;
+    args1.insert(args1.end(), cases[i].rank1_extra.begin(), cases[i].rank1_extra.end());
+    const auto r = run_two_ranks(args0, args1, base_port + static_cast<int>(i), dir);
+    EXPECT_EQ(r.status0, 2) << r.log0;
+    EXPECT_EQ(r.status1, 2) << r.log1;
+    EXPECT_CONTAINS(r.log0, cases[i].needle);
+    EXPECT_CONTAINS(r.log1, cases[i].needle);
+    EXPECT_FALSE(fs::exists(fs::path(c.out) / "checkpoints" / "step-000008")) << "no training";
+  }
+}
+
+// A launcher that restarts a failed job (torchrun --max-restarts, Slurm --requeue) runs one command
+// line: without --resume a restart was refused (checkpoints exist), with it the first start was
+// (none exist). --resume auto serves both; --resume that finds nothing creates nothing.
+TEST(TrainTool, ResumeAutoStartsFreshThenContinues) {
+  PYRAMIDION_REQUIRE_TOOLS();
+  const auto dir = fresh_dir("resume_auto");
+  auto c = tiny_config(dir);
+  c.max_steps = 4;
+  auto args = tiny_args(c);
+  args.insert(args.end(), {"--resume", "auto"});
+  ASSERT_EQ(run_tool(args, {}, dir / "first.log"), 0) << read_text(dir / "first.log");
+  EXPECT_CONTAINS(read_text(dir / "first.log"), "a fresh run (--resume auto)");
+  args[9] = "8";  // --max-steps
+  ASSERT_EQ(run_tool(args, {}, dir / "second.log"), 0) << read_text(dir / "second.log");
+  EXPECT_CONTAINS(read_text(dir / "second.log"), "resumed from " + c.out + "/checkpoints/step-000004");
+  EXPECT_TRUE(fs::is_directory(fs::path(c.out) / "checkpoints" / "step-000008"));
+  // --resume on a directory that does not exist: refused, nothing created (it used to leave a
+  // directory holding a .lock).
+  auto missing = tiny_config(dir);
+  missing.out = (dir / "missing").string();
+  auto plain = tiny_args(missing);
+  plain.push_back("--resume");
+  EXPECT_EQ(run_tool(plain, {}, dir / "missing.log"), 1);
+  EXPECT_CONTAINS(read_text(dir / "missing.log"), "holds no checkpoint (--resume auto starts a fresh run then)");
+  EXPECT_FALSE(fs::exists(missing.out));
+  plain.push_back("sometimes");
+  EXPECT_EQ(run_tool(plain, {}, dir / "bad.log"), 2);
+  EXPECT_CONTAINS(read_text(dir / "bad.log"), "--resume takes no value, or \"auto\"; got \"sometimes\"");
 }
 
 TEST(TrainTool, TwoProcessesEqualOneProcessOnTheCombinedBatches) {

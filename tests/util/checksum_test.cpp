@@ -2,7 +2,7 @@
 // into updates, sensitive to every byte and to the length, and the same for a file as for its bytes.
 #include "util/checksum.h"
 
-#include "util/atomic_file.h"
+#include "util/output_file.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -76,7 +76,7 @@ TEST(Checksum, OfAFileEqualsOfItsBytes) {
   const auto dir = std::filesystem::path(::testing::TempDir()) / ("pyramidion_checksum_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string bytes = random_bytes((size_t{1} << 20) + 13, 4);  // more than one read block
-  pyramidion::detail::write_file_atomically("test", (dir / "f").string(), bytes);
+  pyramidion::detail::write_output_file("test", (dir / "f").string(), bytes);
   const auto file = pyramidion::detail::checksum_file("test", (dir / "f").string());
   EXPECT_EQ(file.bytes, static_cast<int64_t>(bytes.size()));
   EXPECT_EQ(file.checksum, sum_of(bytes));

@@ -6,7 +6,7 @@
 
 #include "support/test_support.h"
 #include "support/train_fixtures.h"
-#include "util/atomic_file.h"
+#include "util/output_file.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -77,6 +77,19 @@ TEST(DirectoryChecksums, WithoutTheListFilesLoadUncheckedAndADamagedListIsRefuse
                   "checksums.json' is damaged");
   fs::remove(ckpt / "checksums.json");
   EXPECT_NO_THROW(verify_checksum("t", ckpt.string(), "weights.pt", "not the bytes")) << "an older directory";
+}
+
+// A checksums.json of a later format is not damaged: this version cannot read it, and says so (it
+// was called "damaged", with advice to restore a good copy).
+TEST(DirectoryChecksums, ANewerFormatIsNamedAsNewerNotDamaged) {
+  const auto ckpt = make_directory(pyramidion_test::fresh_dir("checksums_newer"));
+  std::ofstream(ckpt / "checksums.json") << "{\"format\": 2, \"files\": [\"a layout of the future\"]}";
+  const auto message = error_of<std::runtime_error>([&] { verify_file_checksum("t", ckpt.string(), "weights.pt"); });
+  EXPECT_CONTAINS(message, "t: '" + (ckpt / "checksums.json").string() + "': format 2 is newer than this version reads (1)");
+  EXPECT_EQ(message.find("damaged"), std::string::npos) << message;
+  std::ofstream(ckpt / "checksums.json") << "{\"format\": 0, \"files\": {}}";
+  EXPECT_CONTAINS(error_of<std::runtime_error>([&] { verify_file_checksum("t", ckpt.string(), "weights.pt"); }),
+                  "checksums.json' is damaged (format 0 is not 1)");
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "common/exit_status.h"
+#include "common/standard_streams.h"
 #include "machine.h"
 #include "logits_bench.h"
 #include "model_bench.h"
@@ -227,6 +228,7 @@ CLI::App* add_selection_command(CLI::App& app, SelectionBenchOptions& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  pyramidion::tools::StandardStreams::secure();  // first: before any file is opened
   CLI::App app{"pyramidion-bench: benchmarks of the pyramidion library, with the machine recorded"};
   app.require_subcommand(1);
   CommonOptions common;

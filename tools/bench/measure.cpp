@@ -2,7 +2,8 @@
 
 #include <torch/cuda.h>
 
-#include "util/atomic_file.h"
+#include "util/output_file.h"
+#include "common/standard_streams.h"
 
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
@@ -176,16 +177,13 @@ std::string stem(const std::string& path) {
   return dot == std::string::npos || dot == 0 ? name : name.substr(0, dot);
 }
 
-void check_writable(const std::string& path) {
-  if (path.empty()) return;
-  detail::AtomicFile probe("pyramidion-bench", path);  // created next to `path`, removed unwritten
-}
+void check_writable(const std::string& path) { detail::check_writable("pyramidion-bench", path); }
 
 void emit_report(const std::string& markdown, const std::string& json, const std::string& markdown_path,
                  const std::string& json_path) {
-  std::cout << markdown << std::flush;
-  if (!markdown_path.empty()) detail::write_file_atomically("pyramidion-bench", markdown_path, markdown);
-  if (!json_path.empty()) detail::write_file_atomically("pyramidion-bench", json_path, json);
+  tools::print(markdown);
+  if (!markdown_path.empty()) detail::write_output_file("pyramidion-bench", markdown_path, markdown);
+  if (!json_path.empty()) detail::write_output_file("pyramidion-bench", json_path, json);
 }
 
 }  // namespace bench

@@ -17,6 +17,8 @@
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 
+#include <charconv>
+#include <cstdint>
 #include <exception>
 #include <iostream>
 #include <optional>
@@ -37,6 +39,23 @@ inline std::optional<int> parse(CLI::App& app, int argc, char** argv) {
     return app.exit(e) == 0 ? kDone : kBadInput;
   }
   return std::nullopt;
+}
+
+/// A flag's value must be a whole decimal int64: CLI11 (2.1) reads "99999999999999999999" as
+/// 9223372036854775807 without a word, so that the error (or worse, the run) is about a number the
+/// user never gave. Use as `->check(tools::int64_text())` on every integer flag.
+inline CLI::Validator int64_text() {
+  return CLI::Validator(
+      [](std::string& text) {
+        int64_t value = 0;
+        const char* end = text.data() + text.size();
+        const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+        if (!text.empty() && ec == std::errc() && ptr == end) return std::string();
+        return ec == std::errc::result_out_of_range ? text + " is out of range (an integer must be within +-" +
+                                                          std::to_string(INT64_MAX) + ")"
+                                                    : text + " is not an integer";
+      },
+      "INT");
 }
 
 /// The message of `e` on one line, without the backtrace that a LibTorch error carries.

@@ -12,12 +12,15 @@
 
 #include <CLI/CLI.hpp>
 
+#include <charconv>
+#include <cstdint>
 #include <fstream>
 #include <iostream>
 #include <stdexcept>
 #include <string>
 
 #include "common/exit_status.h"
+#include "common/standard_streams.h"
 
 namespace {
 
@@ -30,17 +33,23 @@ void print_tokens(const std::string& path, bool use_stemmer) {
     if (!file) throw std::invalid_argument("cannot open '" + path + "'");
     in = &file;
   }
-  std::string line, text;
+  std::string line, text, out;
   while (std::getline(*in, line)) {
     text.clear();
     for (const auto& token : pyramidion::rouge_tokenize(line, use_stemmer)) text += (text.empty() ? "" : " ") + token;
-    std::cout << text << '\n';
+    out += text + '\n';
+    if (out.size() >= (1 << 16)) {
+      pyramidion::tools::print(out);
+      out.clear();
+    }
   }
+  pyramidion::tools::print(out);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  const auto streams = pyramidion::tools::StandardStreams::secure();  // first: before any file is opened
   CLI::App app{
       "Score predicted summaries against references with ROUGE-1, ROUGE-2, ROUGE-L and ROUGE-Lsum (F1, "
       "precision, recall; mean over documents with a bootstrap confidence interval), as the rouge-score "
@@ -58,6 +67,7 @@ int main(int argc, char** argv) {
                "Porter-stem tokens longer than 3 characters (default: on, as summarization papers report; "
                "rouge-score's default is off)");
   app.add_option("--bootstrap", rouge.bootstrap_samples(), "bootstrap resamples for the intervals; 0 = none")
+      ->check(pyramidion::tools::int64_text())
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--confidence", rouge.confidence(), "confidence level of the intervals, in (0, 1)")
@@ -69,7 +79,19 @@ int main(int argc, char** argv) {
           },
           "(0, 1)"))
       ->capture_default_str();
-  app.add_option("--seed", rouge.seed(), "seed of the resampling")->capture_default_str();
+  app.add_option("--seed", rouge.seed(), "seed of the resampling, in [0, 2^64)")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            // CLI11 would read "-1" into the unsigned seed as 18446744073709551615 (and a number past
+            // 2^64 as 2^64 - 1): only the digits of a uint64.
+            uint64_t seed = 0;
+            const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), seed);
+            return !v.empty() && v[0] != '-' && ec == std::errc() && end == v.data() + v.size()
+                       ? std::string()
+                       : "must be an integer in [0, 2^64), got " + v;
+          },
+          "UINT"))
+      ->capture_default_str();
   app.add_option("--json", options.json(), "also write the report as JSON to this file");
   app.add_option("--per-document", options.per_document(),
                  "write each document's scores as JSON lines ({id, rouge1: {precision, recall, f1}, ...})");
@@ -82,6 +104,11 @@ int main(int argc, char** argv) {
   if (const auto status = pyramidion::tools::parse(app, argc, argv)) return *status;
 
   return pyramidion::tools::run("pyramidion-evaluate", [&] {
+    streams.require_input("--tokenize", tokenize_path);
+    streams.require_input("--predictions", options.predictions());
+    streams.require_input("--references", options.references());
+    streams.require_output("--json", options.json());
+    streams.require_output("--per-document", options.per_document());
     if (!tokenize_path.empty()) {
       print_tokens(tokenize_path, rouge.rouge().use_stemmer());
       return pyramidion::tools::kDone;
@@ -90,7 +117,7 @@ int main(int argc, char** argv) {
       throw std::invalid_argument("--predictions and --references are both required (see --help)");
     options.log([](const std::string& line) { std::cerr << "pyramidion-evaluate: " << line << "\n"; });
     const auto evaluation = pyramidion::evaluate_files(options);
-    std::cout << pyramidion::rouge_report_to_markdown(evaluation.report);
+    pyramidion::tools::print(pyramidion::rouge_report_to_markdown(evaluation.report));
     return pyramidion::tools::kDone;
   });
 }

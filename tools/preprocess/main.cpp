@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/exit_status.h"
+#include "common/standard_streams.h"
 
 namespace {
 
@@ -45,6 +46,7 @@ void print_progress(const pyramidion::PreprocessProgress& p) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  pyramidion::tools::StandardStreams::secure();  // first: before any file is opened
   CLI::App app{"Tokenize JSON-lines summarization data (arXiv/PubMed or {id, document, summary}) once into a "
                "dataset directory that pyramidion-train memory-maps (--set data=DIR)."};
   std::string train, valid, test, tokenizer_path, tokenizer_sample, out, verify, format = "auto";
@@ -56,20 +58,29 @@ int main(int argc, char** argv) {
   app.add_option("--test", test, "test split (JSON lines)")->check(CLI::ExistingFile);
   app.add_option("--split", extra, "another split: NAME=FILE (repeatable)");
   app.add_option("--tokenizer", tokenizer_path, "an existing sentencepiece model")->check(CLI::ExistingFile);
-  app.add_option("--vocab-size", vocab_size, "train a tokenizer of this many pieces on a sample of --train");
+  app.add_option("--vocab-size", vocab_size, "train a tokenizer of this many pieces on a sample of --train")
+      ->check(pyramidion::tools::int64_text());
   app.add_option("--tokenizer-sample", tokenizer_sample, "the file --vocab-size trains on (default --train)")
       ->check(CLI::ExistingFile);
   app.add_option("--tokenizer-sample-mb", sample_mb,
-                 "text that trains the tokenizer: at most this many MB, spread over --train (default 256)");
+                 "text that trains the tokenizer: at most this many MB, spread over --train (default 256)")
+      ->check(pyramidion::tools::int64_text());
   app.add_option("--out", out, "the dataset directory to make");
-  app.add_option("--workers", workers, "tokenizing threads (default: the hardware threads; the output is the same)");
+  app.add_option("--workers", workers, "tokenizing threads (default: the hardware threads; the output is the same)")
+      ->check(pyramidion::tools::int64_text());
   app.add_option("--format", format, "record format: auto, arxiv or plain (default auto)");
   app.add_flag("--skip-bad", skip_bad, "skip (and count) malformed records instead of stopping at the first");
   app.add_option("--max-source-length", max_source, "store at most this many source tokens (default 0: all; "
-                                                    "training cuts to its model's)");
-  app.add_option("--max-target-length", max_target, "store at most this many summary tokens (default 0: all)");
+                                                    "training cuts to its model's)")
+      ->check(pyramidion::tools::int64_text());
+  app.add_option("--max-target-length", max_target, "store at most this many summary tokens (default 0: all)")
+      ->check(pyramidion::tools::int64_text());
   app.add_flag("--overwrite", overwrite, "replace an existing dataset at --out (once the new one is complete)");
-  app.add_option("--verify", verify, "check an existing dataset: every file against the manifest's checksums");
+  app.add_option("--verify", verify, "check an existing dataset: every file against the manifest's checksums "
+                                     "(alone: it makes nothing, so the options that make a dataset are refused with it)")
+      ->excludes("--train", "--valid", "--test", "--split", "--tokenizer", "--vocab-size", "--tokenizer-sample",
+                 "--tokenizer-sample-mb", "--out", "--workers", "--format", "--skip-bad", "--max-source-length",
+                 "--max-target-length", "--overwrite");
   app.footer(app.get_footer() +
              "\nExit status (docs/reliability.md): 0 done; 2 bad input (invalid flags or values, missing or "
              "malformed inputs), reported before any work; 1 other errors (a failed write names the path and "
@@ -134,7 +145,7 @@ int main(int argc, char** argv) {
               << " MB written from " << fixed(static_cast<double>(result.bytes_read) / 1e6, 1) << " MB in "
               << fixed(result.seconds, 1) << " s (" << fixed(static_cast<double>(result.bytes_read) / 1e6 / result.seconds, 1)
               << " MB/s)" << std::endl;
-    std::cout << out << std::endl;
+    pyramidion::tools::print(out + "\n");
     return pyramidion::tools::kDone;
   });
 }

@@ -16,8 +16,10 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <type_traits>
 
 #include "common/exit_status.h"
+#include "common/standard_streams.h"
 
 namespace {
 
@@ -76,13 +78,15 @@ struct SearchFlags {
  private:
   template <typename T>
   static void flag(CLI::App& app, const char* name, std::optional<T>& value, const std::string& help) {
-    app.add_option_function<T>(name, [&value](const T& v) { value = v; }, help);
+    auto* option = app.add_option_function<T>(name, [&value](const T& v) { value = v; }, help);
+    if constexpr (std::is_integral_v<T>) option->check(pyramidion::tools::int64_text());
   }
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  const auto streams = pyramidion::tools::StandardStreams::secure();  // first: before any file is opened
   CLI::App app{
       "Summarize documents with a pyramidion checkpoint: JSON lines in (arXiv/PubMed or {id, "
       "document}), JSON lines out ({id, summary, score, ...}) in input order."};
@@ -96,14 +100,17 @@ int main(int argc, char** argv) {
   SearchFlags search;
   search.declare(app);
   app.add_option("--chunk", job.chunk(), "documents read and written per round (memory bound)")
+      ->check(pyramidion::tools::int64_text())
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
       ->capture_default_str();
   app.add_option("--highlight", job.highlight(), "also write an HTML page marking the tokens each pooling layer kept");
   app.add_option("--highlight-max-docs", job.highlight_max_docs(), "documents shown on the highlight page")
+      ->check(pyramidion::tools::int64_text())
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
       ->capture_default_str();
   app.add_option("--threads", threads,
-                 "intra-op threads (0 = LibTorch's default; at most " + std::to_string(pyramidion::max_threads()) + ")");
+                 "intra-op threads (0 = LibTorch's default; at most " + std::to_string(pyramidion::max_threads()) + ")")
+      ->check(pyramidion::tools::int64_text());
   app.add_option("--device", device, "cpu, cuda or cuda:N")->capture_default_str();
   app.add_option("--precision", precision, "weights: fp32, bf16, or fp16 (CUDA only)")->capture_default_str();
   app.add_option("--quantize", quantize,
@@ -120,6 +127,9 @@ int main(int argc, char** argv) {
   if (const auto status = pyramidion::tools::parse(app, argc, argv)) return *status;
 
   return pyramidion::tools::run(kName, [&] {
+    streams.require_input("--input", input);
+    streams.require_output("--output", output);
+    streams.require_output("--highlight", job.highlight());
     const auto options = search.apply(checkpoint);
     pyramidion::set_threads(threads, "--threads");
     job.checkpoint(checkpoint)

@@ -4,17 +4,20 @@
 //
 //   pyramidion-train --config configs/train/aclsum-small.json --out runs/small
 //   pyramidion-train --config ... --out runs/small --resume         # continue after a stop
+//   pyramidion-train --config ... --out runs/small --resume auto    # under a launcher that restarts
 //   scripts/launch_local.sh 2 -- pyramidion-train --config ...     # data-parallel, 2 processes
 #include <pyramidion/train.h>
 
 #include <CLI/CLI.hpp>
 
 #include "common/exit_status.h"
+#include "common/standard_streams.h"
 
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,13 +47,15 @@ std::string fields_help() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  pyramidion::tools::StandardStreams::secure();  // first: before any file is opened
   CLI::App app{"Train a pyramidion encoder-decoder on summarization data (arXiv/PubMed JSON lines or "
                "{id, document, summary} JSON lines)."};
   app.footer(fields_help());
   std::string config_path;
   // Every override in command-line order: (key, value).
   std::vector<std::pair<std::string, std::string>> overrides;
-  bool resume = false, print_config = false;
+  std::vector<std::string> resume;  // --resume [auto]: none or one value
+  bool print_config = false;
   int64_t kill_at_step = 0;
   app.add_option("--config", config_path, "training config (JSON); fields not given keep their defaults")
       ->check(CLI::ExistingFile);
@@ -81,7 +86,11 @@ int main(int argc, char** argv) {
       ->allow_extra_args(true)
       ->take_all()
       ->trigger_on_parse();
-  app.add_flag("--resume", resume, "continue from the newest checkpoint in the output directory");
+  app.add_option("--resume", resume,
+                 "continue from the newest checkpoint in the output directory (an error when there is none); "
+                 "--resume auto: continue when there is one, else start a fresh run (one command line for "
+                 "launchers that restart a failed job: torchrun --max-restarts, Slurm --requeue)")
+      ->expected(0, 1);
   app.add_flag("--print-config", print_config, "print the effective config (JSON) and exit");
   app.add_option("--kill-at-step", kill_at_step, "testing: SIGKILL this process right after update N")
       ->group("");  // hidden: fault-injection tests only
@@ -97,18 +106,31 @@ int main(int argc, char** argv) {
     for (const auto& [key, value] : overrides) config.set(key, value);
     config.validate();  // every check before any work starts
     if (print_config) {
-      std::cout << config.to_json_string() << std::endl;
+      pyramidion::tools::print(config.to_json_string() + "\n");
       return pyramidion::tools::kDone;
     }
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
-    auto options = pyramidion::TrainRunOptions().resume(resume).log(&std::cerr).stop(&g_stop);
+    // A log reader that goes away (a closed terminal's output filter, `| head`) must not kill the
+    // run before its next checkpoint: writes to it fail instead, and the run goes on.
+    std::signal(SIGPIPE, SIG_IGN);
+    auto mode = pyramidion::Resume::never;
+    if (app.count("--resume") > 0) {
+      if (resume.empty() || resume.front().empty()) {  // (CLI11 gives "" for a flag without its value)
+        mode = pyramidion::Resume::required;
+      } else if (resume.front() == "auto") {
+        mode = pyramidion::Resume::automatic;
+      } else {
+        throw std::invalid_argument("--resume takes no value, or \"auto\"; got \"" + resume.front() + "\"");
+      }
+    }
+    auto options = pyramidion::TrainRunOptions().resume(mode).log(&std::cerr).stop(&g_stop);
     if (kill_at_step > 0)
       options.on_update([kill_at_step](int64_t step) {
         if (step == kill_at_step) std::raise(SIGKILL);
       });
     const auto result = pyramidion::train(config, options);
-    if (!result.checkpoint.empty()) std::cout << result.checkpoint << std::endl;
+    if (!result.checkpoint.empty()) pyramidion::tools::print(result.checkpoint + "\n");
     return pyramidion::tools::kDone;
   });
 }

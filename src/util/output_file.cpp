@@ -1,5 +1,5 @@
-// The one file writer (util/atomic_file.h).
-#include "util/atomic_file.h"
+// The one file writer (util/output_file.h).
+#include "util/output_file.h"
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -37,18 +37,65 @@ std::string sibling_pattern(const fs::path& target, const char* tag) {
   return (parent_of(target) / ("." + target.filename().string() + tag + "XXXXXX")).string();
 }
 
-// Writes all of `bytes` to `fd`; false (errno set) on failure.
-bool write_all(int fd, std::string_view bytes) {
+// Writes all of `bytes` to `fd`; false (errno set) on failure. `done` (when given) gets the bytes
+// that did go out, also on failure.
+bool write_all(int fd, std::string_view bytes, size_t* done = nullptr) {
   size_t written = 0;
+  bool ok = true;
   while (written < bytes.size()) {
     const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return false;
+      ok = false;
+      break;
     }
     written += static_cast<size_t>(n);
   }
-  return true;
+  if (done) *done = written;
+  return ok;
+}
+
+// The descriptor that `path` names: 1 for "-" and /dev/stdout, 2 for /dev/stderr, N for /dev/fd/N
+// and /proc/self/fd/N (or /proc/<this pid>/fd/N); -1 for any other path.
+int descriptor_named(const std::string& path) {
+  if (path == "-" || path == "/dev/stdout") return 1;
+  if (path == "/dev/stderr") return 2;
+  for (const std::string prefix : {std::string("/dev/fd/"), std::string("/proc/self/fd/"),
+                                   "/proc/" + std::to_string(::getpid()) + "/fd/"}) {
+    if (path.size() <= prefix.size() || path.size() > prefix.size() + 9 || path.compare(0, prefix.size(), prefix) != 0)
+      continue;
+    int fd = 0;
+    for (size_t i = prefix.size(); i < path.size(); ++i) {
+      if (!std::isdigit(static_cast<unsigned char>(path[i]))) return -1;
+      fd = fd * 10 + (path[i] - '0');
+    }
+    return fd;
+  }
+  return -1;
+}
+
+// True when `path` exists and is neither a regular file nor a directory (links followed): a
+// device, a named pipe or a socket.
+bool is_special(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode);
+}
+
+// Where `path`'s symbolic links lead, followed to the end (a dangling link's target, which the
+// writer then creates); `path` itself when it is no link. Relative targets are relative to their
+// link's directory.
+std::string resolve_links(const std::string& who, const std::string& path) {
+  std::string current = path;
+  for (int hops = 0; hops < 40; ++hops) {  // Linux's own limit (MAXSYMLINKS)
+    struct stat st {};
+    if (::lstat(current.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return current;
+    std::string target(static_cast<size_t>(st.st_size > 0 ? st.st_size : 4096) + 1, '\0');
+    const ssize_t n = ::readlink(current.c_str(), target.data(), target.size());
+    if (n < 0) io_error(who, "cannot read the link", current, errno);
+    target.resize(static_cast<size_t>(n));
+    current = target.front() == '/' ? target : (parent_of(fs::path(current)) / target).string();
+  }
+  io_error(who, "cannot follow the links of", path, ELOOP);
 }
 
 // Persists a rename in `dir`; a filesystem that cannot sync a directory has nothing to lose here.
@@ -135,10 +182,27 @@ int remove_temporaries_of(const std::string& path) {
   return static_cast<int>(leftovers.size());
 }
 
-void write_file_atomically(const std::string& who, const std::string& path, std::string_view bytes) {
-  AtomicFile file(who, path);
+void write_output_file(const std::string& who, const std::string& path, std::string_view bytes) {
+  OutputFile file(who, path);
   file.write(bytes);
   file.commit();
+}
+
+bool writes_through(const std::string& path) { return descriptor_named(path) >= 0 || is_special(path); }
+
+void check_writable(const std::string& who, const std::string& path) {
+  if (path.empty()) return;
+  if (const int named = descriptor_named(path); named >= 0) {
+    const int flags = ::fcntl(named, F_GETFL);
+    if (flags < 0 || (flags & O_ACCMODE) == O_RDONLY)
+      io_error(who, "cannot write", path, flags < 0 ? errno : EBADF);
+    return;
+  }
+  if (is_special(path)) {
+    if (::access(path.c_str(), W_OK) != 0) io_error(who, "cannot write", path, errno);
+    return;
+  }
+  OutputFile probe(who, path);  // a temporary next to the target, removed unwritten
 }
 
 void append_to_file(const std::string& who, const std::string& path, std::string_view bytes) {
@@ -186,10 +250,30 @@ std::string read_file(const std::string& who, const std::string& path) {
   return text.str();
 }
 
-// ---- AtomicFile ------------------------------------------------------------------------------
+// ---- OutputFile ------------------------------------------------------------------------------
 
-AtomicFile::AtomicFile(std::string who, std::string path) : who_(std::move(who)), path_(std::move(path)) {
-  const fs::path target(path_);
+OutputFile::OutputFile(std::string who, std::string path) : who_(std::move(who)), path_(std::move(path)) {
+  if (const int named = descriptor_named(path_); named >= 0) {
+    // A copy of the descriptor: the same open file (its offset, its append mode), closed by us.
+    through_ = true;
+    fd_ = ::fcntl(named, F_DUPFD_CLOEXEC, 3);
+    if (fd_ < 0) fail("cannot write", errno);
+    const int flags = ::fcntl(fd_, F_GETFL);
+    if ((flags & O_ACCMODE) == O_RDONLY) {
+      ::close(fd_);
+      fd_ = -1;
+      fail("cannot write", EBADF);  // open for reading only
+    }
+    return;
+  }
+  if (is_special(path_)) {
+    through_ = true;
+    fd_ = ::open(path_.c_str(), O_WRONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd_ < 0) fail("cannot open", errno);
+    return;
+  }
+  target_ = resolve_links(who_, path_);
+  const fs::path target(target_);
   if (target.filename().empty()) io_error(who_, "not a file path:", path_, EISDIR);
   temp_ = sibling_pattern(target, kTempTag);
   fd_ = ::mkstemp(temp_.data());
@@ -203,48 +287,61 @@ AtomicFile::AtomicFile(std::string who, std::string path) : who_(std::move(who))
   }
 }
 
-AtomicFile::~AtomicFile() {
+OutputFile::~OutputFile() {
   if (fd_ >= 0) {
     ::close(fd_);
-    ::unlink(temp_.c_str());
+    if (!through_) ::unlink(temp_.c_str());
   }
 }
 
-void AtomicFile::write(std::string_view bytes) {
-  if (fd_ < 0) throw std::logic_error(who_ + ": '" + path_ + "' is already committed or kept");
-  const bool ok = write_all(fd_, bytes);
-  const int error = errno;
-  // What a failed write got onto the disk, if anything, is counted: keep_as_partial() cuts it off.
-  written_ = static_cast<int64_t>(::lseek(fd_, 0, SEEK_CUR));
-  if (!ok) io_error(who_, "cannot write", path_, error);
+std::string OutputFile::shown() const { return path_ == "-" ? "standard output" : "'" + path_ + "'"; }
+
+void OutputFile::fail(const std::string& what, int error) const {
+  throw std::runtime_error(who_ + ": " + what + (path_ == "-" ? " to " : " ") + shown() + ": " + std::strerror(error));
 }
 
-void AtomicFile::flush() {
-  if (fd_ < 0) throw std::logic_error(who_ + ": '" + path_ + "' is already committed or kept");
-  if (::fsync(fd_) != 0) io_error(who_, "cannot flush", path_, errno);
+void OutputFile::write(std::string_view bytes) {
+  if (fd_ < 0) throw std::logic_error(who_ + ": " + shown() + " is already committed or kept");
+  size_t done = 0;
+  const bool ok = write_all(fd_, bytes, &done);
+  const int error = errno;
+  // What a failed write got out, if anything, is counted: keep_as_partial() cuts it off.
+  written_ += static_cast<int64_t>(done);
+  if (!ok) fail("cannot write", error);
+}
+
+void OutputFile::flush() {
+  if (fd_ < 0) throw std::logic_error(who_ + ": " + shown() + " is already committed or kept");
+  if (!through_ && ::fsync(fd_) != 0) fail("cannot flush", errno);
   flushed_ = written_;
 }
 
-void AtomicFile::commit() {
+void OutputFile::commit() {
   flush();  // before the rename: a crash never leaves `path` naming an incomplete file
   const int fd = fd_;
   fd_ = -1;
   if (::close(fd) != 0) {
     const int error = errno;
-    ::unlink(temp_.c_str());
-    io_error(who_, "cannot write", path_, error);
+    if (!through_) ::unlink(temp_.c_str());
+    fail("cannot write", error);
   }
-  if (std::rename(temp_.c_str(), path_.c_str()) != 0) {
+  if (through_) return;
+  if (std::rename(temp_.c_str(), target_.c_str()) != 0) {
     const int error = errno;
     ::unlink(temp_.c_str());
-    io_error(who_, "cannot rename the temporary file onto", path_, error);
+    io_error(who_, "cannot rename the temporary file onto", target_, error);
   }
-  sync_directory(parent_of(path_));
+  sync_directory(parent_of(target_));
 }
 
-std::string AtomicFile::keep_as_partial() {
+std::string OutputFile::keep_as_partial() {
+  if (through_) {  // what was written is where it went
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+    return "";
+  }
   if (fd_ < 0 || flushed_ == 0) return "";  // committed, already kept, or nothing complete to keep
-  const fs::path target(path_);
+  const fs::path target(target_);
   const std::string partial = (parent_of(target) / ("." + target.filename().string() + ".partial")).string();
   const int fd = fd_;
   fd_ = -1;
@@ -263,7 +360,7 @@ std::string AtomicFile::keep_as_partial() {
 // ---- AtomicDirectory -------------------------------------------------------------------------
 
 AtomicDirectory::AtomicDirectory(std::string who, std::string path) : who_(std::move(who)) {
-  const fs::path target = directory_target(who_, path);
+  const fs::path target = directory_target(who_, resolve_links(who_, directory_target(who_, path).string()));
   path_ = target.string();
   std::error_code ec;
   fs::create_directories(parent_of(target), ec);

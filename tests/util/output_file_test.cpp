@@ -1,13 +1,16 @@
-// Tests of the one file writer (src/util/atomic_file.cpp): complete files or none, the previous
+// Tests of the one file writer (src/util/output_file.cpp): complete files or none, the previous
 // version kept on failure, errors that name the path and the OS reason, and the temporary names a
 // killed writer leaves, which remove_temporaries() recognises (and nothing else).
-#include "util/atomic_file.h"
+#include "util/output_file.h"
 
 #include "support/test_support.h"
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,13 +19,14 @@
 #include <fstream>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
 
 namespace fs = std::filesystem;
 using pyramidion::detail::AtomicDirectory;
-using pyramidion::detail::AtomicFile;
+using pyramidion::detail::OutputFile;
 using pyramidion_test::die;
 using pyramidion_test::error_of;
 using pyramidion_test::FileSizeLimit;
@@ -47,11 +51,11 @@ TEST(RemoveTree, RemovesNestedDirectoriesAndLinksWithoutFollowingThem) {
   const auto dir = fresh("tree");
   const auto outside = dir / "outside";
   fs::create_directories(outside);
-  pyramidion::detail::write_file_atomically("test", (outside / "keep.txt").string(), "kept");
+  pyramidion::detail::write_output_file("test", (outside / "keep.txt").string(), "kept");
   const auto tree = dir / "tree";
   fs::create_directories(tree / "a" / "b" / "c");
-  pyramidion::detail::write_file_atomically("test", (tree / "a" / "b" / "c" / "f").string(), "x");
-  pyramidion::detail::write_file_atomically("test", (tree / "top").string(), "y");
+  pyramidion::detail::write_output_file("test", (tree / "a" / "b" / "c" / "f").string(), "x");
+  pyramidion::detail::write_output_file("test", (tree / "top").string(), "y");
   fs::create_directory_symlink(outside, tree / "a" / "link");
   EXPECT_EQ(pyramidion::detail::remove_tree(tree.string()), 0);
   EXPECT_FALSE(fs::exists(tree));
@@ -63,13 +67,13 @@ TEST(RemoveTree, RemovesNestedDirectoriesAndLinksWithoutFollowingThem) {
   EXPECT_EQ(pyramidion::detail::remove_tree(std::string(5000, 'a')), ENAMETOOLONG) << "the errno comes back";
 }
 
-TEST(AtomicFile, WritesReplacesAndLeavesNoTemporary) {
+TEST(OutputFile, WritesReplacesAndLeavesNoTemporary) {
   const auto dir = fresh("write");
   const auto path = (dir / "a.json").string();
-  pyramidion::detail::write_file_atomically("test", path, "one");
-  pyramidion::detail::write_file_atomically("test", path, "two");
+  pyramidion::detail::write_output_file("test", path, "one");
+  pyramidion::detail::write_output_file("test", path, "two");
   EXPECT_EQ(read_text(path), "two");
-  AtomicFile pieces("test", (dir / "b.txt").string());
+  OutputFile pieces("test", (dir / "b.txt").string());
   pieces.write("x");
   pieces.flush();
   pieces.write("y");
@@ -78,34 +82,34 @@ TEST(AtomicFile, WritesReplacesAndLeavesNoTemporary) {
   EXPECT_EQ(read_text(dir / "b.txt"), "xy");
   EXPECT_EQ(entries(dir), (std::vector<std::string>{"a.json", "b.txt"}));
   {
-    AtomicFile abandoned("test", (dir / "c.txt").string());
+    OutputFile abandoned("test", (dir / "c.txt").string());
     abandoned.write("never");
   }
   EXPECT_EQ(entries(dir), (std::vector<std::string>{"a.json", "b.txt"})) << "an uncommitted file leaves nothing";
 }
 
-TEST(AtomicFile, AFullDiskNamesThePathAndTheReasonAndKeepsTheOldFile) {
+TEST(OutputFile, AFullDiskNamesThePathAndTheReasonAndKeepsTheOldFile) {
   const auto dir = fresh("full");
   const auto path = (dir / "report.md").string();
-  pyramidion::detail::write_file_atomically("test", path, "the old report");
+  pyramidion::detail::write_output_file("test", path, "the old report");
   std::string message;
   {
     FileSizeLimit limit(1024);
     message = error_of<std::runtime_error>(
-        [&] { pyramidion::detail::write_file_atomically("bench", path, std::string(4096, 'x')); });
+        [&] { pyramidion::detail::write_output_file("bench", path, std::string(4096, 'x')); });
   }
   EXPECT_EQ(message, "bench: cannot write '" + path + "': File too large");
   EXPECT_EQ(read_text(path), "the old report");
   EXPECT_EQ(entries(dir), std::vector<std::string>{"report.md"});
   EXPECT_NE(error_of<std::runtime_error>([&] {
-              pyramidion::detail::write_file_atomically("test", (dir / "no" / "x").string(), "x");
+              pyramidion::detail::write_output_file("test", (dir / "no" / "x").string(), "x");
             }).find("'" + (dir / "no" / "x").string() + "': No such file or directory"),
             std::string::npos);
 }
 
-TEST(AtomicFile, KeepAsPartialHoldsWhatWasWritten) {
+TEST(OutputFile, KeepAsPartialHoldsWhatWasWritten) {
   const auto dir = fresh("partial");
-  AtomicFile file("test", (dir / "out.jsonl").string());
+  OutputFile file("test", (dir / "out.jsonl").string());
   file.write("{\"a\": 1}\n");
   file.flush();
   EXPECT_EQ(file.keep_as_partial(), (dir / ".out.jsonl.partial").string());
@@ -113,10 +117,10 @@ TEST(AtomicFile, KeepAsPartialHoldsWhatWasWritten) {
   EXPECT_EQ(entries(dir), std::vector<std::string>{".out.jsonl.partial"});
 }
 
-TEST(AtomicFile, KeepAsPartialKeepsOnlyWhatWasFlushedAndNoCutPiece) {
+TEST(OutputFile, KeepAsPartialKeepsOnlyWhatWasFlushedAndNoCutPiece) {
   const auto dir = fresh("partial_cut");
   {
-    AtomicFile file("test", (dir / "out.jsonl").string());
+    OutputFile file("test", (dir / "out.jsonl").string());
     file.write("{\"a\": 1}\n");
     file.flush();
     std::string message;
@@ -129,7 +133,7 @@ TEST(AtomicFile, KeepAsPartialKeepsOnlyWhatWasFlushedAndNoCutPiece) {
   }
   EXPECT_EQ(read_text(dir / ".out.jsonl.partial"), "{\"a\": 1}\n");
   {
-    AtomicFile nothing("test", (dir / "empty.jsonl").string());
+    OutputFile nothing("test", (dir / "empty.jsonl").string());
     nothing.write("never flushed");
     EXPECT_EQ(nothing.keep_as_partial(), "") << "nothing complete to keep";
   }
@@ -177,7 +181,7 @@ TEST(Temporaries, EveryNameAKilledWriterLeavesIsRecognisedAndNothingElse) {
   std::ofstream(dir / ".hidden-by-the-user") << "x";
   fs::create_directories(dir / "step-000004");
   killed_while([&] {
-    AtomicFile f("test", (dir / "train_config.json").string());
+    OutputFile f("test", (dir / "train_config.json").string());
     f.write("half");
     die();
   });
@@ -224,6 +228,140 @@ TEST(AppendToFile, AppendsAndNamesThePathOnError) {
   EXPECT_EQ(read_text(path), "a\nb\n");
   EXPECT_EQ(error_of<std::runtime_error>([&] { pyramidion::detail::append_to_file("train", dir.string(), "x"); }),
             "train: cannot open '" + dir.string() + "': Is a directory");
+}
+
+// ---- paths that are not regular files (STYLE.md rule 15) -------------------------------------------
+// They used to be replaced by a regular file: a FIFO or a device node became a file holding the
+// output (nothing reached the reader or the device; /dev/null itself, for root), a link became a
+// file with its target left as it was, and /dev/fd/N failed.
+
+// Everything that arrives at the read end of `fd` until every writer has closed it.
+std::string drain(int fd) {
+  std::string text;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  return text;
+}
+
+TEST(OutputFile, ANamedPipeIsWrittenThroughInOrderAndStaysAPipe) {
+  const auto dir = fresh("fifo");
+  const auto fifo = (dir / "pipe").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  std::string received;
+  std::thread reader([&] {
+    const int fd = ::open(fifo.c_str(), O_RDONLY);
+    received = drain(fd);
+    ::close(fd);
+  });
+  {
+    OutputFile out("test", fifo);
+    EXPECT_TRUE(out.through());
+    for (int i = 0; i < 200; ++i) {
+      out.write("line " + std::to_string(i) + "\n");
+      out.flush();
+    }
+    out.commit();
+  }
+  reader.join();
+  std::string expected;
+  for (int i = 0; i < 200; ++i) expected += "line " + std::to_string(i) + "\n";
+  EXPECT_EQ(received, expected);
+  struct stat st {};
+  ASSERT_EQ(::lstat(fifo.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISFIFO(st.st_mode)) << "the pipe was replaced";
+  EXPECT_EQ(entries(dir), std::vector<std::string>{"pipe"}) << "no temporary next to it";
+  // check_writable looks at a pipe without opening it (an open would wait for a reader).
+  EXPECT_NO_THROW(pyramidion::detail::check_writable("test", fifo));
+  EXPECT_TRUE(pyramidion::detail::writes_through(fifo));
+}
+
+TEST(OutputFile, ALinkIsFollowedItsTargetReplacedAndTheLinkKept) {
+  const auto dir = fresh("link");
+  fs::create_directories(dir / "real");
+  std::ofstream(dir / "real" / "out.jsonl") << "old";
+  fs::create_symlink("real/out.jsonl", dir / "link.jsonl");          // relative to the link's directory
+  fs::create_symlink(dir / "link.jsonl", dir / "link2.jsonl");        // a chain
+  pyramidion::detail::write_output_file("test", (dir / "link2.jsonl").string(), "new");
+  EXPECT_TRUE(fs::is_symlink(dir / "link.jsonl"));
+  EXPECT_TRUE(fs::is_symlink(dir / "link2.jsonl"));
+  EXPECT_EQ(read_text(dir / "real" / "out.jsonl"), "new");
+  EXPECT_EQ(entries(dir / "real"), std::vector<std::string>{"out.jsonl"});
+  // A dangling link: its target is created.
+  fs::create_symlink("real/later.jsonl", dir / "dangling.jsonl");
+  pyramidion::detail::write_output_file("test", (dir / "dangling.jsonl").string(), "made");
+  EXPECT_TRUE(fs::is_symlink(dir / "dangling.jsonl"));
+  EXPECT_EQ(read_text(dir / "real" / "later.jsonl"), "made");
+  // A loop of links is an error naming the path, not a hang.
+  fs::create_symlink("loop_b", dir / "loop_a");
+  fs::create_symlink("loop_a", dir / "loop_b");
+  EXPECT_NE(error_of<std::runtime_error>([&] {
+              pyramidion::detail::write_output_file("test", (dir / "loop_a").string(), "x");
+            }).find("loop_a"),
+            std::string::npos);
+}
+
+TEST(OutputFile, ADescriptorIsWrittenThroughItselfAndADeviceKept) {
+  int fds[2];
+  ASSERT_EQ(::pipe(fds), 0);
+  std::string received;
+  std::thread reader([&] { received = drain(fds[0]); });
+  pyramidion::detail::write_output_file("test", "/dev/fd/" + std::to_string(fds[1]), "through the pipe\n");
+  pyramidion::detail::write_output_file("test", "/proc/self/fd/" + std::to_string(fds[1]), "and again\n");
+  ::close(fds[1]);
+  reader.join();
+  ::close(fds[0]);
+  EXPECT_EQ(received, "through the pipe\nand again\n");
+  // "-" is standard output (here a pipe put in its place).
+  ASSERT_EQ(::pipe(fds), 0);
+  const int saved = ::dup(1);
+  ::dup2(fds[1], 1);
+  ::close(fds[1]);
+  pyramidion::detail::write_output_file("test", "-", "to stdout\n");
+  ::dup2(saved, 1);
+  ::close(saved);
+  EXPECT_EQ(drain(fds[0]), "to stdout\n");
+  ::close(fds[0]);
+  // A device: /dev/full fails with the OS reason, through a descriptor (so that even a regression
+  // could not replace the system's node).
+  const int full = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(full, 0);
+  const auto path = "/dev/fd/" + std::to_string(full);
+  EXPECT_EQ(error_of<std::runtime_error>([&] { pyramidion::detail::write_output_file("test", path, "x"); }),
+            "test: cannot write '" + path + "': No space left on device");
+  ::close(full);
+  // A descriptor that is not open, or open for reading only.
+  EXPECT_NE(error_of<std::runtime_error>([] { pyramidion::detail::write_output_file("test", "/dev/fd/999", "x"); })
+                .find("'/dev/fd/999': Bad file descriptor"),
+            std::string::npos);
+  // A device node of our own (root only: mknod), which must stay a device.
+  if (::geteuid() == 0) {
+    const auto dir = fresh("device");
+    const auto null = (dir / "null").string();
+    ASSERT_EQ(::mknod(null.c_str(), S_IFCHR | 0666, makedev(1, 3)), 0);
+    pyramidion::detail::write_output_file("test", null, "into the void");
+    struct stat st {};
+    ASSERT_EQ(::lstat(null.c_str(), &st), 0);
+    EXPECT_TRUE(S_ISCHR(st.st_mode)) << "the device node was replaced by a file";
+    EXPECT_EQ(entries(dir), std::vector<std::string>{"null"});
+  }
+}
+
+TEST(AtomicDirectory, ALinkToADirectoryIsFollowedAndKept) {
+  const auto dir = fresh("dir_link");
+  fs::create_directories(dir / "models" / "v1");
+  std::ofstream(dir / "models" / "v1" / "old") << "x";
+  fs::create_symlink("models/v1", dir / "current");
+  {
+    AtomicDirectory out("test", (dir / "current").string());
+    out.write("new", "y");
+    out.commit();
+  }
+  EXPECT_TRUE(fs::is_symlink(dir / "current"));
+  EXPECT_EQ(entries(dir / "models" / "v1"), std::vector<std::string>{"new"});
 }
 
 }  // namespace
