@@ -21,6 +21,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -53,30 +54,39 @@ void expect_run(const ToolRun& r, int status, const std::string& needle) {
   EXPECT_NE(r.log.find(needle), std::string::npos) << r.command << "\n'" << needle << "' not in: " << r.log;
 }
 
-// Runs `tool` with standard input closed (stdin_path "") or from a file, standard output to
-// `stdout_path` (e.g. /dev/full) and standard error to dir/tool.log.
-ToolRun run_with_streams(const std::string& tool, const std::vector<std::string>& args, const fs::path& dir,
-                         const std::string& stdin_path, const std::string& stdout_path) {
+// Starts `tool` with the standard streams that `streams` sets up (posix_spawn file actions).
+pid_t spawn_with(const std::string& tool, const std::vector<std::string>& args,
+                 const std::function<void(posix_spawn_file_actions_t*)>& streams) {
   std::vector<std::string> argv_s = {tool};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : argv_s) argv.push_back(a.data());
   argv.push_back(nullptr);
-  const auto log = dir / "tool.log";
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  if (stdin_path.empty()) {
-    posix_spawn_file_actions_addclose(&actions, 0);
-  } else {
-    posix_spawn_file_actions_addopen(&actions, 0, stdin_path.c_str(), O_RDONLY, 0);
-  }
-  posix_spawn_file_actions_addopen(&actions, 1, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  streams(&actions);
   pid_t pid = 0;
   const int rc = posix_spawn(&pid, tool.c_str(), &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return {tool, -1, std::string("cannot start: ") + std::strerror(rc)};
-  const int status = pyramidion_test::wait_process(pid, log);
+  if (rc != 0) ADD_FAILURE() << "cannot start " << tool << ": " << std::strerror(rc);
+  return rc == 0 ? pid : -1;
+}
+
+// Runs `tool` with standard input closed (stdin_path "") or from a file, standard output to
+// `stdout_path` (e.g. /dev/full) and standard error to dir/tool.log.
+ToolRun run_with_streams(const std::string& tool, const std::vector<std::string>& args, const fs::path& dir,
+                         const std::string& stdin_path, const std::string& stdout_path) {
+  const auto log = dir / "tool.log";
+  const pid_t pid = spawn_with(tool, args, [&](posix_spawn_file_actions_t* actions) {
+    if (stdin_path.empty()) {
+      posix_spawn_file_actions_addclose(actions, 0);
+    } else {
+      posix_spawn_file_actions_addopen(actions, 0, stdin_path.c_str(), O_RDONLY, 0);
+    }
+    posix_spawn_file_actions_addopen(actions, 1, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  });
+  const int status = pid > 0 ? pyramidion_test::wait_process(pid, log) : -1;
   std::string command = fs::path(tool).filename().string();
   for (const auto& a : args) command += " " + a;
   return {command, status, read_text(log)};
@@ -347,18 +357,11 @@ TEST(ExitStatus, OutputsThatAreNotRegularFilesAreWrittenThrough) {
     });
     std::vector<std::string> args = {"--checkpoint", ckpt, "--input", in, "--output", "/dev/fd/3"};
     args.insert(args.end(), search.begin(), search.end());
-    std::vector<std::string> argv_s = {summarize};
-    argv_s.insert(argv_s.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_s) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, fds[1], 3);
-    posix_spawn_file_actions_addopen(&actions, 2, (dir / "fd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid = 0;
-    ASSERT_EQ(posix_spawn(&pid, summarize.c_str(), &actions, nullptr, argv.data(), environ), 0);
-    posix_spawn_file_actions_destroy(&actions);
+    const pid_t pid = spawn_with(summarize, args, [&](posix_spawn_file_actions_t* actions) {
+      posix_spawn_file_actions_adddup2(actions, fds[1], 3);
+      posix_spawn_file_actions_addopen(actions, 2, (dir / "fd.log").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    });
+    ASSERT_GT(pid, 0);
     ::close(fds[1]);
     EXPECT_EQ(pyramidion_test::wait_process(pid, dir / "fd.log"), 0) << read_text(dir / "fd.log");
     reader.join();
