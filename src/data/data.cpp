@@ -196,8 +196,6 @@ Document parse_line(const std::string& line, const ReaderOptions& options) {
   return format == DataFormat::arxiv ? parse_arxiv(record, options) : parse_plain(record, options);
 }
 
-std::string display_path(const std::string& path) { return path == "-" ? "<stdin>" : path; }
-
 }  // namespace
 
 namespace detail {
@@ -236,7 +234,7 @@ DocumentReader& DocumentReader::operator=(DocumentReader&&) noexcept = default;
 bool DocumentReader::read_line(std::string& line) {
   if (!std::getline(*in_, line)) {
     if (in_->bad())
-      throw std::runtime_error(display_path(path_) + ": read error after line " + std::to_string(line_) + ": " +
+      throw std::runtime_error(detail::display_path(path_) + ": read error after line " + std::to_string(line_) + ": " +
                                std::strerror(errno));
     return false;
   }
@@ -267,7 +265,7 @@ bool DocumentReader::next(Document& out) {
     try {
       out = parse_line(line, options_);
     } catch (const BadRecord& e) {
-      std::string message = display_path(path_) + ":" + std::to_string(line_) + ": " + e.what();
+      std::string message = detail::display_path(path_) + ":" + std::to_string(line_) + ": " + e.what();
       if (!options_.skip_bad()) throw std::invalid_argument(message);  // bad input: status 2 in every tool
       ++skipped_;
       new_skip_reasons_.push_back(message);

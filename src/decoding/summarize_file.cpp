@@ -22,6 +22,7 @@
 #include "util/output_file.h"
 #include "util/enum_names.h"
 #include "util/paths.h"
+#include "util/text.h"
 
 namespace pyramidion {
 namespace {
@@ -42,8 +43,6 @@ struct Input {
   std::string reference;
   std::string where;  // "<file>:<line>" (or the file, for a plain-text document), for messages
 };
-
-std::string shown_path(const std::string& path) { return path == "-" ? "<stdin>" : path; }
 
 // The documents: JSON lines (arXiv or plain) through DocumentReader, or one plain-text document
 // (a file or stdin). Bad records are reported to the log and skipped.
@@ -79,7 +78,7 @@ class InputStream {
     if (!reader_) {
       if (done_) return false;
       done_ = true;
-      out = {path_ == "-" ? "stdin" : fs::path(path_).stem().string(), text_, "", shown_path(path_)};
+      out = {path_ == "-" ? "stdin" : fs::path(path_).stem().string(), text_, "", detail::display_path(path_)};
       return true;
     }
     Document doc;
@@ -87,7 +86,7 @@ class InputStream {
     for (const auto& reason : reader_->take_new_skip_reasons())
       if (log_) log_("skipped a bad record: " + reason);
     if (!got) return false;
-    out = {doc.id, doc.document, doc.summary, shown_path(path_) + ":" + std::to_string(doc.line)};
+    out = {doc.id, doc.document, doc.summary, detail::display_path(path_) + ":" + std::to_string(doc.line)};
     return true;
   }
   int64_t skipped() const { return reader_ ? reader_->skipped() : 0; }

@@ -128,7 +128,8 @@ bool wait_for_listener(const std::string& host, uint16_t port, std::chrono::stea
         if (fd < 0) continue;
         bool connected = ::connect(fd, a->ai_addr, a->ai_addrlen) == 0;
         if (!connected && errno == EINPROGRESS) {
-          const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+          const auto left =
+              std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
           pollfd p{fd, POLLOUT, 0};
           int error = 0;
           socklen_t size = sizeof error;
@@ -193,7 +194,6 @@ struct ProcessGroup::Impl {
   uint16_t master_port = 0;
   std::string cuda_backend = "none";
   int64_t bucket_bytes = 0;
-  std::chrono::seconds collective_timeout{0};
   // Destroyed in reverse order: the backends before the store they rendezvoused through.
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::Backend> gloo;
@@ -219,7 +219,8 @@ struct ProcessGroup::Impl {
   void read_master();  // MASTER_ADDR, MASTER_PORT (WORLD_SIZE > 1)
   std::string choose_cuda_backend(CudaBackend wanted) const;  // "gloo" or "nccl"
   void rendezvous(std::chrono::steady_clock::time_point deadline, const std::string& timeout_text);
-  void connect_backends(const std::string& cuda_backend, const std::string& timeout_text);
+  void connect_backends(const std::string& cuda_backend, std::chrono::milliseconds timeout,
+                        const std::string& timeout_text);
 
   c10d::Backend& backend_for(const at::Tensor& t) const { return (t.is_cuda() && nccl) ? *nccl : *gloo; }
 
@@ -392,11 +393,11 @@ void ProcessGroup::Impl::rendezvous(std::chrono::steady_clock::time_point deadli
   }
 }
 
-void ProcessGroup::Impl::connect_backends(const std::string& backend, const std::string& timeout_text) {
+void ProcessGroup::Impl::connect_backends(const std::string& backend, std::chrono::milliseconds timeout,
+                                          const std::string& timeout_text) {
 #ifdef PYRAMIDION_HAS_GLOO
   // The backends' timeout bounds their connection (every rank has reached the store by now) and
   // every later collective.
-  const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(collective_timeout);
   try {
     auto gloo_options = c10d::ProcessGroupGloo::Options::create(timeout);
     const auto lazy = c10d::getDefaultGlooLazyInit();
@@ -436,7 +437,6 @@ ProcessGroup ProcessGroup::from_environment(const DistributedOptions& options) {
   impl->read_master();
   // One deadline for the whole connection: the message's "within N s" is the time it took.
   const auto deadline = std::chrono::steady_clock::now() + options.timeout();
-  impl->collective_timeout = options.timeout();
   const std::string timeout_text = std::to_string(options.timeout().count()) + " s";
 #ifdef PYRAMIDION_HAS_GLOO  // without Gloo, connect_backends says why before any socket is opened
   const std::string backend = impl->choose_cuda_backend(options.backend());
@@ -444,7 +444,8 @@ ProcessGroup ProcessGroup::from_environment(const DistributedOptions& options) {
 #else
   const std::string backend = "gloo";
 #endif
-  impl->connect_backends(backend, timeout_text);
+  impl->connect_backends(backend, std::chrono::duration_cast<std::chrono::milliseconds>(options.timeout()),
+                         timeout_text);
   return ProcessGroup(std::move(impl));
 }
 

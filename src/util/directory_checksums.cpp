@@ -25,9 +25,8 @@ std::optional<FileChecksum> recorded(const std::string& who, const std::string& 
   std::error_code ec;
   if (!fs::exists(path, ec)) return std::nullopt;
   const std::string text = read_file(who, path.string());
-  json root;
   try {
-    root = json::parse(text);
+    const json root = json::parse(text);
     const auto& format = root.at("format");
     // A later version's file is not damaged: this version cannot read it (checked before the
     // rest, whose layout that version may have changed).
@@ -36,19 +35,14 @@ std::optional<FileChecksum> recorded(const std::string& who, const std::string& 
                                   std::to_string(kFormat) + ")");
     if (!format.is_number_integer() || format.get<int64_t>() != kFormat)
       throw std::runtime_error("format " + format.dump() + " is not " + std::to_string(kFormat));
-  } catch (const std::invalid_argument& e) {
-    throw std::runtime_error(who + ": '" + path.string() + "': " + e.what() +
-                             "; read it with a newer pyramidion, or delete the file to load the directory unchecked");
-  } catch (const std::exception& e) {
-    throw std::runtime_error(who + ": '" + path.string() + "' is damaged (" + e.what() +
-                             "); restore the directory from a good copy, or delete the file to load it unchecked");
-  }
-  try {
     const auto& files = root.at("files");
     if (!files.contains(name)) return std::nullopt;
     const auto& entry = files.at(name);
     return FileChecksum{entry.at("bytes").get<int64_t>(), entry.at("checksum").get<std::string>()};
-  } catch (const std::exception& e) {  // nlohmann's errors
+  } catch (const std::invalid_argument& e) {  // the newer format above (nlohmann's errors are not one)
+    throw std::runtime_error(who + ": '" + path.string() + "': " + e.what() +
+                             "; read it with a newer pyramidion, or delete the file to load the directory unchecked");
+  } catch (const std::exception& e) {  // nlohmann's errors, and the format above
     throw std::runtime_error(who + ": '" + path.string() + "' is damaged (" + e.what() +
                              "); restore the directory from a good copy, or delete the file to load it unchecked");
   }

@@ -49,6 +49,8 @@ std::string format_list(const std::vector<int64_t>& values) {
   return s + "]";
 }
 
+std::string display_path(const std::string& path) { return path == "-" ? "<stdin>" : path; }
+
 std::string quoted_list(const std::vector<std::string>& items) {
   std::string s;
   for (const auto& item : items) s += (s.empty() ? "\"" : ", \"") + item + "\"";

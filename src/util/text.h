@@ -20,6 +20,8 @@ std::string format_scientific(double v);
 std::string format_duration(double seconds);
 /// A list of integers as "[1, 2, 3]" (tensor sizes, pooling schedules).
 std::string format_list(const std::vector<int64_t>& values);
+/// A data file's name in messages: "<stdin>" for "-" (standard input), else the path.
+std::string display_path(const std::string& path);
 /// `items` quoted and comma-separated: "\"a\", \"b\"".
 std::string quoted_list(const std::vector<std::string>& items);
 /// True when `s` holds only ASCII whitespace (" \t\r\n\f\v"), or nothing.

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <exception>
@@ -176,6 +177,18 @@ class FileSizeLimit {
   rlimit saved_{};
   sighandler_t previous_ = SIG_DFL;
 };
+
+/// Everything that arrives at the read end `fd` of a pipe until every writer has closed it.
+inline std::string read_until_closed(int fd) {
+  std::string text;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    text.append(buffer, static_cast<size_t>(n));
+  }
+  return text;
+}
 
 /// The whole file ("" when it cannot be read).
 inline std::string read_text(const fs::path& path) {

@@ -99,8 +99,7 @@ class PipeReader {
     EXPECT_EQ(::mkfifo(path.c_str(), 0600), 0);
     thread_ = std::thread([this] {
       const int fd = ::open(path_.c_str(), O_RDONLY);
-      char buffer[4096];
-      for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) text_.append(buffer, static_cast<size_t>(n));
+      text_ = pyramidion_test::read_until_closed(fd);
       ::close(fd);
     });
   }
@@ -351,10 +350,7 @@ TEST(ExitStatus, OutputsThatAreNotRegularFilesAreWrittenThrough) {
     int fds[2];
     ASSERT_EQ(::pipe(fds), 0);
     std::string received;
-    std::thread reader([&] {
-      char buffer[4096];
-      for (ssize_t n; (n = ::read(fds[0], buffer, sizeof buffer)) > 0;) received.append(buffer, static_cast<size_t>(n));
-    });
+    std::thread reader([&] { received = pyramidion_test::read_until_closed(fds[0]); });
     std::vector<std::string> args = {"--checkpoint", ckpt, "--input", in, "--output", "/dev/fd/3"};
     args.insert(args.end(), search.begin(), search.end());
     const pid_t pid = spawn_with(summarize, args, [&](posix_spawn_file_actions_t* actions) {

@@ -235,18 +235,6 @@ TEST(AppendToFile, AppendsAndNamesThePathOnError) {
 // output (nothing reached the reader or the device; /dev/null itself, for root), a link became a
 // file with its target left as it was, and /dev/fd/N failed.
 
-// Everything that arrives at the read end of `fd` until every writer has closed it.
-std::string drain(int fd) {
-  std::string text;
-  char buffer[4096];
-  for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) != 0;) {
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) break;
-    text.append(buffer, static_cast<size_t>(n));
-  }
-  return text;
-}
-
 TEST(OutputFile, ANamedPipeIsWrittenThroughInOrderAndStaysAPipe) {
   const auto dir = fresh("fifo");
   const auto fifo = (dir / "pipe").string();
@@ -254,7 +242,7 @@ TEST(OutputFile, ANamedPipeIsWrittenThroughInOrderAndStaysAPipe) {
   std::string received;
   std::thread reader([&] {
     const int fd = ::open(fifo.c_str(), O_RDONLY);
-    received = drain(fd);
+    received = pyramidion_test::read_until_closed(fd);
     ::close(fd);
   });
   {
@@ -308,7 +296,7 @@ TEST(OutputFile, ADescriptorIsWrittenThroughItselfAndADeviceKept) {
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
   std::string received;
-  std::thread reader([&] { received = drain(fds[0]); });
+  std::thread reader([&] { received = pyramidion_test::read_until_closed(fds[0]); });
   pyramidion::detail::write_output_file("test", "/dev/fd/" + std::to_string(fds[1]), "through the pipe\n");
   pyramidion::detail::write_output_file("test", "/proc/self/fd/" + std::to_string(fds[1]), "and again\n");
   ::close(fds[1]);
@@ -323,7 +311,7 @@ TEST(OutputFile, ADescriptorIsWrittenThroughItselfAndADeviceKept) {
   pyramidion::detail::write_output_file("test", "-", "to stdout\n");
   ::dup2(saved, 1);
   ::close(saved);
-  EXPECT_EQ(drain(fds[0]), "to stdout\n");
+  EXPECT_EQ(pyramidion_test::read_until_closed(fds[0]), "to stdout\n");
   ::close(fds[0]);
   // A device: /dev/full fails with the OS reason, through a descriptor (so that even a regression
   // could not replace the system's node).

@@ -181,7 +181,7 @@ void check_writable(const std::string& path) { detail::check_writable("pyramidio
 
 void emit_report(const std::string& markdown, const std::string& json, const std::string& markdown_path,
                  const std::string& json_path) {
-  tools::print(markdown);
+  tools::print("the report", markdown);
   if (!markdown_path.empty()) detail::write_output_file("pyramidion-bench", markdown_path, markdown);
   if (!json_path.empty()) detail::write_output_file("pyramidion-bench", json_path, json);
 }

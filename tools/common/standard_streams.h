@@ -13,26 +13,22 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <iostream>
 #include <stdexcept>
 #include <string>
 
+#include "util/output_file.h"
+
 namespace pyramidion {
 namespace tools {
 
-/// Writes `text` to standard output (after whatever std::cout holds). Throws std::runtime_error
-/// "cannot write to standard output: <the OS reason>" when it fails (a full disk behind `>`,
-/// /dev/full); std::cout would fail silently and the tool would say "done".
-inline void print(const std::string& text) {
+/// Writes `text` to standard output (after whatever std::cout holds), through the library's one
+/// writer (util/output_file.h, "-"): std::runtime_error "<what>: cannot write to standard output:
+/// <the OS reason>" when it fails (a full disk behind `>`, /dev/full), where std::cout would fail
+/// silently and the tool would say "done". `what` names what is printed, e.g. "the report".
+inline void print(const std::string& what, const std::string& text) {
   std::cout.flush();
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t n = ::write(1, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw std::runtime_error(std::string("cannot write to standard output: ") + std::strerror(errno));
-    done += static_cast<size_t>(n);
-  }
+  detail::write_output_file(what, "-", text);
 }
 
 class StandardStreams {

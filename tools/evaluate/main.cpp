@@ -39,11 +39,11 @@ void print_tokens(const std::string& path, bool use_stemmer) {
     for (const auto& token : pyramidion::rouge_tokenize(line, use_stemmer)) text += (text.empty() ? "" : " ") + token;
     out += text + '\n';
     if (out.size() >= (1 << 16)) {
-      pyramidion::tools::print(out);
+      pyramidion::tools::print("the tokens", out);
       out.clear();
     }
   }
-  pyramidion::tools::print(out);
+  pyramidion::tools::print("the tokens", out);
 }
 
 }  // namespace
@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
       throw std::invalid_argument("--predictions and --references are both required (see --help)");
     options.log([](const std::string& line) { std::cerr << "pyramidion-evaluate: " << line << "\n"; });
     const auto evaluation = pyramidion::evaluate_files(options);
-    pyramidion::tools::print(pyramidion::rouge_report_to_markdown(evaluation.report));
+    pyramidion::tools::print("the report", pyramidion::rouge_report_to_markdown(evaluation.report));
     return pyramidion::tools::kDone;
   });
 }

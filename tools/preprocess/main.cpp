@@ -145,7 +145,7 @@ int main(int argc, char** argv) {
               << " MB written from " << fixed(static_cast<double>(result.bytes_read) / 1e6, 1) << " MB in "
               << fixed(result.seconds, 1) << " s (" << fixed(static_cast<double>(result.bytes_read) / 1e6 / result.seconds, 1)
               << " MB/s)" << std::endl;
-    pyramidion::tools::print(out + "\n");
+    pyramidion::tools::print("the dataset's path", out + "\n");
     return pyramidion::tools::kDone;
   });
 }

@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
     for (const auto& [key, value] : overrides) config.set(key, value);
     config.validate();  // every check before any work starts
     if (print_config) {
-      pyramidion::tools::print(config.to_json_string() + "\n");
+      pyramidion::tools::print("the config", config.to_json_string() + "\n");
       return pyramidion::tools::kDone;
     }
     std::signal(SIGINT, on_signal);
@@ -130,7 +130,7 @@ int main(int argc, char** argv) {
         if (step == kill_at_step) std::raise(SIGKILL);
       });
     const auto result = pyramidion::train(config, options);
-    if (!result.checkpoint.empty()) pyramidion::tools::print(result.checkpoint + "\n");
+    if (!result.checkpoint.empty()) pyramidion::tools::print("the checkpoint's path", result.checkpoint + "\n");
     return pyramidion::tools::kDone;
   });
 }
