@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The benchmark peer: Hugging Face transformers (LED), for `pyramidion-bench summarize --peer led`
-# only, never a dependency of the library. Installs it into its own virtual environment,
+# The peer environment of the benchmarks and of the tests that compare with other implementations:
+# Hugging Face transformers (LED for `pyramidion-bench summarize --peer led`; PEGASUS and
+# BigBird-PEGASUS for tests/import) with sentencepiece and protobuf (PegasusTokenizer built from
+# spiece.model), never a dependency of the library. Installs it into its own virtual environment,
 # ~/.cache/pyramidion/peer-venv (PYRAMIDION_PEER_VENV), which sees the project's PyTorch (the
 # environment of scripts/setup.sh, PYRAMIDION_VENV) through a .pth file instead of a second copy.
 # Prints the environment's python on stdout. Needs scripts/setup.sh to have run.
@@ -17,10 +19,10 @@ if [ ! -x "$PEER/bin/python" ]; then
 fi
 PEER_SITE="$("$PEER/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 echo "$MAIN_SITE" >"$PEER_SITE/pyramidion-main-venv.pth"   # torch and numpy from the project's environment
-if ! "$PEER/bin/python" -c 'import transformers' 2>/dev/null; then
+if ! "$PEER/bin/python" -c 'import transformers, sentencepiece, google.protobuf' 2>/dev/null; then
   # pip of the project's environment, installing into the peer's site-packages.
   "$MAIN/bin/python" -m pip install --quiet --disable-pip-version-check --prefix "$PEER" \
-      --no-warn-script-location "transformers>=4.40" >&2
+      --no-warn-script-location "transformers>=4.40" sentencepiece protobuf >&2
 fi
-"$PEER/bin/python" -c 'import torch, transformers; from transformers import LEDConfig' >&2
+"$PEER/bin/python" -c 'import torch, transformers, sentencepiece; from transformers import LEDConfig, PegasusTokenizer' >&2
 echo "$PEER/bin/python"

@@ -27,11 +27,11 @@ namespace pyramidion {
 
 /// One padded batch for teacher forcing.
 struct Batch {
-  at::Tensor src_ids;   // (b, n) int64, pad_id after each source
+  at::Tensor src_ids;   // (b, n) int64: the source (then eos_id when config.source_eos), pad_id ...
   at::Tensor src_mask;  // (b, n) bool, true at real tokens
   at::Tensor tgt_in;    // (b, t) int64: bos, y_1 .. y_m, pad_id ...
   at::Tensor tgt_out;   // (b, t) int64: y_1 .. y_m, eos, pad_id ... (pad_id = ignored by the loss)
-  int64_t source_tokens = 0;  // real source tokens
+  int64_t source_tokens = 0;  // real source tokens (eos included)
   int64_t target_tokens = 0;  // real target positions (summary tokens + eos each)
   std::vector<int64_t> examples;  // corpus indices, in row order
 
@@ -39,10 +39,10 @@ struct Batch {
   Batch to(at::Device device) const;
 };
 
-/// Pads the examples `indices` of `corpus` into a Batch with config's pad/bos/eos ids. Throws
-/// std::invalid_argument when an example is empty, its source is longer than
-/// config.max_source_length or its target plus eos longer than config.max_target_length (the
-/// caller truncates first), or an index is out of range.
+/// Pads the examples `indices` of `corpus` into a Batch with config's pad/bos/eos ids, appending
+/// eos to each source when config.source_eos. Throws std::invalid_argument when an example is
+/// empty, its source (plus eos) is longer than config.max_source_length or its target plus eos
+/// longer than config.max_target_length (the caller truncates first), or an index is out of range.
 Batch collate(const TokenizedCorpus& corpus, const std::vector<int64_t>& indices, const ModelConfig& config);
 
 struct BatchingOptions {

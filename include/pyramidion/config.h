@@ -23,16 +23,31 @@
 
 namespace pyramidion {
 
-/// The feed-forward activation. JSON: "relu" | "gelu".
-enum class Activation { relu, gelu };
+/// The feed-forward activation. JSON: "relu" | "gelu" (the exact, erf form) | "gelu_tanh" (the tanh
+/// approximation of Hendrycks and Gimpel 2016, eq. in Section 2: transformers' "gelu_new", which
+/// BigBird-PEGASUS uses).
+enum class Activation { relu, gelu, gelu_tanh };
 
 /// Where each sublayer's LayerNorm sits. JSON: "pre" (x + f(norm(x))) | "post" (norm(x + f(x))).
 enum class Norm { pre, post };
+
+/// The position embeddings added to the token embeddings. JSON:
+///   "sinusoidal"          fairseq's table: sin(p w_i) in the first half of d, cos(p w_i) in the
+///                         second, w_i = 10000^(-i / (d/2 - 1)); a zero column when d is odd;
+///   "sinusoidal_pegasus"  PEGASUS's table (transformers' PegasusSinusoidalPositionalEmbedding):
+///                         sin(p w_i) for i < ceil(d/2), then cos(p w_i) for i < floor(d/2),
+///                         w_i = 10000^(-2i / d), computed in float64 and rounded once;
+///   "learned"             trained tables, "encoder_positions" (max_source_length, d) and
+///                         "decoder_positions" (max_target_length, d) (BigBird-PEGASUS, BART).
+/// The sinusoidal tables need no parameters and extend to any length.
+enum class Positions { sinusoidal, sinusoidal_pegasus, learned };
 
 /// "relu" / "gelu"; throws std::invalid_argument for a value outside the enum.
 std::string to_string(Activation activation);
 /// "pre" / "post"; throws std::invalid_argument for a value outside the enum.
 std::string to_string(Norm norm);
+/// "sinusoidal" / "sinusoidal_pegasus" / "learned"; throws std::invalid_argument outside the enum.
+std::string to_string(Positions positions);
 
 /// An encoder-decoder Transformer with optional blockwise encoder attention and top-k pooling.
 ///
@@ -66,11 +81,16 @@ struct ModelConfig {
   Activation activation = Activation::relu;
   /// LayerNorm placement; post-norm as in the authors' code.
   Norm norm = Norm::post;
+  /// Biases in the attention layers' q, k, v and output projections (false for BigBird-PEGASUS,
+  /// whose use_bias is false).
+  bool attention_bias = true;
 
   /// Longest source (document) in tokens; >= 1. Sinusoidal positions cover the whole document.
   int64_t max_source_length = 8192;
   /// Longest target (summary) in tokens, bos/eos included; >= 1.
   int64_t max_target_length = 1024;
+  /// The position embeddings (see Positions).
+  Positions positions = Positions::sinusoidal;
 
   /// Encoder self-attention runs within non-overlapping blocks of this many tokens (a tail
   /// shorter than a block is padded and masked); 0 = full attention; >= 0.
@@ -90,13 +110,23 @@ struct ModelConfig {
   /// One embedding matrix for the encoder input, the decoder input and the output projection
   /// (fairseq's --share-all-embeddings, as in the authors' training command).
   bool shared_embeddings = true;
+  /// Token embeddings are multiplied by sqrt(d_model) (fairseq; transformers' scale_embedding).
+  bool scale_embeddings = true;
+  /// A fixed vector "logits_bias" (v) added to the output logits (transformers'
+  /// final_logits_bias of PEGASUS and BART): a buffer, saved with the weights, never trained.
+  bool logits_bias = false;
 
-  /// Padding token id; in [0, vocab_size) and different from bos_id and eos_id.
+  /// Padding token id; in [0, vocab_size) and different from eos_id.
   int64_t pad_id = 0;
-  /// Beginning-of-sequence id, the decoder's first input; in [0, vocab_size).
+  /// Beginning-of-sequence id, the decoder's first input; in [0, vocab_size). It may equal pad_id:
+  /// PEGASUS starts decoding from the padding token (transformers' decoder_start_token_id = 0).
   int64_t bos_id = 1;
   /// End-of-sequence id; in [0, vocab_size).
   int64_t eos_id = 2;
+  /// Every source ends with eos (PegasusTokenizer appends it): the model reads at most
+  /// max_source_length - 1 tokens of a document and then eos_id. Applied where sources become
+  /// batches (collate), so corpora and datasets hold the document's tokens only.
+  bool source_eos = false;
 
   /// Throws std::invalid_argument naming the first invalid field, its value and what is allowed,
   /// e.g. "ModelConfig.heads = 3 must divide d_model = 512".
@@ -124,6 +154,10 @@ struct ModelConfig {
 
 /// Field-by-field equality (doubles compared exactly).
 bool operator==(const ModelConfig& a, const ModelConfig& b);
+
+/// The JSON names of the fields in which a and b differ, in declaration order ("pooler" for any
+/// of its settings).
+std::vector<std::string> differing_fields(const ModelConfig& a, const ModelConfig& b);
 bool operator!=(const ModelConfig& a, const ModelConfig& b);
 
 }  // namespace pyramidion

@@ -1,14 +1,14 @@
 // Seq2Seq: the paper's encoder-decoder (arXiv 2009.05169, Figure 1) built from one ModelConfig:
 // vanilla (full attention), blockwise, pooler and (Deep)Pyramidion are settings of the same blocks.
 //
-//   embeddings * sqrt(d) + sinusoidal positions of the whole document, dropout
+//   token embeddings (times sqrt(d)) + positions of the whole document (config.positions), dropout
 //   encoder layer i: self-attention (full or blockwise, config.block_size) and FFN, pre- or
 //                    post-norm; then, when config.pooled_lengths[i] > 0, a TopKPooler to that
 //                    length, whose mask every later layer and the decoder's cross-attention use
 //   decoder layer:   causal self-attention (KV cache when decoding step by step), cross-attention
 //                    over the encoder's (pooled) memory with its keys/values projected once per
 //                    source, FFN; final LayerNorm when pre-norm; output projection to the vocabulary
-//                    (the embedding matrix when config.shared_embeddings)
+//                    (the embedding matrix when config.shared_embeddings), plus config.logits_bias
 //
 // Inputs are checked at the boundary: ids must be int64 in [0, vocab_size), masks (b, n) bool,
 // sources no longer than config.max_source_length and targets no longer than
@@ -115,7 +115,7 @@ struct DecoderState {
   std::vector<KVCache> self_attn;  // per decoder layer: past keys/values, (b*beams, h, t, dh) each
   std::vector<KV> cross_attn;      // per decoder layer: the memory's keys/values, (b, h, k, dh) each
   at::Tensor memory_mask;          // (b, k) bool
-  at::Tensor positions;            // (max_target_length, d) sinusoidal positions, the model's dtype
+  at::Tensor positions;            // (max_target_length, d) the decoder's positions, the model's dtype
   int64_t beams = 1;               // decoder rows per memory row
 
   /// Number t of target positions decoded so far.
@@ -211,12 +211,22 @@ class Seq2SeqImpl : public torch::nn::Module {
   torch::nn::ModuleList decoder_layers{nullptr};
   torch::nn::LayerNorm decoder_norm{nullptr};  // pre-norm only
   torch::nn::Dropout dropout{nullptr};
+  /// config.positions == Positions::learned: the trained position tables, (max_source_length, d)
+  /// and (max_target_length, d); undefined otherwise.
+  at::Tensor encoder_positions;
+  at::Tensor decoder_positions;
+  /// config.logits_bias: (v) added to every logit (a buffer); undefined otherwise.
+  at::Tensor logits_bias;
 
  private:
-  // (b, n) ids -> (b, n, d): scaled embedding plus sinusoidal positions from `offset`, dropout.
-  // The positions come from positions_table (p, d) when it covers them in the right dtype and
-  // device, otherwise they are computed.
-  at::Tensor embed(torch::nn::Embedding table, const at::Tensor& ids, int64_t offset,
+  // The encoder's or the decoder's positions offset .. offset + n - 1: (n, d), float32 when
+  // computed, the parameter's dtype when learned.
+  at::Tensor position_table(bool encoder, int64_t n, int64_t offset, at::Device device) const;
+  // (b, n) ids -> (b, n, d): the embedding (times sqrt(d) when config.scale_embeddings) plus the
+  // encoder's or decoder's positions from `offset`, dropout. The positions come from
+  // positions_table (p, d) when it covers them in the right dtype and device, otherwise from
+  // position_table().
+  at::Tensor embed(torch::nn::Embedding table, bool encoder, const at::Tensor& ids, int64_t offset,
                    const at::Tensor& positions_table = {});
   // (b, t, d) -> (b, t, v)
   at::Tensor project_out(const at::Tensor& x);
@@ -245,10 +255,26 @@ class Seq2Seq : public torch::nn::ModuleHolder<Seq2SeqImpl> {
   /// and shapes) when the weights do not match the config; std::invalid_argument for an invalid
   /// config.
   static Seq2Seq load(const std::string& dir);
+
+  /// A model of `config` that starts from the weights of the model directory `dir` (an imported
+  /// checkpoint or any saved model): fine-tuning with another pooling schedule, block size,
+  /// lengths or dropout. `config` may differ from dir/config.json only in kRetrainableFields
+  /// (std::invalid_argument naming the first other field that differs). Every tensor is dir's,
+  /// except: a pooling layer after an encoder layer that had none is new (initialised as in a new
+  /// model, from the current LibTorch seed; one where dir had one keeps its scorer); a learned
+  /// position table of another length is dir's repeated or cut. Checks dir as load() does.
+  static Seq2Seq from_pretrained(const std::string& dir, const ModelConfig& config);
+
+  /// The ModelConfig fields that from_pretrained() lets differ from the pretrained model's.
+  static const std::vector<std::string> kRetrainableFields;
 };
 
 /// Sinusoidal positions (fairseq's layout: sines in the first half of d, cosines in the second) of
-/// positions offset .. offset + n - 1: (n, d) float32 on `device`.
+/// positions offset .. offset + n - 1: (n, d) float32 on `device` (Positions::sinusoidal).
 at::Tensor sinusoidal_positions(int64_t n, int64_t d, int64_t offset = 0, at::Device device = at::kCPU);
+
+/// PEGASUS's sinusoidal positions (Positions::sinusoidal_pegasus) of positions offset ..
+/// offset + n - 1: (n, d) float32 on `device`.
+at::Tensor pegasus_positions(int64_t n, int64_t d, int64_t offset = 0, at::Device device = at::kCPU);
 
 }  // namespace pyramidion

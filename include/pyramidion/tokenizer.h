@@ -32,9 +32,17 @@
 // whole, as sentencepiece encodes them. A model with a piece holding an inner "\u2581" (trained
 // with split_by_whitespace = false, or treat_whitespace_as_suffix) encodes every line whole.
 //
+// Special tokens in text. A vocabulary imported from transformers (import.h; one without a bos
+// piece) reads the text of its control and unknown pieces ("</s>", "<mask_1>", "<unk>", ...) as
+// those tokens, as transformers' tokenizers read their special tokens: the text is split at each
+// occurrence (the longest match first) and every part is encoded on its own. A trained vocabulary
+// (with bos) reads such text as text.
+//
 // The sentencepiece headers are not part of this header: applications need only the library.
 // This header needs of LibTorch only torch/arg.h (the options macro): it compiles as C++17.
 #pragma once
+
+#include <pyramidion/config.h>
 
 #include <torch/arg.h>
 
@@ -102,12 +110,12 @@ class Tokenizer {
   /// concurrent calls run one after the other.
   static Tokenizer train(const std::vector<std::string>& texts, const TokenizerTrainOptions& options = {});
 
-  /// Reads a model written by save() (or any sentencepiece .model with pad, bos, eos and unk
-  /// pieces). Throws std::runtime_error when the file cannot be read and std::invalid_argument
+  /// Reads a model written by save() (or any sentencepiece .model with pad, eos and unk pieces;
+  /// bos is optional). Throws std::runtime_error when the file cannot be read and std::invalid_argument
   /// when its content is not such a model, both naming the path.
   static Tokenizer load(const std::string& path);
   /// The model from serialized() bytes. Throws std::invalid_argument when they are not a
-  /// sentencepiece model with pad, bos, eos and unk pieces.
+  /// sentencepiece model with pad, eos and unk pieces.
   static Tokenizer from_serialized(std::string proto);
 
   /// Writes serialized() atomically: to a temporary file in the same directory, flushed to disk,
@@ -153,8 +161,14 @@ class Tokenizer {
   /// The id of `piece` when it is one piece of the vocabulary (e.g. a reserved symbol), -1 otherwise.
   int64_t piece_to_id(const std::string& piece) const;
 
+  /// Throws std::invalid_argument, starting with `who`, when this tokenizer cannot serve `config`:
+  /// another vocabulary size, pad or eos id, or another bos id when the tokenizer has one (a
+  /// tokenizer without a bos piece, as PEGASUS's, leaves the decoder's first input to the model).
+  void check_fits(const ModelConfig& config, const std::string& who) const;
+
   int64_t vocab_size() const;
   int64_t pad_id() const;
+  /// The id of the bos piece "<s>", or -1 for a model without one (an imported PEGASUS vocabulary).
   int64_t bos_id() const;
   int64_t eos_id() const;
   int64_t unk_id() const;

@@ -52,7 +52,10 @@ std::string to_string(LrDecay decay);
 /// relative to that file's directory.
 struct TrainConfig {
   // ---- data and model
-  std::string model;        // ModelConfig JSON (a preset in configs/); required
+  std::string model;        // ModelConfig JSON (a preset in configs/); required unless `init` is set
+  std::string init;         // a model directory to start from (pyramidion-import's output, a checkpoint):
+                            // its architecture, weights and tokenizer, then a fresh optimizer at step 0;
+                            // `model` and model_overrides may change only Seq2Seq::kRetrainableFields
   std::map<std::string, std::string> model_overrides;  // ModelConfig field -> JSON value text
   std::string train;        // training data (JSON lines: arXiv/PubMed or plain); this or `data`
   std::string valid;        // validation data (JSON lines); "" = the dataset's "valid" split, or none
@@ -118,7 +121,9 @@ struct TrainConfig {
   /// Every field with its default and a one-line description, in declaration order (--help).
   static std::string help_text();
   /// The model preset `model` with `model_overrides` applied and, when vocab_size > 0, that
-  /// vocabulary (the tokenizer's). Throws std::invalid_argument naming the preset and the field.
+  /// vocabulary (the tokenizer's). With `init`: init's config.json, with the preset's and the
+  /// overrides' Seq2Seq::kRetrainableFields; any other field that they set differently is refused.
+  /// Throws std::invalid_argument naming the preset and the field.
   ModelConfig model_config(int64_t vocab_size = 0) const;
 };
 

@@ -28,11 +28,13 @@ Batch collate(const TokenizedCorpus& corpus, const std::vector<int64_t>& indices
     if (i < 0 || i >= corpus.size())
       throw std::invalid_argument("collate: example index " + std::to_string(i) + " is outside [0, " +
                                   std::to_string(corpus.size()) + ")");
-    const int64_t ns = corpus.source_length(i), nt = corpus.target_length(i) + 1;  // + eos
-    if (ns == 0 || ns > config.max_source_length || nt > config.max_target_length)
+    // + eos: after every target, and after every source when config.source_eos.
+    const int64_t ns = corpus.source_length(i) + (config.source_eos ? 1 : 0), nt = corpus.target_length(i) + 1;
+    if (corpus.source_length(i) == 0 || ns > config.max_source_length || nt > config.max_target_length)
       throw std::invalid_argument("collate: example '" + corpus.id(i) + "' has " + std::to_string(ns) +
                                   " source tokens and " + std::to_string(nt) +
-                                  " target positions; allowed: 1 .. max_source_length = " +
+                                  " target positions" + (config.source_eos ? " (eos included)" : "") +
+                                  "; allowed: 1 .. max_source_length = " +
                                   std::to_string(config.max_source_length) + " and <= max_target_length = " +
                                   std::to_string(config.max_target_length) + " (truncate first)");
     n = std::max(n, ns);
@@ -56,13 +58,17 @@ Batch collate(const TokenizedCorpus& corpus, const std::vector<int64_t>& indices
       src[r][j] = s[j];
       mask[r][j] = true;
     }
+    if (config.source_eos) {
+      src[r][s.size()] = config.eos_id;
+      mask[r][s.size()] = true;
+    }
     in[r][0] = config.bos_id;
     for (size_t j = 0; j < y.size(); ++j) {
       in[r][j + 1] = y[j];
       out[r][j] = y[j];
     }
     out[r][y.size()] = config.eos_id;
-    batch.source_tokens += static_cast<int64_t>(s.size());
+    batch.source_tokens += static_cast<int64_t>(s.size()) + (config.source_eos ? 1 : 0);
     batch.target_tokens += static_cast<int64_t>(y.size()) + 1;
   }
   return batch;

@@ -23,6 +23,15 @@
 
 namespace pyramidion {
 
+namespace {
+// An imported vocabulary's special tokens (tokenizer.h, "Special tokens in text").
+struct SpecialTokens {
+  std::vector<std::pair<std::string, int>> tokens;  // text, id; longest first
+  std::string starts;                               // the first bytes of their texts
+  int space_id = -1;  // the piece "\u2581", emitted for whitespace that ends a part
+};
+}  // namespace
+
 struct Tokenizer::Impl {
   sentencepiece::SentencePieceProcessor processor;
   int64_t vocab_size = 0;
@@ -32,6 +41,8 @@ struct Tokenizer::Impl {
   // No piece holds a "\u2581" other than a leading one: a word start is a boundary of every
   // segmentation, and long lines can be encoded window by window (tokenizer.h, "Windows").
   bool word_pieces = true;
+  // Empty but for an imported vocabulary.
+  SpecialTokens specials;
 };
 
 namespace {
@@ -155,12 +166,12 @@ class LineIterator : public spm::SentenceIterator {
 };
 
 void check_special_ids(const spm::SentencePieceProcessor& p, const std::string& context) {
-  const std::pair<const char*, int> ids[] = {
-      {"pad", p.pad_id()}, {"bos", p.bos_id()}, {"eos", p.eos_id()}, {"unk", p.unk_id()}};
+  // bos is optional: PEGASUS's vocabulary has none (its decoder starts from pad).
+  const std::pair<const char*, int> ids[] = {{"pad", p.pad_id()}, {"eos", p.eos_id()}, {"unk", p.unk_id()}};
   for (const auto& [name, id] : ids)
     if (id < 0)
       throw std::invalid_argument(context + " has no " + name +
-                                  " piece; pyramidion needs pad, bos, eos and unk (train it with Tokenizer::train)");
+                                  " piece; pyramidion needs pad, eos and unk (train it with Tokenizer::train)");
 }
 
 bool continuation_byte(char c) { return (static_cast<unsigned char>(c) & 0xC0) == 0x80; }
@@ -188,6 +199,24 @@ bool stays_text(int32_t cp) {
   return !(cp == 0xAD || cp == 0x1680 || cp == 0x180E || (cp >= 0x2000 && cp <= 0x200F) ||
            (cp >= 0x2028 && cp <= 0x202F) || (cp >= 0x205F && cp <= 0x206F) || cp == 0x2581 || cp == 0x3000 ||
            cp == 0xFEFF || cp >= 0xFFF0);
+}
+
+// Whether `text` ends in whitespace once normalized: its last character that the normalizer keeps
+// (controls and zero-width characters it drops are skipped) is one that it turns into a space.
+bool ends_in_space(std::string_view text) {
+  for (size_t end = text.size(); end > 0;) {
+    size_t begin = end - 1;
+    while (begin > 0 && continuation_byte(text[begin])) --begin;
+    const int32_t cp = character_before(text, end);
+    end = begin;
+    const bool space = (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+                       (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
+                       cp == 0x205F || cp == 0x3000;
+    if (space) return true;
+    if (cp >= 0 && !stays_text(cp)) continue;  // dropped by the normalizer
+    return false;
+  }
+  return false;
 }
 
 // Whether `line` may be cut before `at` (0 < at < size): a space after a character that stays text.
@@ -221,22 +250,58 @@ size_t window_end(std::string_view line, size_t begin, size_t window) {
 // Calls on_window(window, its byte offset in text, whether it continues a line at a space) for each
 // window of each line (lines split only when split_lines; window_end() cuts them), and
 // on_newline(offset of the '\n') between lines, until full() returns true (asked before each).
-template <typename OnWindow, typename OnNewline, typename Full>
-void for_each_window(const std::string& text, bool split_lines, size_t window, OnWindow&& on_window,
-                     OnNewline&& on_newline, Full&& full) {
+//
+// With special tokens (an imported vocabulary), the text is first split at each of their
+// occurrences (the longest at a position wins), each part handled as above on its own, and
+// on_special(id, begin, end) called for the token between two parts. As transformers'
+// PegasusTokenizer (whose pre-tokenizer, Metaspace, keeps a part's trailing space as a word of its
+// own), whitespace that ends a part is the piece "\u2581": on_special(space_id, begin, end).
+template <typename OnWindow, typename OnNewline, typename OnSpecial, typename Full>
+void for_each_window(const std::string& text, const SpecialTokens& specials, bool split_lines, size_t window,
+                     OnWindow&& on_window, OnNewline&& on_newline, OnSpecial&& on_special, Full&& full) {
   const std::string_view all(text);
   window = std::max<size_t>(window, 1);  // a window always advances
-  for (size_t begin = 0; !full();) {
-    const size_t newline = split_lines ? all.find('\n', begin) : std::string_view::npos;
-    const std::string_view line = all.substr(begin, newline == std::string_view::npos ? newline : newline - begin);
-    for (size_t at = 0; at < line.size() && !full();) {
-      const size_t end = window_end(line, at, window);
-      on_window(line.substr(at, end - at), begin + at, at > 0 && line[at] == ' ');
-      at = end;
+  // The lines and windows of all[part_begin, part_end).
+  const auto part = [&](size_t part_begin, size_t part_end) {
+    const std::string_view text_part = all.substr(part_begin, part_end - part_begin);
+    for (size_t begin = 0; !full();) {
+      const size_t newline = split_lines ? text_part.find('\n', begin) : std::string_view::npos;
+      const std::string_view line =
+          text_part.substr(begin, newline == std::string_view::npos ? newline : newline - begin);
+      for (size_t at = 0; at < line.size() && !full();) {
+        const size_t end = window_end(line, at, window);
+        on_window(line.substr(at, end - at), part_begin + begin + at, at > 0 && line[at] == ' ');
+        at = end;
+      }
+      if (newline == std::string_view::npos || full()) break;
+      on_newline(part_begin + newline);
+      begin = newline + 1;
     }
-    if (newline == std::string_view::npos || full()) return;
-    on_newline(newline);
-    begin = newline + 1;
+    if (specials.space_id >= 0 && !full() && ends_in_space(text_part)) {
+      size_t space = text_part.size();  // the span: the trailing whitespace and what the normalizer drops
+      while (space > 0 && !stays_text(character_before(text_part, space))) {
+        --space;
+        while (space > 0 && continuation_byte(text_part[space])) --space;
+      }
+      on_special(specials.space_id, part_begin + space, part_end);
+    }
+  };
+  for (size_t part_begin = 0; !full();) {
+    size_t at = part_begin;
+    const std::pair<std::string, int>* hit = nullptr;
+    while (!specials.tokens.empty() && (at = all.find_first_of(specials.starts, at)) != std::string_view::npos) {
+      for (const auto& special : specials.tokens)
+        if (all.compare(at, special.first.size(), special.first) == 0) {
+          hit = &special;
+          break;
+        }
+      if (hit) break;
+      ++at;
+    }
+    part(part_begin, hit ? at : all.size());
+    if (!hit || full()) return;
+    on_special(hit->second, at, at + hit->first.size());
+    part_begin = at + hit->first.size();
   }
 }
 
@@ -320,6 +385,17 @@ Tokenizer Tokenizer::from_bytes(std::string proto, const std::string& context) {
   if (impl->processor.IdToPiece(newline) == "\n") impl->newline_id = newline;
   for (int id = 0; id < impl->vocab_size && impl->word_pieces; ++id)
     impl->word_pieces = impl->processor.IdToPiece(id).find("\u2581", 1) == std::string::npos;
+  if (impl->processor.bos_id() < 0) {  // an imported vocabulary: its special tokens are read in text
+    for (int id = 0; id < impl->vocab_size; ++id)
+      if ((impl->processor.IsControl(id) || impl->processor.IsUnknown(id)) && !impl->processor.IdToPiece(id).empty())
+        impl->specials.tokens.emplace_back(impl->processor.IdToPiece(id), id);
+    auto& tokens = impl->specials.tokens;
+    std::stable_sort(tokens.begin(), tokens.end(), [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+    for (const auto& special : tokens)
+      if (impl->specials.starts.find(special.first[0]) == std::string::npos) impl->specials.starts += special.first[0];
+    const int space = impl->processor.PieceToId("\u2581");
+    if (impl->processor.IdToPiece(space) == "\u2581") impl->specials.space_id = space;
+  }
   return Tokenizer(std::move(impl));
 }
 
@@ -355,14 +431,15 @@ std::vector<int64_t> TokenizerWindows::encode(const Tokenizer& tokenizer, const 
   std::vector<int64_t> out;
   std::vector<int> ids;
   for_each_window(
-      text, impl.newline_id >= 0, effective_window(tokenizer, window),
+      text, impl.specials, impl.newline_id >= 0, effective_window(tokenizer, window),
       [&](std::string_view segment, size_t, bool) {
         count_call(segment);
         const auto status = impl.processor.Encode(segment, &ids);
         if (!status.ok()) throw std::runtime_error(std::string("Tokenizer::encode: ") + status.error_message());
         out.insert(out.end(), ids.begin(), ids.end());
       },
-      [&](size_t) { out.push_back(impl.newline_id); }, [&] { return out.size() >= limit; });
+      [&](size_t) { out.push_back(impl.newline_id); }, [&](int id, size_t, size_t) { out.push_back(id); },
+      [&] { return out.size() >= limit; });
   if (out.size() > limit) out.resize(limit);
   return out;
 }
@@ -373,7 +450,7 @@ std::vector<Tokenizer::Piece> TokenizerWindows::encode_with_offsets(const Tokeni
   const auto limit = max_tokens < 0 ? std::numeric_limits<size_t>::max() : static_cast<size_t>(max_tokens);
   std::vector<Tokenizer::Piece> out;
   for_each_window(
-      text, impl.newline_id >= 0, effective_window(tokenizer, window),
+      text, impl.specials, impl.newline_id >= 0, effective_window(tokenizer, window),
       [&](std::string_view segment, size_t begin, bool after_cut) {
         count_call(segment);
         spm::ImmutableSentencePieceText spt;
@@ -388,6 +465,7 @@ std::vector<Tokenizer::Piece> TokenizerWindows::encode_with_offsets(const Tokeni
         if (after_cut && out.size() > first) out[first].begin = begin;
       },
       [&](size_t position) { out.push_back({impl.newline_id, position, position + 1}); },
+      [&](int id, size_t begin, size_t end) { out.push_back({id, begin, end}); },
       [&] { return out.size() >= limit; });
   if (out.size() > limit) out.resize(limit);
   return out;
@@ -398,14 +476,14 @@ int64_t TokenizerWindows::count_tokens(const Tokenizer& tokenizer, const std::st
   int64_t count = 0;
   std::vector<int> ids;
   for_each_window(
-      text, impl.newline_id >= 0, effective_window(tokenizer, window),
+      text, impl.specials, impl.newline_id >= 0, effective_window(tokenizer, window),
       [&](std::string_view segment, size_t, bool) {
         count_call(segment);
         const auto status = impl.processor.Encode(segment, &ids);
         if (!status.ok()) throw std::runtime_error(std::string("Tokenizer::count_tokens: ") + status.error_message());
         count += static_cast<int64_t>(ids.size());
       },
-      [&](size_t) { ++count; }, [] { return false; });
+      [&](size_t) { ++count; }, [&](int, size_t, size_t) { ++count; }, [] { return false; });
   return count;
 }
 
@@ -443,6 +521,28 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids) const {
     if (ids[i] < 0 || ids[i] >= impl_->vocab_size)
       throw std::invalid_argument("Tokenizer::decode: ids[" + std::to_string(i) + "] = " + std::to_string(ids[i]) +
                                   " is outside [0, vocab_size = " + std::to_string(impl_->vocab_size) + ")");
+  if (!impl_->specials.tokens.empty()) {
+    // An imported vocabulary decodes as transformers' PegasusTokenizer.decode(ids,
+    // skip_special_tokens=True): special tokens dropped, the pieces joined, "\u2581" read as a
+    // space, and the one space of the text's start (Metaspace's prefix) removed.
+    std::string joined;
+    for (const int64_t id : ids) {
+      const int i = static_cast<int>(id);
+      if (impl_->processor.IsControl(i) || impl_->processor.IsUnknown(i)) continue;
+      joined += impl_->processor.IdToPiece(i);
+    }
+    std::string text;
+    for (size_t at = 0; at < joined.size();) {
+      if (joined.compare(at, 3, "\u2581") == 0) {
+        text += ' ';
+        at += 3;
+      } else {
+        text += joined[at++];
+      }
+    }
+    if (!text.empty() && text[0] == ' ') text.erase(0, 1);
+    return text;
+  }
   std::string text;
   std::string line;
   std::vector<int> segment;
@@ -475,6 +575,17 @@ int64_t Tokenizer::piece_to_id(const std::string& piece) const {
   const int id = impl_->processor.PieceToId(piece);
   // PieceToId answers unk for a string that is no piece: only "<unk>" itself maps to it.
   return id == impl_->processor.unk_id() && piece != impl_->processor.IdToPiece(id) ? -1 : id;
+}
+
+void Tokenizer::check_fits(const ModelConfig& c, const std::string& who) const {
+  const bool bos_fits = bos_id() < 0 || bos_id() == c.bos_id;
+  if (vocab_size() == c.vocab_size && pad_id() == c.pad_id && eos_id() == c.eos_id && bos_fits) return;
+  const auto ids = [](int64_t vocab, int64_t pad, int64_t bos, int64_t eos) {
+    return "vocabulary " + std::to_string(vocab) + ", pad/bos/eos " + std::to_string(pad) + "/" +
+           (bos < 0 ? std::string("none") : std::to_string(bos)) + "/" + std::to_string(eos);
+  };
+  throw std::invalid_argument(who + ": the tokenizer (" + ids(vocab_size(), pad_id(), bos_id(), eos_id()) +
+                              ") does not match the model (" + ids(c.vocab_size, c.pad_id, c.bos_id, c.eos_id) + ")");
 }
 
 int64_t Tokenizer::vocab_size() const { return impl_->vocab_size; }

@@ -125,6 +125,9 @@ class BeamSearch {
       finalize_eos(candidates, i);
       steps_ = i + 1;
       const auto rows = advance(candidates, i);
+      // At max_length the active hypotheses compete with the pool, this step's eos ones included
+      // (finish_at_max_length), before any example is retired.
+      if (i == L_ - 1) break;
       if (!drop_done(rows, i)) break;
     }
     finish_at_max_length();
@@ -170,12 +173,16 @@ class BeamSearch {
   }
 
   // Continues with the K best candidates that do not end in eos (there are >= K: each beam
-  // contributes one eos candidate at most). Returns the decoder rows they continue, (a*K).
+  // contributes one eos candidate at most). Returns the decoder rows they continue, (a*K). At the
+  // last step (i = max_length - 1) only those among the first K candidates stay in the running
+  // (the others get -inf), so that the hypotheses that finish at max_length are the K best
+  // candidates, eos or not, as in transformers' beam search.
   at::Tensor advance(const Candidates& c, int64_t i) {
     const auto position = at::arange(2 * K_, long_).unsqueeze(0);                          // (1, 2K)
     const auto order = c.is_eos.to(at::kLong) * (2 * K_) + position;                       // (a, 2K): non-eos first
     const auto keep = std::get<1>(order.topk(K_, 1, /*largest=*/false, /*sorted=*/true));  // (a, K)
     cum_ = c.scores.gather(1, keep);                                                       // (a, K)
+    if (i == L_ - 1) cum_.masked_fill_(keep >= K_, kNegInf);                              // (a, K)
     const auto rows = c.row.gather(1, keep).reshape(-1);                                   // (a*K)
     const auto next_token = c.token.gather(1, keep).reshape({-1, 1});                      // (a*K, 1)
     tokens_ = tokens_.index_select(0, rows);                                               // (a*K, L)
@@ -221,7 +228,8 @@ class BeamSearch {
     return true;
   }
 
-  // Examples that reached max_length: their active hypotheses compete as they are (no eos).
+  // Examples that reached max_length: their active hypotheses (those among the last step's K best
+  // candidates) compete as they are (no eos).
   void finish_at_max_length() {
     if (a_ == 0) return;
     const auto normalized = cum_ / std::pow(double(steps_), options_.length_penalty());  // (a, K)

@@ -86,15 +86,7 @@ void SummarizeOptions::check(const ModelConfig& config) const {
 }
 
 Summarizer::Summarizer(Seq2Seq model, Tokenizer tokenizer) : model_(std::move(model)), tokenizer_(std::move(tokenizer)) {
-  const auto& c = model_->config();
-  if (tokenizer_.vocab_size() != c.vocab_size || tokenizer_.pad_id() != c.pad_id || tokenizer_.bos_id() != c.bos_id ||
-      tokenizer_.eos_id() != c.eos_id)
-    throw std::invalid_argument("Summarizer: the tokenizer (vocabulary " + std::to_string(tokenizer_.vocab_size()) +
-                                ", pad/bos/eos " + std::to_string(tokenizer_.pad_id()) + "/" +
-                                std::to_string(tokenizer_.bos_id()) + "/" + std::to_string(tokenizer_.eos_id()) +
-                                ") does not match the model (vocabulary " + std::to_string(c.vocab_size) +
-                                ", pad/bos/eos " + std::to_string(c.pad_id) + "/" + std::to_string(c.bos_id) + "/" +
-                                std::to_string(c.eos_id) + ")");
+  tokenizer_.check_fits(model_->config(), "Summarizer");
   model_->eval();
 }
 
@@ -126,7 +118,7 @@ std::vector<Summary> Summarizer::summarize(const std::vector<std::string>& docum
   TokenizedCorpus sources;
   // The model reads max_source_length tokens: only those are tokenized, and one more, which says
   // whether the document is longer and, with keep_positions, where its unread text begins.
-  const int64_t keep = config.max_source_length;
+  const int64_t keep = config.max_source_length - (config.source_eos ? 1 : 0);  // collate appends eos
   for (size_t i = 0; i < documents.size(); ++i) {
     std::vector<int64_t> ids;
     if (options.keep_positions()) {  // the spans come with the ids: one tokenization
@@ -204,8 +196,9 @@ std::vector<Summary> summarize_ids(Seq2Seq& model, const TokenizedCorpus& source
       for (const auto& k : kept) {
         const auto acc = k.accessor<int64_t, 2>();
         std::vector<int64_t> positions;
+        // A kept source eos (config.source_eos), at position source_tokens, stands for no text.
         for (int64_t j = 0; j < k.size(1); ++j)
-          if (acc[row][j] >= 0) positions.push_back(acc[row][j]);
+          if (acc[row][j] >= 0 && acc[row][j] < s.source_tokens) positions.push_back(acc[row][j]);
         s.kept.push_back(std::move(positions));
       }
     }

@@ -9,6 +9,7 @@
 #include <torch/serialize.h>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <iterator>
 #include <set>
@@ -17,6 +18,7 @@
 #include <vector>
 
 #include "util/directory_checksums.h"
+#include "util/text.h"
 #include "util/tensor_text.h"
 
 namespace pyramidion {
@@ -32,10 +34,6 @@ void write_model_files(const Seq2SeqImpl& model, AtomicDirectory& dir) {
   dir.write("weights.pt", std::string_view(bytes.data(), bytes.size()));
 }
 
-}  // namespace detail
-
-namespace {
-
 // torch::pickle_load(bytes), read through a bounds-checked adapter: pickle_load's own reader
 // copies whatever range the zip's records ask for, so a damaged weights.pt read past the buffer
 // (an ASan heap overflow that tests/fuzz checkpoint found); MemoryReadAdapter clamps every read
@@ -46,7 +44,7 @@ c10::IValue unpickle(const std::vector<char>& bytes) {
   return torch::jit::readArchiveAndTensors("data", "", "", std::nullopt, std::nullopt, std::nullopt, reader);
 }
 
-}  // namespace
+}  // namespace detail
 
 void Seq2SeqImpl::save(const std::string& dir) const {
   detail::AtomicDirectory out("Seq2Seq::save", dir);
@@ -70,7 +68,7 @@ Seq2Seq Seq2Seq::load(const std::string& dir) {
   detail::verify_checksum("Seq2Seq::load", dir, "weights.pt", std::string_view(bytes.data(), bytes.size()));
   c10::Dict<std::string, at::Tensor> weights;
   try {
-    weights = c10::impl::toTypedDict<std::string, at::Tensor>(unpickle(bytes).toGenericDict());
+    weights = c10::impl::toTypedDict<std::string, at::Tensor>(detail::unpickle(bytes).toGenericDict());
   } catch (const c10::Error& e) {
     throw std::runtime_error("Seq2Seq::load: " + weights_path.string() +
                              " is not a weights file (a dict of name -> tensor): " + e.what_without_backtrace());
@@ -97,6 +95,67 @@ Seq2Seq Seq2Seq::load(const std::string& dir) {
     if (!expected.count(entry.key()))
       throw std::runtime_error(where + "tensor '" + entry.key() + "' (shape " +
                                detail::format_sizes(entry.value().sizes()) + ") is not part of the model");
+  return model;
+}
+
+const std::vector<std::string> Seq2Seq::kRetrainableFields = {
+    "dropout", "attention_dropout", "max_source_length", "max_target_length", "block_size", "pooled_lengths", "pooler"};
+
+Seq2Seq Seq2Seq::from_pretrained(const std::string& dir, const ModelConfig& config) {
+  config.validate();
+  const Seq2Seq saved = Seq2Seq::load(dir);
+  for (const auto& field : differing_fields(saved->config(), config)) {
+    bool allowed = false;
+    for (const auto& f : kRetrainableFields) allowed = allowed || f == field;
+    if (!allowed)
+      throw std::invalid_argument("Seq2Seq::from_pretrained: ModelConfig." + field + " differs from " +
+                                  (std::filesystem::path(dir) / "config.json").string() +
+                                  "'s; starting from pretrained weights, only " + detail::quoted_list(kRetrainableFields) +
+                                  " may change");
+  }
+  // Pooling layers by the encoder layer they follow: encoder_poolers.<k> is the k-th pooling layer.
+  const auto pooler_layers = [](const ModelConfig& c) {
+    std::vector<int64_t> layers;
+    for (size_t i = 0; i < c.pooled_lengths.size(); ++i)
+      if (c.pooled_lengths[i] > 0) layers.push_back(static_cast<int64_t>(i));
+    return layers;
+  };
+  const auto old_layers = pooler_layers(saved->config()), new_layers = pooler_layers(config);
+  std::map<std::string, std::string> renamed;  // new pooler prefix -> old one
+  for (size_t j = 0; j < new_layers.size(); ++j)
+    for (size_t k = 0; k < old_layers.size(); ++k)
+      if (new_layers[j] == old_layers[k])
+        renamed["encoder_poolers." + std::to_string(j) + "."] = "encoder_poolers." + std::to_string(k) + ".";
+
+  Seq2Seq model(config);
+  const auto from = saved->named_parameters();
+  const auto from_buffers = saved->named_buffers();
+  torch::NoGradGuard no_grad;
+  const auto fill = [&](const std::string& name, at::Tensor& dst) {
+    std::string source = name;
+    if (name.rfind("encoder_poolers.", 0) == 0) {
+      const auto dot = name.find('.', std::string("encoder_poolers.").size());
+      const auto it = renamed.find(name.substr(0, dot + 1));
+      if (it == renamed.end()) return;  // a new pooling layer: as initialised
+      source = it->second + name.substr(dot + 1);
+    }
+    const at::Tensor* src = from.find(source);
+    if (!src) src = from_buffers.find(source);
+    if (!src)
+      throw std::invalid_argument("Seq2Seq::from_pretrained: " + dir + " has no tensor '" + source + "'");
+    at::Tensor value = *src;
+    if ((name == "encoder_positions" || name == "decoder_positions") && value.size(0) != dst.size(0)) {
+      const int64_t rows = dst.size(0), table = value.size(0);  // (P, d) -> (rows, d)
+      value = value.repeat({(rows + table - 1) / table, 1}).narrow(0, 0, rows);
+    }
+    if (value.sizes() != dst.sizes())
+      throw std::invalid_argument("Seq2Seq::from_pretrained: tensor '" + source + "' of " + dir + " has shape " +
+                                  detail::format_sizes(value.sizes()) + ", the model needs " +
+                                  detail::format_sizes(dst.sizes()));
+    dst.copy_(value);
+  };
+  for (auto& p : model->named_parameters()) fill(p.key(), p.value());
+  for (auto& p : model->named_buffers()) fill(p.key(), p.value());
   return model;
 }
 

@@ -6,6 +6,10 @@
 
 #include <pyramidion/model.h>
 
+#include <ATen/core/ivalue.h>
+
+#include <vector>
+
 #include "util/output_file.h"
 
 namespace pyramidion {
@@ -13,6 +17,11 @@ namespace detail {
 
 /// Writes config.json and weights.pt of `model` into `dir`, a directory being assembled.
 void write_model_files(const Seq2SeqImpl& model, AtomicDirectory& dir);
+
+/// The value pickled in `bytes`, the content of a torch.save / torch::pickle_save file (a zip of
+/// a pickle and its tensors' data), read through a bounds-checked adapter. Throws c10::Error for
+/// bytes that are not such a file.
+c10::IValue unpickle(const std::vector<char>& bytes);
 
 }  // namespace detail
 }  // namespace pyramidion

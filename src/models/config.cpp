@@ -46,12 +46,20 @@ void check_token_id(const char* field, int64_t id, int64_t vocab_size) {
 }
 
 const detail::EnumNames<Activation>& activation_names() {
-  static const detail::EnumNames<Activation> names = {{Activation::relu, "relu"}, {Activation::gelu, "gelu"}};
+  static const detail::EnumNames<Activation> names = {
+      {Activation::relu, "relu"}, {Activation::gelu, "gelu"}, {Activation::gelu_tanh, "gelu_tanh"}};
   return names;
 }
 
 const detail::EnumNames<Norm>& norm_names() {
   static const detail::EnumNames<Norm> names = {{Norm::pre, "pre"}, {Norm::post, "post"}};
+  return names;
+}
+
+const detail::EnumNames<Positions>& positions_names() {
+  static const detail::EnumNames<Positions> names = {{Positions::sinusoidal, "sinusoidal"},
+                                                     {Positions::sinusoidal_pegasus, "sinusoidal_pegasus"},
+                                                     {Positions::learned, "learned"}};
   return names;
 }
 
@@ -102,18 +110,24 @@ const ModelTable& table() {
           .add("decoder_layers", &ModelConfig::decoder_layers, "decoder layers")
           .add("dropout", &ModelConfig::dropout, "dropout after embeddings, attention and feed-forward; [0, 1)")
           .add("attention_dropout", &ModelConfig::attention_dropout, "dropout on the attention weights; [0, 1)")
-          .add("activation", &ModelConfig::activation, activation_names(), "\"relu\" or \"gelu\"")
+          .add("activation", &ModelConfig::activation, activation_names(), "\"relu\", \"gelu\" or \"gelu_tanh\"")
           .add("norm", &ModelConfig::norm, norm_names(), "LayerNorm placement: \"pre\" or \"post\"")
+          .add("attention_bias", &ModelConfig::attention_bias, "biases in the attention projections")
           .add("max_source_length", &ModelConfig::max_source_length, "longest source in tokens")
           .add("max_target_length", &ModelConfig::max_target_length, "longest target in tokens, bos/eos included")
+          .add("positions", &ModelConfig::positions, positions_names(),
+               "position embeddings: \"sinusoidal\", \"sinusoidal_pegasus\" or \"learned\"")
           .add("block_size", &ModelConfig::block_size, "blockwise encoder attention within blocks; 0 = full")
           .add("pooled_lengths", &ModelConfig::pooled_lengths,
                "tokens kept after each encoder layer (0 = no pooling there); [] = none")
           .add(pooler_field())
           .add("shared_embeddings", &ModelConfig::shared_embeddings, "one embedding matrix for input and output")
+          .add("scale_embeddings", &ModelConfig::scale_embeddings, "token embeddings times sqrt(d_model)")
+          .add("logits_bias", &ModelConfig::logits_bias, "a fixed bias added to the logits (buffer logits_bias)")
           .add("pad_id", &ModelConfig::pad_id, "padding token id")
           .add("bos_id", &ModelConfig::bos_id, "beginning-of-sequence id")
-          .add("eos_id", &ModelConfig::eos_id, "end-of-sequence id");
+          .add("eos_id", &ModelConfig::eos_id, "end-of-sequence id")
+          .add("source_eos", &ModelConfig::source_eos, "every source ends with eos_id (PEGASUS)");
   return table;
 }
 
@@ -124,6 +138,10 @@ std::string to_string(Activation activation) {
 }
 
 std::string to_string(Norm norm) { return detail::name_of(norm_names(), norm, "pyramidion::Norm"); }
+
+std::string to_string(Positions positions) {
+  return detail::name_of(positions_names(), positions, "pyramidion::Positions");
+}
 
 void ModelConfig::validate() const {
   check_format_version(format_version);
@@ -147,6 +165,12 @@ void ModelConfig::validate() const {
 
   check_at_least("max_source_length", max_source_length, 1);
   check_at_least("max_target_length", max_target_length, 1);
+  if (!detail::is_named(positions_names(), positions))
+    fail("positions", std::to_string(static_cast<int>(positions)),
+         "must be one of " + detail::joined_names(positions_names()));
+  if (source_eos && max_source_length < 2)
+    fail("max_source_length", std::to_string(max_source_length),
+         "must be >= 2 with source_eos (a token of the document, then eos)");
   check_at_least("block_size", block_size, 0);
 
   if (!pooled_lengths.empty()) {
@@ -174,7 +198,6 @@ void ModelConfig::validate() const {
   check_token_id("pad_id", pad_id, vocab_size);
   check_token_id("bos_id", bos_id, vocab_size);
   check_token_id("eos_id", eos_id, vocab_size);
-  if (bos_id == pad_id) fail("bos_id", std::to_string(bos_id), "must differ from pad_id = " + std::to_string(pad_id));
   if (eos_id == pad_id) fail("eos_id", std::to_string(eos_id), "must differ from pad_id = " + std::to_string(pad_id));
 }
 
@@ -212,5 +235,13 @@ void ModelConfig::to_json_file(const std::string& path) const {
 
 bool operator==(const ModelConfig& a, const ModelConfig& b) { return table().equal(a, b); }
 bool operator!=(const ModelConfig& a, const ModelConfig& b) { return !(a == b); }
+
+std::vector<std::string> differing_fields(const ModelConfig& a, const ModelConfig& b) {
+  const auto x = table().write(a), y = table().write(b);
+  std::vector<std::string> out;
+  for (const auto& name : table().names())
+    if (x.at(name) != y.at(name)) out.push_back(name);
+  return out;
+}
 
 }  // namespace pyramidion

@@ -21,7 +21,12 @@ namespace {
 using detail::describe;
 
 at::Tensor activate(Activation activation, const at::Tensor& x) {
-  return activation == Activation::gelu ? at::gelu(x) : at::relu(x);
+  switch (activation) {
+    case Activation::gelu: return at::gelu(x);
+    case Activation::gelu_tanh: return at::gelu(x, "tanh");
+    case Activation::relu: break;
+  }
+  return at::relu(x);
 }
 
 Linear make_linear(int64_t in, int64_t out) {
@@ -35,6 +40,7 @@ Linear make_linear(int64_t in, int64_t out) {
 MultiHeadAttention make_attention(const ModelConfig& config, int64_t block_size) {
   return MultiHeadAttention(MultiHeadAttentionOptions(config.d_model, config.heads)
                                 .dropout(config.attention_dropout)
+                                .bias(config.attention_bias)
                                 .block_size(block_size));
 }
 
@@ -64,6 +70,20 @@ at::Tensor sinusoidal_positions(int64_t n, int64_t d, int64_t offset, at::Device
   auto table = at::cat({at::sin(angles), at::cos(angles)}, 1);                     // (n, 2 * half)
   if (d % 2 == 1) table = at::constant_pad_nd(table, {0, 1});                      // (n, d)
   return table;
+}
+
+at::Tensor pegasus_positions(int64_t n, int64_t d, int64_t offset, at::Device device) {
+  // transformers' PegasusSinusoidalPositionalEmbedding.create_weight (modeling_pegasus.py): angle
+  // p / 10000^(2i / d), sines of i < ceil(d/2), then cosines of i < floor(d/2), in float64 (numpy
+  // there), rounded to float32 once: at p = 8192 a float32 angle would be off by ~5e-4.
+  const int64_t sines = (d + 1) / 2, cosines = d / 2;
+  const auto options = at::TensorOptions().dtype(at::kDouble).device(device);
+  const auto pos = at::arange(offset, offset + n, options).unsqueeze(1);                       // (n, 1)
+  const auto freq = [&](int64_t count) {                                                       // (count)
+    return at::pow(10000.0, at::arange(count, options) * (-2.0 / static_cast<double>(d)));
+  };
+  return at::cat({at::sin(pos * freq(sines).unsqueeze(0)), at::cos(pos * freq(cosines).unsqueeze(0))}, 1)
+      .to(at::kFloat);  // (n, d)
 }
 
 // ---- layers ----------------------------------------------------------------------------------------
@@ -187,6 +207,15 @@ Seq2SeqImpl::Seq2SeqImpl(const ModelConfig& config) : config_(config) {
     output_projection = register_module("output_projection", Linear(d, v, /*bias=*/false));
     torch::nn::init::normal_(output_projection->weight, 0.0, std::pow(static_cast<double>(d), -0.5));
   }
+  if (config_.positions == Positions::learned) {
+    // fairseq's LearnedPositionalEmbedding initialisation, N(0, d^-1/2).
+    encoder_positions = register_parameter("encoder_positions", at::empty({config_.max_source_length, d}));
+    decoder_positions = register_parameter("decoder_positions", at::empty({config_.max_target_length, d}));
+    torch::NoGradGuard no_grad;
+    encoder_positions.normal_(0.0, std::pow(static_cast<double>(d), -0.5));
+    decoder_positions.normal_(0.0, std::pow(static_cast<double>(d), -0.5));
+  }
+  if (config_.logits_bias) logits_bias = register_buffer("logits_bias", at::zeros({v}));  // (v)
   encoder_layers = register_module("encoder_layers", torch::nn::ModuleList());
   encoder_poolers = register_module("encoder_poolers", torch::nn::ModuleList());
   for (int64_t i = 0; i < config_.encoder_layers; ++i) {
@@ -225,22 +254,40 @@ void Seq2SeqImpl::check_ids(const char* fn, const char* name, const at::Tensor& 
                                 std::to_string(config_.vocab_size) + ")");
 }
 
-at::Tensor Seq2SeqImpl::embed(torch::nn::Embedding table, const at::Tensor& ids, int64_t offset,
+at::Tensor Seq2SeqImpl::position_table(bool encoder, int64_t n, int64_t offset, at::Device device) const {
+  const int64_t d = config_.d_model;
+  switch (config_.positions) {
+    case Positions::learned: return (encoder ? encoder_positions : decoder_positions).narrow(0, offset, n);  // (n, d)
+    case Positions::sinusoidal_pegasus: return pegasus_positions(n, d, offset, device);                     // (n, d)
+    case Positions::sinusoidal: break;
+  }
+  return sinusoidal_positions(n, d, offset, device);  // (n, d)
+}
+
+at::Tensor Seq2SeqImpl::embed(torch::nn::Embedding table, bool encoder, const at::Tensor& ids, int64_t offset,
                               const at::Tensor& positions_table) {
-  const int64_t n = ids.size(1), d = config_.d_model;
-  const auto tokens = table->forward(ids) * std::sqrt(static_cast<double>(d));  // (b, n) -> (b, n, d)
+  const int64_t n = ids.size(1);
+  auto tokens = table->forward(ids);  // (b, n) -> (b, n, d)
+  if (config_.scale_embeddings) tokens = tokens * std::sqrt(static_cast<double>(config_.d_model));
   const bool tabled = positions_table.defined() && positions_table.size(0) >= offset + n &&
                       positions_table.scalar_type() == tokens.scalar_type() &&
                       positions_table.device() == tokens.device();
   const auto positions = tabled ? positions_table.narrow(0, offset, n)  // (n, d)
-                                : sinusoidal_positions(n, d, offset, tokens.device()).to(tokens.scalar_type());
-  return dropout->forward(tokens + positions.unsqueeze(0));                      // (b, n, d)
+                                : position_table(encoder, n, offset, tokens.device()).to(tokens.scalar_type());
+  return dropout->forward(tokens + positions.unsqueeze(0));  // (b, n, d)
 }
 
 at::Tensor Seq2SeqImpl::project_out(const at::Tensor& x) {
-  if (shared_output_) return shared_output_->forward(x);                          // (b, t, d) -> (b, t, v), int8
-  if (config_.shared_embeddings) return at::matmul(x, embed_tokens->weight.t());  // (b, t, d) x (d, v) -> (b, t, v)
-  return output_projection->forward(x);                                          // (b, t, d) -> (b, t, v)
+  at::Tensor logits;
+  if (shared_output_) {
+    logits = shared_output_->forward(x);  // (b, t, d) -> (b, t, v), int8
+  } else if (config_.shared_embeddings) {
+    logits = at::matmul(x, embed_tokens->weight.t());  // (b, t, d) x (d, v) -> (b, t, v)
+  } else {
+    logits = output_projection->forward(x);  // (b, t, d) -> (b, t, v)
+  }
+  if (config_.logits_bias) logits = logits + logits_bias.to(logits.scalar_type());  // (b, t, v) + (v)
+  return logits;
 }
 
 void Seq2SeqImpl::set_hard_at_inference(bool hard) {
@@ -302,7 +349,7 @@ EncoderOutput Seq2SeqImpl::encode(const at::Tensor& src_ids, const at::Tensor& s
   auto mask = src_mask.defined() ? src_mask : at::ones({b, n}, src_ids.options().dtype(at::kBool));  // (b, n)
 
   const auto& table = config_.shared_embeddings ? embed_tokens : encoder_embed;
-  auto x = embed(table, src_ids, 0);  // (b, n, d); positions of the whole document, before any layer
+  auto x = embed(table, /*encoder=*/true, src_ids, 0);  // (b, n, d); positions of the whole document, before any layer
   // Original document position of every current row (indices of indices through the poolings).
   auto positions = at::arange(n, src_ids.options()).expand({b, n});  // (b, n)
   EncoderOutput out;
@@ -330,7 +377,7 @@ at::Tensor Seq2SeqImpl::forward(const at::Tensor& src_ids, const at::Tensor& src
                                 describe(tgt_in_ids) + " must have the same batch size");
   const auto encoded = encode(src_ids, src_mask);
   const auto& table = config_.shared_embeddings ? embed_tokens : decoder_embed;
-  auto y = embed(table, tgt_in_ids, 0);  // (b, t, d)
+  auto y = embed(table, /*encoder=*/false, tgt_in_ids, 0);  // (b, t, d)
   for (const auto& module : *decoder_layers) {
     auto layer = module->as<DecoderLayerImpl>();
     const auto cross = layer->cross_attn->project_memory(encoded.memory);  // (b, k, d) -> (b, h, k, dh) x 2
@@ -354,7 +401,8 @@ DecoderState Seq2SeqImpl::start_decoding(const EncoderOutput& encoded) {
   DecoderState state;
   state.memory_mask = mm;
   const auto& table = config_.shared_embeddings ? embed_tokens : decoder_embed;
-  state.positions = sinusoidal_positions(config_.max_target_length, config_.d_model, 0, table->weight.device())
+  state.positions = position_table(/*encoder=*/false, config_.max_target_length, 0, table->weight.device())
+                        .detach()
                         .to(table->weight.scalar_type());  // (max_target_length, d), once per decoding
   state.self_attn.resize(decoder_layers->size());
   for (const auto& module : *decoder_layers)  // once per source: (b, k, d) -> (b, h, k, dh) x 2
@@ -384,7 +432,7 @@ at::Tensor Seq2SeqImpl::decode(const at::Tensor& tgt_ids, DecoderState& state, b
     throw std::invalid_argument("Seq2Seq::decode_step: position " + std::to_string(t) +
                                 " is past max_target_length = " + std::to_string(config_.max_target_length));
   const auto& table = config_.shared_embeddings ? embed_tokens : decoder_embed;
-  auto y = embed(table, tgt_ids, t, state.positions);  // (b, 1, d), position t
+  auto y = embed(table, /*encoder=*/false, tgt_ids, t, state.positions);  // (b, 1, d), position t
   for (size_t i = 0; i < decoder_layers->size(); ++i)
     y = decoder_layers->ptr<DecoderLayerImpl>(i)->step(y, state.self_attn[i], state.cross_attn[i],
                                                          state.memory_mask, state.beams);  // (b*beams, 1, d)

@@ -1,5 +1,6 @@
 // TrainConfig (see include/pyramidion/train.h): one table of fields for reading, writing, --help,
 // --set and the resume diff; validation; the model config it builds; the learning-rate schedule.
+#include <pyramidion/model.h>
 #include <pyramidion/train.h>
 #include <pyramidion/threads.h>
 #include <pyramidion/tokenizer.h>
@@ -109,7 +110,12 @@ const Table& train_config_table() {
   static const Table table =
       Table(kOwner)
           .add("model", &TrainConfig::model,
-               "model preset (ModelConfig JSON, e.g. configs/small-deep-pyramidion.json); required", kPathField)
+               "model preset (ModelConfig JSON, e.g. configs/small-deep-pyramidion.json); required unless init",
+               kPathField)
+          .add("init", &TrainConfig::init,
+               "a model directory to start from (pyramidion-import's output, a checkpoint): its architecture, "
+               "weights and tokenizer; the pooling schedule, block size, lengths and dropout may change",
+               kPathField)
           .add(model_overrides_field())
           .add("train", &TrainConfig::train,
                "training data: JSON lines, arXiv/PubMed or {id, document, summary}; this or data",
@@ -211,24 +217,66 @@ void TrainConfig::set(const std::string& key, const std::string& value) {
 }
 
 ModelConfig TrainConfig::model_config(int64_t vocab_size) const {
-  json preset =
-      detail::parse_strict("TrainConfig.model ('" + model + "')", detail::read_file("TrainConfig.model", model));
-  if (!preset.is_object()) throw std::invalid_argument("TrainConfig.model: '" + model + "' is not a JSON object");
-  for (const auto& [key, value] : model_overrides)
-    preset[key] = detail::parse_strict("TrainConfig.model_overrides." + key, value);
-  if (vocab_size > 0) preset["vocab_size"] = vocab_size;
-  try {
-    return ModelConfig::from_json_string(preset.dump());
-  } catch (const std::invalid_argument& e) {
-    throw std::invalid_argument("TrainConfig.model ('" + model + "' with model_overrides): " + e.what());
+  const auto read_object = [](const std::string& what, const std::string& path) {
+    json object = detail::parse_strict(what + " ('" + path + "')", detail::read_file(what, path));
+    if (!object.is_object()) throw std::invalid_argument(what + ": '" + path + "' is not a JSON object");
+    return object;
+  };
+  const auto build = [](const json& object, const std::string& what) {
+    try {
+      return ModelConfig::from_json_string(object.dump());
+    } catch (const std::invalid_argument& e) {
+      throw std::invalid_argument(what + ": " + e.what());
+    }
+  };
+  const auto retrainable = [](const std::string& field) {
+    for (const auto& f : Seq2Seq::kRetrainableFields)
+      if (f == field) return true;
+    return false;
+  };
+  json preset;
+  ModelConfig pretrained;
+  const std::string init_config = init.empty() ? "" : (fs::path(init) / "config.json").string();
+  if (!init.empty()) pretrained = ModelConfig::from_json_file(init_config);
+  if (!model.empty()) {
+    preset = read_object("TrainConfig.model", model);
+    if (!init.empty()) {  // the preset may say otherwise only where a pretrained model may change
+      const auto from_preset = build(preset, "TrainConfig.model ('" + model + "')");
+      for (const auto& field : differing_fields(from_preset, pretrained))
+        if (!retrainable(field) && field != "vocab_size")
+          throw std::invalid_argument("TrainConfig.model ('" + model + "') sets " + field +
+                                      " otherwise than init's " + init_config + "; starting from pretrained "
+                                      "weights, only " + detail::quoted_list(Seq2Seq::kRetrainableFields) +
+                                      " may change");
+      json base = json::parse(pretrained.to_json_string());
+      for (const auto& field : Seq2Seq::kRetrainableFields)
+        if (preset.contains(field)) base[field] = preset[field];
+      preset = base;
+    }
+  } else {
+    preset = json::parse(pretrained.to_json_string());
   }
+  for (const auto& [key, value] : model_overrides) {
+    if (!init.empty() && !retrainable(key) && key.rfind("pooler.", 0) != 0)
+      throw std::invalid_argument("TrainConfig.model_overrides." + key + ": init's " + init_config + " fixes " + key +
+                                  "; starting from pretrained weights, only " +
+                                  detail::quoted_list(Seq2Seq::kRetrainableFields) + " may change");
+    preset[key] = detail::parse_strict("TrainConfig.model_overrides." + key, value);
+  }
+  if (vocab_size > 0) preset["vocab_size"] = vocab_size;
+  return build(preset, init.empty() ? "TrainConfig.model ('" + model + "' with model_overrides)"
+                                    : "TrainConfig.init ('" + init + "' with model_overrides)");
 }
 
 void TrainConfig::validate() const {
   const auto require = [](const char* field, const std::string& v) {
     if (v.empty()) detail::fail_field(kOwner, field, "\"\"", "is required");
   };
-  require("model", model);
+  if (model.empty() && init.empty())
+    detail::fail_field(kOwner, "model", "\"\"", "is required (or init: a model directory to start from)");
+  if (!init.empty() && !tokenizer.empty())
+    detail::fail_field(kOwner, "tokenizer", "\"" + tokenizer + "\"",
+                       "and init = \"" + init + "\" are both set; a run from init uses init's tokenizer");
   if (train.empty() && data.empty()) detail::fail_field(kOwner, "train", "\"\"", "is required (or data: a preprocessed dataset)");
   if (!train.empty() && !data.empty())
     detail::fail_field(kOwner, "data", "\"" + data + "\"",
@@ -286,8 +334,14 @@ void TrainConfig::validate() const {
   unit("beta2", beta2);
   unit("label_smoothing", label_smoothing);
 
-  check_file("model", model);
+  if (!model.empty()) check_file("model", model);
   std::error_code ec;
+  if (!init.empty()) {
+    for (const char* file : {"config.json", "weights.pt", "tokenizer.model"})
+      if (!fs::is_regular_file(fs::path(init) / file, ec))
+        throw std::invalid_argument(std::string(kOwner) + ".init = '" + init + "' has no " + file +
+                                    " (a model directory: pyramidion-import's output or a checkpoint)");
+  }
   if (!train.empty()) check_file("train", train);
   if (!data.empty() && !fs::is_directory(data, ec))
     throw std::invalid_argument(std::string(kOwner) + ".data = '" + data + "' is not a directory");

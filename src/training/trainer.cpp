@@ -165,6 +165,9 @@ void Trainer::prepare_tokenizer() {
   if (resuming()) {
     source = (resume_dir_ / "tokenizer.model").string();
     verify_file_checksum("train: resume", resume_dir_.string(), "tokenizer.model");
+  } else if (!config_.init.empty()) {
+    source = (fs::path(config_.init) / "tokenizer.model").string();
+    verify_file_checksum("train: init", config_.init, "tokenizer.model");
   } else if (!config_.tokenizer.empty()) {
     source = config_.tokenizer;
   } else if (dataset_) {
@@ -197,13 +200,7 @@ void Trainer::prepare_tokenizer() {
     if (source != path.string()) tokenizer_->save(path.string());
   });
   model_config_ = config_.model_config(tokenizer_->vocab_size());
-  const auto& t = *tokenizer_;
-  const auto& m = model_config_;
-  if (t.pad_id() != m.pad_id || t.bos_id() != m.bos_id || t.eos_id() != m.eos_id)
-    throw std::invalid_argument("train: the tokenizer's pad/bos/eos ids (" + std::to_string(t.pad_id()) + ", " +
-                                std::to_string(t.bos_id()) + ", " + std::to_string(t.eos_id()) +
-                                ") differ from the model's (" + std::to_string(m.pad_id) + ", " +
-                                std::to_string(m.bos_id) + ", " + std::to_string(m.eos_id) + ")");
+  tokenizer_->check_fits(model_config_, "train");
 }
 
 void Trainer::describe_corpus(const char* name, const std::string& path, const CorpusStats& n,
@@ -234,8 +231,10 @@ TokenizedCorpus Trainer::read_json_lines(const std::string& path, const CorpusOp
 }
 
 TokenizedCorpus Trainer::map_split(const std::string& split) const {
-  // The model's limits (targets leave room for eos), applied to the stored lengths.
-  const int64_t max_source = model_config_.max_source_length, max_target = model_config_.max_target_length - 1;
+  // The model's limits (targets, and sources with source_eos, leave room for eos), applied to the
+  // stored lengths.
+  const int64_t max_source = model_config_.max_source_length - (model_config_.source_eos ? 1 : 0);
+  const int64_t max_target = model_config_.max_target_length - 1;
   TokenizedCorpus full = dataset_->split(split);
   TokenizedCorpus corpus = full.truncated(max_source, max_target);
   CorpusStats stats;
@@ -267,10 +266,10 @@ TokenizedCorpus Trainer::map_split(const std::string& split) const {
 }
 
 void Trainer::prepare_data() {
-  // The model's limits: targets leave room for eos.
+  // The model's limits: targets, and sources with source_eos, leave room for eos.
   const auto options = CorpusOptions()
                            .reader(reader_options(config_))
-                           .max_source_length(model_config_.max_source_length)
+                           .max_source_length(model_config_.max_source_length - (model_config_.source_eos ? 1 : 0))
                            .max_target_length(model_config_.max_target_length - 1)
                            .truncate(config_.truncate);
   train_corpus_ = dataset_ ? map_split("train") : read_json_lines(config_.train, options, "train");
@@ -296,7 +295,14 @@ void Trainer::prepare_data() {
 
 void Trainer::build_model_and_optimizer() {
   at::manual_seed(config_.seed);
-  model_ = resuming() ? Seq2Seq::load(resume_dir_.string()) : Seq2Seq(model_config_);
+  if (resuming()) {
+    model_ = Seq2Seq::load(resume_dir_.string());
+  } else if (!config_.init.empty()) {
+    model_ = Seq2Seq::from_pretrained(config_.init, model_config_);  // new scorers drawn from the seed
+    say("starting from " + config_.init + " (its weights and tokenizer; a fresh optimizer at step 0)");
+  } else {
+    model_ = Seq2Seq(model_config_);
+  }
   if (resuming() && model_->config() != model_config_)
     throw std::invalid_argument("train: the model config of " + resume_dir_.string() +
                                 " differs from the one this run's config builds; resume with the same model settings");

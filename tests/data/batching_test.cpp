@@ -145,6 +145,31 @@ TEST(Batching, CollateShiftsTargetsAndPads) {
   EXPECT_EQ(batch.examples, (std::vector<int64_t>{1, 0}));
 }
 
+TEST(Batching, CollateEndsEverySourceWithEosWhenTheModelAsks) {
+  // PEGASUS (ModelConfig::source_eos), whose decoder also starts from pad (bos_id = pad_id = 0).
+  auto config = pyramidion_test::preset("tiny-deep-pyramidion");
+  config.source_eos = true;
+  config.bos_id = 0;
+  TokenizedCorpus corpus;
+  corpus.add("a", {5, 6, 7}, {8, 9});
+  corpus.add("b", {10}, {11, 12, 13});
+  const auto batch = pyramidion::collate(corpus, {1, 0}, config);
+  const auto src = at::tensor(std::vector<int64_t>{10, 2, 0, 0, 5, 6, 7, 2}).view({2, 4});
+  const auto mask = at::tensor(std::vector<int64_t>{1, 1, 0, 0, 1, 1, 1, 1}).view({2, 4}).to(at::kBool);
+  const auto in = at::tensor(std::vector<int64_t>{0, 11, 12, 13, 0, 8, 9, 0}).view({2, 4});
+  EXPECT_TRUE(batch.src_ids.equal(src));
+  EXPECT_TRUE(batch.src_mask.equal(mask));
+  EXPECT_TRUE(batch.tgt_in.equal(in));
+  EXPECT_EQ(batch.source_tokens, 6);
+  // The eos counts against max_source_length (64): 63 tokens fit, 64 do not.
+  corpus.add("fits", std::vector<int64_t>(63, 5), {6});
+  corpus.add("over", std::vector<int64_t>(64, 5), {6});
+  EXPECT_EQ(pyramidion::collate(corpus, {2}, config).src_ids.size(1), 64);
+  EXPECT_NE(error_of<std::invalid_argument>([&] { pyramidion::collate(corpus, {3}, config); })
+                .find("'over' has 65 source tokens and 2 target positions (eos included)"),
+            std::string::npos);
+}
+
 TEST(Batching, ErrorsNameTheProblem) {
   auto config = pyramidion_test::preset("tiny-deep-pyramidion");  // source <= 64, target <= 32
   TokenizedCorpus corpus;

@@ -83,8 +83,9 @@ std::vector<int64_t> naive_greedy(Seq2Seq& model, const at::Tensor& src, const a
 // The reference beam search: fairseq's procedure (the 2K best continuations over K * v, eos among
 // the first K finalized, the K best others continue) written out per example over forward() on
 // whole prefixes: no cache, no fused projections, no batching, doubles for the scores. Runs every
-// step (early_stopping false) or stops once K hypotheses are finished (true); the active
-// hypotheses compete at max_length. Returns the best hypothesis' tokens.
+// step (early_stopping false) or stops once K hypotheses are finished (true); at max_length the
+// active hypotheses among the last step's K best candidates compete (transformers' rule: the K
+// best candidates of the last step finish, eos or not). Returns the best hypothesis' tokens.
 std::vector<int64_t> naive_beam(Seq2Seq& model, const at::Tensor& src, const at::Tensor& mask, int64_t K,
                                 int64_t max_length, double penalty, bool early_stopping) {
   const auto& config = model->config();
@@ -121,12 +122,12 @@ std::vector<int64_t> naive_beam(Seq2Seq& model, const at::Tensor& src, const at:
       tokens.push_back(cands[c].token);
       if (cands[c].token == config.eos_id) {
         if (c < static_cast<size_t>(K)) finished.push_back({tokens, normalized(cands[c].score, tokens.size())});
-      } else if (static_cast<int64_t>(next.size()) < K) {
+      } else if (static_cast<int64_t>(next.size()) < K && (i < max_length - 1 || c < static_cast<size_t>(K))) {
         next.push_back({tokens, cands[c].score});
       }
     }
     active = next;
-    if (early_stopping && static_cast<int64_t>(finished.size()) >= K) {
+    if (early_stopping && static_cast<int64_t>(finished.size()) >= K && i < max_length - 1) {
       active.clear();
       break;
     }

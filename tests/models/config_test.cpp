@@ -33,6 +33,7 @@ namespace fs = std::filesystem;
 using pyramidion::Activation;
 using pyramidion::ModelConfig;
 using pyramidion::Norm;
+using pyramidion::Positions;
 
 const fs::path kConfigDir = fs::path(PYRAMIDION_SOURCE_DIR) / "configs";
 
@@ -51,8 +52,10 @@ void expect_same_fields(const ModelConfig& a, const ModelConfig& b) {
   EXPECT_EQ(a.attention_dropout, b.attention_dropout);
   EXPECT_EQ(pyramidion::to_string(a.activation), pyramidion::to_string(b.activation));
   EXPECT_EQ(pyramidion::to_string(a.norm), pyramidion::to_string(b.norm));
+  EXPECT_EQ(a.attention_bias, b.attention_bias);
   EXPECT_EQ(a.max_source_length, b.max_source_length);
   EXPECT_EQ(a.max_target_length, b.max_target_length);
+  EXPECT_EQ(pyramidion::to_string(a.positions), pyramidion::to_string(b.positions));
   EXPECT_EQ(a.block_size, b.block_size);
   EXPECT_EQ(a.pooled_lengths, b.pooled_lengths);
   EXPECT_EQ(a.pooler.base, b.pooler.base);
@@ -60,9 +63,12 @@ void expect_same_fields(const ModelConfig& a, const ModelConfig& b) {
   EXPECT_EQ(a.pooler.hard_at_inference, b.pooler.hard_at_inference);
   EXPECT_EQ(a.pooler.score_epsilon, b.pooler.score_epsilon);
   EXPECT_EQ(a.shared_embeddings, b.shared_embeddings);
+  EXPECT_EQ(a.scale_embeddings, b.scale_embeddings);
+  EXPECT_EQ(a.logits_bias, b.logits_bias);
   EXPECT_EQ(a.pad_id, b.pad_id);
   EXPECT_EQ(a.bos_id, b.bos_id);
   EXPECT_EQ(a.eos_id, b.eos_id);
+  EXPECT_EQ(a.source_eos, b.source_eos);
   EXPECT_TRUE(a == b);
 }
 
@@ -238,9 +244,14 @@ ModelConfig random_config(std::mt19937_64& rng) {
   c.decoder_layers = integer(1, 12);
   c.dropout = real(0.0, 1.0);
   c.attention_dropout = real(0.0, 1.0);
-  c.activation = integer(0, 1) ? Activation::gelu : Activation::relu;
+  c.activation = static_cast<Activation>(integer(0, 2));
+  c.attention_bias = integer(0, 1);
+  c.positions = static_cast<Positions>(integer(0, 2));
+  c.scale_embeddings = integer(0, 1);
+  c.logits_bias = integer(0, 1);
   c.norm = integer(0, 1) ? Norm::pre : Norm::post;
-  c.max_source_length = integer(1, 1 << 16);
+  c.source_eos = integer(0, 1);
+  c.max_source_length = integer(c.source_eos ? 2 : 1, 1 << 16);
   c.max_target_length = integer(1, 4096);
   c.block_size = integer(0, 4096);
   if (integer(0, 2) != 0) {
@@ -261,9 +272,29 @@ ModelConfig random_config(std::mt19937_64& rng) {
   c.shared_embeddings = integer(0, 1);
   c.vocab_size = integer(3, 1 << 20);
   c.pad_id = integer(0, c.vocab_size - 1);
-  do c.bos_id = integer(0, c.vocab_size - 1); while (c.bos_id == c.pad_id);
+  c.bos_id = integer(0, c.vocab_size - 1);  // may be pad_id (PEGASUS)
   do c.eos_id = integer(0, c.vocab_size - 1); while (c.eos_id == c.pad_id);
   return c;
+}
+
+// The options that imported checkpoints brought (attention_bias, positions, scale_embeddings,
+// logits_bias, source_eos) default to what every configuration meant before them: a config.json
+// written before they existed (each preset without those keys) reads as the same model.
+TEST(ModelConfigJson, ConfigsWrittenBeforeTheImportOptionsKeepTheirMeaning) {
+  const std::vector<std::string> added = {"attention_bias", "positions", "scale_embeddings", "logits_bias",
+                                          "source_eos"};
+  for (const auto& name : kPresets) {
+    SCOPED_TRACE(name);
+    const auto preset = ModelConfig::from_json_file((kConfigDir / (name + ".json")).string());
+    auto old = nlohmann::ordered_json::parse(read_text(kConfigDir / (name + ".json")));
+    for (const auto& key : added) {
+      ASSERT_TRUE(old.contains(key)) << key;
+      old.erase(key);
+    }
+    expect_same_fields(ModelConfig::from_json_string(old.dump()), preset);
+    EXPECT_TRUE(preset.attention_bias && preset.scale_embeddings && !preset.logits_bias && !preset.source_eos);
+    EXPECT_EQ(preset.positions, Positions::sinusoidal);
+  }
 }
 
 TEST(ModelConfigJson, RandomConfigsRoundTripExactly) {
@@ -291,7 +322,11 @@ TEST(ModelConfigJson, EveryFieldIsComparedAndSerialised) {
       {"dropout", [](ModelConfig& c) { c.dropout = 0.3; }},
       {"attention_dropout", [](ModelConfig& c) { c.attention_dropout = 0.2; }},
       {"activation", [](ModelConfig& c) { c.activation = Activation::gelu; }},
+      {"activation", [](ModelConfig& c) { c.activation = Activation::gelu_tanh; }},
       {"norm", [](ModelConfig& c) { c.norm = Norm::pre; }},
+      {"attention_bias", [](ModelConfig& c) { c.attention_bias = false; }},
+      {"positions", [](ModelConfig& c) { c.positions = Positions::sinusoidal_pegasus; }},
+      {"positions", [](ModelConfig& c) { c.positions = Positions::learned; }},
       {"max_source_length", [](ModelConfig& c) { c.max_source_length = 4096; }},
       {"max_target_length", [](ModelConfig& c) { c.max_target_length = 256; }},
       {"block_size", [](ModelConfig& c) { c.block_size = 256; }},
@@ -301,8 +336,12 @@ TEST(ModelConfigJson, EveryFieldIsComparedAndSerialised) {
       {"pooler.hard_at_inference", [](ModelConfig& c) { c.pooler.hard_at_inference = true; }},
       {"pooler.score_epsilon", [](ModelConfig& c) { c.pooler.score_epsilon = 0.0; }},
       {"shared_embeddings", [](ModelConfig& c) { c.shared_embeddings = false; }},
+      {"scale_embeddings", [](ModelConfig& c) { c.scale_embeddings = false; }},
+      {"logits_bias", [](ModelConfig& c) { c.logits_bias = true; }},
+      {"source_eos", [](ModelConfig& c) { c.source_eos = true; }},
       {"pad_id", [](ModelConfig& c) { c.pad_id = 3; }},
       {"bos_id", [](ModelConfig& c) { c.bos_id = 5; }},
+      {"bos_id", [](ModelConfig& c) { c.bos_id = 0; }},  // = pad_id: PEGASUS's decoder start
       {"eos_id", [](ModelConfig& c) { c.eos_id = 7; }},
   };
   const ModelConfig base;
@@ -347,7 +386,11 @@ const std::vector<InvalidCase>& invalid_cases() {
       {"dropout", "1", [](ModelConfig& c) { c.dropout = 1.0; }, "must be in [0, 1)"},
       {"dropout", "nan", [](ModelConfig& c) { c.dropout = kNaN; }},
       {"attention_dropout", "1.5", [](ModelConfig& c) { c.attention_dropout = 1.5; }},
-      {"activation", "7", [](ModelConfig& c) { c.activation = static_cast<Activation>(7); }, "relu, gelu"},
+      {"activation", "7", [](ModelConfig& c) { c.activation = static_cast<Activation>(7); }, "relu, gelu, gelu_tanh"},
+      {"positions", "5", [](ModelConfig& c) { c.positions = static_cast<Positions>(5); },
+       "sinusoidal, sinusoidal_pegasus, learned"},
+      {"max_source_length", "1", [](ModelConfig& c) { c.max_source_length = 1; c.source_eos = true; },
+       "must be >= 2 with source_eos"},
       {"norm", "9", [](ModelConfig& c) { c.norm = static_cast<Norm>(9); }, "pre, post"},
       {"max_source_length", "0", [](ModelConfig& c) { c.max_source_length = 0; }},
       {"max_target_length", "0", [](ModelConfig& c) { c.max_target_length = 0; }},
@@ -368,7 +411,6 @@ const std::vector<InvalidCase>& invalid_cases() {
       {"pad_id", "32000", [](ModelConfig& c) { c.pad_id = 32000; }},
       {"bos_id", "32000", [](ModelConfig& c) { c.bos_id = 32000; }},
       {"eos_id", "40000", [](ModelConfig& c) { c.eos_id = 40000; }},
-      {"bos_id", "0", [](ModelConfig& c) { c.bos_id = 0; }, "must differ from pad_id = 0"},
       {"eos_id", "0", [](ModelConfig& c) { c.eos_id = 0; }, "must differ from pad_id = 0"},
   };
   return cases;
@@ -394,7 +436,7 @@ TEST(ModelConfigValidate, InvalidFieldsAreRejectedOnLoad) {
     SCOPED_TRACE(invalid.field + " = " + invalid.value);
     ModelConfig c;
     invalid.change(c);
-    if (invalid.field == "activation" || invalid.field == "norm") {
+    if (invalid.field == "activation" || invalid.field == "norm" || invalid.field == "positions") {
       // No JSON spelling exists for a value outside the enum: writing it is refused.
       EXPECT_CONTAINS(message_of<std::invalid_argument>([&] { (void)c.to_json_string(); }), invalid.value);
       continue;
@@ -566,6 +608,11 @@ TEST(ModelConfigFile, ContentErrorsNameThePathAndTheField) {
 TEST(ModelConfigEnums, NamesAreTheJsonSpellings) {
   EXPECT_EQ(pyramidion::to_string(Activation::relu), "relu");
   EXPECT_EQ(pyramidion::to_string(Activation::gelu), "gelu");
+  EXPECT_EQ(pyramidion::to_string(Activation::gelu_tanh), "gelu_tanh");
+  EXPECT_EQ(pyramidion::to_string(Positions::sinusoidal), "sinusoidal");
+  EXPECT_EQ(pyramidion::to_string(Positions::sinusoidal_pegasus), "sinusoidal_pegasus");
+  EXPECT_EQ(pyramidion::to_string(Positions::learned), "learned");
+  EXPECT_THROW(pyramidion::to_string(static_cast<Positions>(9)), std::invalid_argument);
   EXPECT_EQ(pyramidion::to_string(Norm::pre), "pre");
   EXPECT_EQ(pyramidion::to_string(Norm::post), "post");
   EXPECT_THROW(pyramidion::to_string(static_cast<Norm>(5)), std::invalid_argument);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -256,6 +257,186 @@ TEST(Seq2SeqModel, BeamRowsShareTheMemoryAndEqualTeacherForcing) {
   EXPECT_THROW(state.expand(2), std::invalid_argument);                       // already expanded
   EXPECT_THROW(state.reorder(at::tensor(std::vector<int64_t>{0, 1})), std::invalid_argument);  // 2 != 1 x 3
   EXPECT_THROW(model->decode_step(tgt.narrow(1, 7, 1), state), std::invalid_argument);         // 6 rows != 3
+}
+
+// ---- the options of imported checkpoints (PEGASUS, BigBird-PEGASUS) ---------------------------
+
+// transformers' PegasusSinusoidalPositionalEmbedding written out: angle p / 10000^(2 * (j / 2) / d)
+// for column j, the even columns' sines first, then the odd columns' cosines; in double.
+std::vector<double> naive_pegasus_positions(int64_t n, int64_t d, int64_t offset) {
+  std::vector<double> table;
+  for (int64_t p = offset; p < offset + n; ++p) {
+    std::vector<double> sines, cosines;
+    for (int64_t j = 0; j < d; ++j) {
+      const double angle = static_cast<double>(p) / std::pow(10000.0, 2.0 * static_cast<double>(j / 2) / static_cast<double>(d));
+      (j % 2 == 0 ? sines : cosines).push_back(j % 2 == 0 ? std::sin(angle) : std::cos(angle));
+    }
+    table.insert(table.end(), sines.begin(), sines.end());
+    table.insert(table.end(), cosines.begin(), cosines.end());
+  }
+  return table;
+}
+
+TEST(Seq2SeqImportOptions, PegasusPositionsFollowTheirDefinition) {
+  for (const int64_t d : {16, 15, 1}) {
+    for (const int64_t offset : {0, 8190}) {
+      const auto got = pyramidion::pegasus_positions(5, d, offset);  // (5, d)
+      const auto want = at::tensor(naive_pegasus_positions(5, d, offset), at::kDouble).view({5, d});
+      EXPECT_LT(max_diff(got.to(at::kDouble), want), 1e-6) << "d " << d << " offset " << offset;
+    }
+  }
+}
+
+TEST(Seq2SeqImportOptions, LearnedPositionsHoldingTheSinusoidsEqualSinusoidalPositions) {
+  torch::NoGradGuard no_grad;
+  for (const auto positions : {pyramidion::Positions::sinusoidal, pyramidion::Positions::sinusoidal_pegasus}) {
+    auto config = preset("tiny-deep-pyramidion");
+    config.positions = positions;
+    auto fixed = make_model(config);
+    config.positions = pyramidion::Positions::learned;
+    auto learned = make_model(config);
+    copy_weights(fixed, learned);
+    const auto table = [&](int64_t n) {
+      return positions == pyramidion::Positions::sinusoidal ? pyramidion::sinusoidal_positions(n, config.d_model)
+                                                            : pyramidion::pegasus_positions(n, config.d_model);
+    };
+    learned->encoder_positions.copy_(table(config.max_source_length));
+    learned->decoder_positions.copy_(table(config.max_target_length));
+    at::manual_seed(9);
+    const auto mask = lengths_mask({44, 29}, 44);
+    const auto src = random_ids(mask);
+    const auto tgt = at::randint(3, 64, {2, 10}, at::kLong);  // (b, t)
+    const auto want = fixed->forward(src, mask, tgt);          // (b, t, v)
+    EXPECT_LT(max_diff(learned->forward(src, mask, tgt), want), 1e-5);
+    // Step by step, through the decoding state's table.
+    auto state = learned->start_decoding(learned->encode(src, mask));
+    for (int64_t i = 0; i < 10; ++i)
+      EXPECT_LT(max_diff(learned->decode_step(tgt.narrow(1, i, 1), state), want.select(1, i)), 1e-5) << i;
+  }
+}
+
+TEST(Seq2SeqImportOptions, LearnedPositionsAreTrained) {
+  auto config = preset("tiny-vanilla");
+  config.positions = pyramidion::Positions::learned;
+  auto model = make_model(config);
+  EXPECT_EQ(model->encoder_positions.sizes(), (std::vector<int64_t>{config.max_source_length, config.d_model}));
+  EXPECT_EQ(model->decoder_positions.sizes(), (std::vector<int64_t>{config.max_target_length, config.d_model}));
+  at::manual_seed(3);
+  const auto mask = lengths_mask({20, 9}, 20);
+  const auto logits = model->forward(random_ids(mask), mask, at::randint(3, 64, {2, 6}, at::kLong));
+  logits.sum().backward();
+  // Only the positions in use get a gradient.
+  EXPECT_GT(model->encoder_positions.grad().narrow(0, 0, 20).abs().sum().item<double>(), 0.0);
+  EXPECT_EQ(model->encoder_positions.grad().narrow(0, 20, config.max_source_length - 20).abs().sum().item<double>(), 0.0);
+  EXPECT_GT(model->decoder_positions.grad().narrow(0, 0, 6).abs().sum().item<double>(), 0.0);
+}
+
+TEST(Seq2SeqImportOptions, UnscaledEmbeddingsEqualScaledOnesOfASmallerTable) {
+  // scale_embeddings false with table E computes what scale_embeddings true computes with
+  // E / sqrt(d) as input embeddings (and the output projection kept: unshared embeddings).
+  torch::NoGradGuard no_grad;
+  auto config = preset("tiny-vanilla");
+  config.shared_embeddings = false;
+  auto scaled = make_model(config);
+  config.scale_embeddings = false;
+  auto unscaled = make_model(config);
+  copy_weights(scaled, unscaled);
+  const double root = std::sqrt(static_cast<double>(config.d_model));
+  unscaled->encoder_embed->weight.mul_(root);
+  unscaled->decoder_embed->weight.mul_(root);
+  at::manual_seed(4);
+  const auto mask = lengths_mask({30, 12}, 30);
+  const auto src = random_ids(mask);
+  const auto tgt = at::randint(3, 64, {2, 7}, at::kLong);
+  EXPECT_LT(max_diff(unscaled->forward(src, mask, tgt), scaled->forward(src, mask, tgt)), 1e-4);
+  unscaled->encoder_embed->weight.div_(root);  // and the factor is really gone
+  EXPECT_GT(max_diff(unscaled->forward(src, mask, tgt), scaled->forward(src, mask, tgt)), 1e-2);
+}
+
+TEST(Seq2SeqImportOptions, TheLogitsBiasIsAddedToEveryLogitAndSaved) {
+  torch::NoGradGuard no_grad;
+  auto config = preset("tiny-deep-pyramidion");
+  auto plain = make_model(config);
+  config.logits_bias = true;
+  auto biased = make_model(config);
+  copy_weights(plain, biased);
+  ASSERT_TRUE(biased->logits_bias.defined());
+  EXPECT_EQ(biased->logits_bias.abs().sum().item<double>(), 0.0);  // zero at first
+  EXPECT_FALSE(biased->logits_bias.requires_grad());                // a buffer
+  biased->logits_bias.copy_(at::randn({config.vocab_size}));
+  at::manual_seed(6);
+  const auto mask = lengths_mask({44, 20}, 44);
+  const auto src = random_ids(mask);
+  const auto tgt = at::randint(3, 64, {2, 5}, at::kLong);
+  const auto difference = biased->forward(src, mask, tgt) - plain->forward(src, mask, tgt);  // (b, t, v)
+  EXPECT_LT(max_diff(difference, biased->logits_bias.expand_as(difference)), 1e-5);
+  auto state = biased->start_decoding(biased->encode(src, mask));
+  auto plain_state = plain->start_decoding(plain->encode(src, mask));
+  const auto step = biased->decode_step(tgt.narrow(1, 0, 1), state) - plain->decode_step(tgt.narrow(1, 0, 1), plain_state);
+  EXPECT_LT(max_diff(step, biased->logits_bias.expand_as(step)), 1e-5);
+  const auto dir = scratch_dir("logits_bias");
+  biased->save(dir.string());
+  EXPECT_TRUE(at::equal(Seq2Seq::load(dir.string())->logits_bias, biased->logits_bias));
+  pyramidion::detail::remove_tree(dir.string());
+}
+
+TEST(Seq2SeqImportOptions, WithoutAttentionBiasTheProjectionsHaveNone) {
+  auto config = preset("tiny-pooler");
+  config.attention_bias = false;
+  auto model = make_model(config);
+  int64_t attention = 0;
+  for (const auto& p : model->named_parameters()) {
+    const auto& name = p.key();
+    if (name.find("attn.") == std::string::npos) continue;
+    ++attention;
+    EXPECT_EQ(name.find(".bias"), std::string::npos) << name;
+  }
+  EXPECT_EQ(attention, (2 + 2 * 2) * 4);  // 2 encoder + 2 decoder layers' projections: weights only
+}
+
+TEST(Seq2SeqFromPretrained, KeepsEveryWeightAndScorerByTheLayerItFollows) {
+  auto config = preset("tiny-deep-pyramidion");  // 2 encoder layers, pooling after both
+  config.positions = pyramidion::Positions::learned;
+  auto saved = make_model(config);
+  const auto dir = scratch_dir("pretrained");
+  saved->save(dir.string());
+  auto changed = config;
+  changed.pooled_lengths = {0, 16};   // the pooler after layer 1 stays, the one after layer 0 goes
+  changed.max_source_length = 150;    // learned positions: the 64-row table repeated
+  changed.max_target_length = 20;     // cut
+  changed.dropout = 0.3;
+  changed.block_size = 8;
+  auto model = Seq2Seq::from_pretrained(dir.string(), changed);
+  EXPECT_TRUE(model->config() == changed);
+  const auto before = saved->named_parameters();
+  for (const auto& p : model->named_parameters()) {
+    const auto& name = p.key();
+    if (name == "encoder_poolers.0.scorer.weight" || name == "encoder_poolers.0.scorer.bias") {
+      EXPECT_TRUE(at::equal(p.value(), before["encoder_poolers.1." + name.substr(18)])) << name;
+    } else if (name == "encoder_positions") {
+      EXPECT_TRUE(at::equal(p.value().narrow(0, 0, 64), before[name]));
+      EXPECT_TRUE(at::equal(p.value().narrow(0, 64, 64), before[name]));
+      EXPECT_TRUE(at::equal(p.value().narrow(0, 128, 22), before[name].narrow(0, 0, 22)));
+    } else if (name == "decoder_positions") {
+      EXPECT_TRUE(at::equal(p.value(), before[name].narrow(0, 0, 20)));
+    } else {
+      EXPECT_TRUE(at::equal(p.value(), before[name])) << name;
+    }
+  }
+  // A new pooling layer (after layer 0, where none was) starts as a new model's.
+  changed.pooled_lengths = {32, 16};
+  EXPECT_EQ(Seq2Seq::from_pretrained(dir.string(), changed)->encoder_poolers->size(), 2u);
+  auto other = config;
+  other.heads = 4;
+  EXPECT_NE(error_of<std::invalid_argument>([&] { Seq2Seq::from_pretrained(dir.string(), other); })
+                .find("ModelConfig.heads differs from " + (dir / "config.json").string()),
+            std::string::npos);
+  other = config;
+  other.positions = pyramidion::Positions::sinusoidal;
+  EXPECT_NE(error_of<std::invalid_argument>([&] { Seq2Seq::from_pretrained(dir.string(), other); })
+                .find("ModelConfig.positions differs"),
+            std::string::npos);
+  pyramidion::detail::remove_tree(dir.string());
 }
 
 TEST(Seq2SeqCheckpoint, SaveLoadRoundTripIsExact) {

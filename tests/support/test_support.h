@@ -26,6 +26,9 @@
 extern char** environ;
 
 // The command-line tools, for the tests that run them; absent in a build without them.
+#ifndef PYRAMIDION_IMPORT_BIN
+#define PYRAMIDION_IMPORT_BIN ""
+#endif
 #ifndef PYRAMIDION_TRAIN_BIN
 #define PYRAMIDION_TRAIN_BIN ""
 #define PYRAMIDION_SUMMARIZE_BIN ""

@@ -128,7 +128,8 @@ bool is_named_pipe(const fs::path& path) {
 
 const std::vector<std::string>& all_tools() {
   static const std::vector<std::string> tools = {PYRAMIDION_TRAIN_BIN, PYRAMIDION_SUMMARIZE_BIN,
-                                                 PYRAMIDION_EVALUATE_BIN, PYRAMIDION_PREPROCESS_BIN};
+                                                 PYRAMIDION_EVALUATE_BIN, PYRAMIDION_PREPROCESS_BIN,
+                                                 PYRAMIDION_IMPORT_BIN};
   return tools;
 }
 

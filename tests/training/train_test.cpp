@@ -273,6 +273,84 @@ TEST(TrainRun, Bfloat16LossFallsAndStaysNearFloat32) {
   EXPECT_NE(losses[1], losses[0]) << "bf16 must actually run in bf16";
 }
 
+// ---- starting from a model directory (init: pyramidion-import's output, a checkpoint) ----------
+
+// A pretrained model to start from: a tiny run's last checkpoint (config.json, weights.pt,
+// tokenizer.model), made once per process.
+const std::string& pretrained_dir() {
+  static const std::string dir = [] {
+    const auto d = fresh_dir("pretrained");
+    auto c = tiny_config(d);
+    c.max_steps = 4;
+    c.validate_every = 0;
+    return pyramidion::train(c).checkpoint;
+  }();
+  return dir;
+}
+
+TEST(TrainInit, StartsFromTheWeightsAtStepZeroWithANewPoolingSchedule) {
+  const auto dir = fresh_dir("init");
+  auto c = tiny_config(dir);
+  c.model.clear();  // the architecture comes from init
+  c.init = pretrained_dir();
+  c.vocab_size = 16;  // ignored: the tokenizer is init's
+  c.model_overrides["pooled_lengths"] = "[48, 16]";
+  c.model_overrides["dropout"] = "0.0";
+  std::ostringstream log;
+  std::atomic<bool> stop{true};  // stopped before the first update: the checkpoint of step 0
+  const auto r = pyramidion::train(c, pyramidion::TrainRunOptions().log(&log).stop(&stop));
+  EXPECT_EQ(r.step, 0);
+  EXPECT_NE(log.str().find("starting from " + pretrained_dir()), std::string::npos) << log.str();
+  auto started = pyramidion::Seq2Seq::load((fs::path(c.out) / "checkpoints" / "step-000000").string());
+  auto pretrained = pyramidion::Seq2Seq::load(pretrained_dir());
+  EXPECT_EQ(started->config().pooled_lengths, (std::vector<int64_t>{48, 16}));
+  const auto before = pretrained->named_parameters();
+  for (const auto& p : started->named_parameters()) {
+    if (p.key().rfind("encoder_poolers.", 0) == 0) continue;  // the tiny preset pools after both layers too
+    ASSERT_NE(before.find(p.key()), nullptr) << p.key();
+    EXPECT_TRUE(at::equal(p.value(), before[p.key()])) << p.key();
+  }
+  EXPECT_EQ(read_text(fs::path(c.out) / "tokenizer.model"), read_text(fs::path(pretrained_dir()) / "tokenizer.model"));
+}
+
+TEST(TrainInit, AnythingButTheRetrainableFieldsIsRefusedByName) {
+  const auto dir = fresh_dir("init_refused");
+  auto c = tiny_config(dir);
+  c.init = pretrained_dir();
+  c.model_overrides["d_model"] = "64";
+  EXPECT_NE(error_of<std::invalid_argument>([&] { pyramidion::train(c); })
+                .find("TrainConfig.model_overrides.d_model: init's " + pretrained_dir() + "/config.json fixes d_model"),
+            std::string::npos);
+  c.model_overrides.clear();
+  // A preset that differs from init's architecture in more than the retrainable fields.
+  auto other = pyramidion::ModelConfig::from_json_file(kSource + "/configs/tiny-deep-pyramidion.json");
+  other.pooled_lengths = {};  // may change
+  other.norm = pyramidion::Norm::pre;  // may not
+  other.to_json_file((dir / "other.json").string());
+  c.model = (dir / "other.json").string();
+  EXPECT_NE(error_of<std::invalid_argument>([&] { pyramidion::train(c); }).find("sets norm otherwise than init's"),
+            std::string::npos);
+  c.model.clear();
+  c.tokenizer = (fs::path(pretrained_dir()) / "tokenizer.model").string();
+  EXPECT_NE(error_of<std::invalid_argument>([&] { pyramidion::train(c); })
+                .find("a run from init uses init's tokenizer"),
+            std::string::npos);
+  c.tokenizer.clear();
+  c.init = dir.string();
+  EXPECT_NE(error_of<std::invalid_argument>([&] { pyramidion::train(c); }).find("has no config.json"), std::string::npos);
+}
+
+TEST(TrainInit, AnInitRunStopsAndResumesExactly) {
+  const auto dir = fresh_dir("init_resume");
+  auto c = tiny_config(dir);
+  c.model.clear();
+  c.init = pretrained_dir();
+  c.model_overrides["pooled_lengths"] = "[0, 24]";
+  const auto r = pyramidion_test::train_stopped_and_resumed(c, dir, 3);
+  EXPECT_EQ(r.second.step, c.max_steps);
+  EXPECT_EQ(weight_diff(r.whole.checkpoint, r.second.checkpoint), 0.0);
+}
+
 TEST(TrainRun, StopAndResumeEqualsUninterrupted) {
   const auto dir = fresh_dir("resume");
   auto whole = tiny_config(dir);

@@ -67,6 +67,10 @@ int main(int argc, char** argv) {
         ->trigger_on_parse();
   };
   named("--model", "model", "model preset (ModelConfig JSON), e.g. configs/deep-pyramidion.json");
+  named("--init", "init",
+        "start from this model directory (pyramidion-import's output or a checkpoint): its architecture, weights "
+        "and tokenizer, a fresh optimizer at step 0; --model and --set model.* may change only the pooling "
+        "schedule, block size, lengths and dropout (docs/pretrained.md)");
   named("--train", "train", "training data (JSON lines)");
   named("--valid", "valid", "validation data (JSON lines)");
   named("--data", "data", "a dataset made by pyramidion-preprocess, instead of --train (memory-mapped)");
