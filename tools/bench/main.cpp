@@ -141,18 +141,29 @@ CLI::App* add_summarize_command(CLI::App& app, SummarizeBenchOptions& o) {
       "summarize",
       "Documents/s of the summarization job (pyramidion::summarize_ids: pyramidion-summarize's batching and "
       "search) for random documents of --source-length tokens generating exactly --target-length tokens with "
-      "--beam: one document (latency) and the batch the --max-tokens budget allows; config presets x weights "
-      "(fp32, bf16, int8) and the LED peer side by side with interleaved repetitions; optionally a sweep of "
-      "source lengths.");
+      "--beam: one document (latency) and the batch the --max-tokens budget allows; config presets (random "
+      "weights) or model directories x weights (fp32, bf16, int8) and peers side by side with interleaved "
+      "repetitions (LED at a preset's sizes; transformers' PEGASUS and CTranslate2 on an imported PEGASUS's "
+      "weights: scripts/bench_pegasus.sh); optionally a sweep of source lengths.");
   cmd->add_option("--configs", o.configs, "config presets (JSON), comma list; the first is the baseline")
       ->delimiter(',')
       ->capture_default_str();
+  cmd->add_option("--checkpoints", o.checkpoints,
+                  "model directories (e.g. pyramidion-import's), comma list, instead of --configs")
+      ->delimiter(',');
   cmd->add_option("--weights", o.weights, "weights of every config, comma list: fp32, bf16, int8")
       ->delimiter(',')
       ->capture_default_str();
-  cmd->add_option("--peer", o.peer, "led: also time Hugging Face's LED at the last config's sizes");
-  cmd->add_option("--peer-python", o.peer_python, "the peer's python (what scripts/setup_peer.sh prints)");
-  cmd->add_option("--peer-script", o.peer_script, "the peer's script")->capture_default_str();
+  cmd->add_option("--peer", o.peers,
+                  "peers, comma list: led (Hugging Face's LED at the last config's sizes), hf (transformers' "
+                  "PEGASUS on --peer-model), ct2 (CTranslate2 float32 and int8 on --peer-model)")
+      ->delimiter(',');
+  cmd->add_option("--peer-python", o.peer_python, "the peers' python (what scripts/setup_peer.sh prints)");
+  cmd->add_option("--peer-script", o.peer_script, "LED's script")->capture_default_str();
+  cmd->add_option("--pegasus-script", o.pegasus_script, "the PEGASUS peers' script")->capture_default_str();
+  cmd->add_option("--peer-model", o.peer_model,
+                  "the directory of scripts/pegasus_peer.py make (hf/, ct2-float32/, ct2-int8/): the weights of "
+                  "--checkpoints");
   cmd->add_option("--peer-batch", o.peer_batch,
                   "the peer's budget batch: 0 = ours; B = one batch of B documents (ratios per document)")
       ->check(CLI::NonNegativeNumber)

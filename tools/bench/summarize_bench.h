@@ -2,8 +2,11 @@
 // summary tokens/s of pyramidion::summarize_ids (the batching, encoding and search of
 // pyramidion-summarize) for N random documents of S tokens, each generating exactly T tokens with
 // beam B: one document at a time (latency), and in the batches the token budget allows (the job).
-// Variants: config presets x weights (fp32, bf16, int8), and optionally the peer (Hugging Face's LED
-// at the same sizes, scripts/led_peer.py), all in one run with interleaved repetitions: every
+// Variants: config presets (random weights) or model directories (--checkpoints: e.g. an imported
+// PEGASUS, docs/pretrained.md) x weights (fp32, bf16, int8), and optionally peers: Hugging Face's
+// LED at the last preset's sizes (scripts/led_peer.py), or, on the same weights as an imported
+// checkpoint, transformers' PEGASUS (fp32) and CTranslate2 (float32 and int8), from the directory
+// scripts/pegasus_peer.py makes. All run in one process with interleaved repetitions: every
 // repetition runs every variant once, in order, and a ratio is the median of the per-repetition
 // ratios, with their spread. A length sweep times batch 1 at several S and fits the growth per
 // doubling of S.
@@ -19,15 +22,22 @@ namespace pyramidion {
 namespace bench {
 
 struct SummarizeBenchOptions {
-  /// Config presets; the first (with the first weights) is the baseline of the ratios.
+  /// Config presets (random weights); the first (with the first weights) is the baseline of the ratios.
   std::vector<std::string> configs{"configs/blockwise.json", "configs/deep-pyramidion.json"};
+  /// Model directories (Seq2Seq::load), instead of the presets when not empty.
+  std::vector<std::string> checkpoints;
   /// Weights each config runs with: fp32, bf16 (converted), int8 (Seq2Seq::quantize_int8).
   std::vector<std::string> weights{"fp32"};
-  /// "led" adds the peer; empty: none.
-  std::string peer;
-  /// The peer's interpreter (scripts/setup_peer.sh prints it) and script.
+  /// Peers: "led" (at the last preset's sizes), "hf" (transformers' PEGASUS, fp32), "ct2"
+  /// (CTranslate2, float32 and int8); empty: none. hf and ct2 need peer_model.
+  std::vector<std::string> peers;
+  /// The peers' interpreter (scripts/setup_peer.sh prints it) and scripts.
   std::string peer_python;
   std::string peer_script = "scripts/led_peer.py";
+  std::string pegasus_script = "scripts/pegasus_peer.py";
+  /// The directory of `pegasus_peer.py make` (hf/, ct2-float32/, ct2-int8/): the same weights as
+  /// the first checkpoint (pyramidion-import hf DIR/hf).
+  std::string peer_model;
   /// The peer's budget-mode batch: 0 = the same documents in the same batches as ours; B > 0 = one
   /// batch of B documents (when ours does not fit its memory), ratios then per document.
   int64_t peer_batch = 0;
