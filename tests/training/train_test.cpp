@@ -1,6 +1,7 @@
 // Training (include/pyramidion/train.h and tools/train): config validation, the learning-rate
 // schedule, a short run on the real bundled data whose loss falls, exact resume after a clean stop
 // and after SIGKILL, and data-parallel training equal to one process on the combined batches.
+#include <pyramidion/dataset.h>
 #include <pyramidion/model.h>
 #include <pyramidion/summarizer.h>
 #include <pyramidion/train.h>
@@ -338,6 +339,37 @@ TEST(TrainInit, AnythingButTheRetrainableFieldsIsRefusedByName) {
   c.tokenizer.clear();
   c.init = dir.string();
   EXPECT_NE(error_of<std::invalid_argument>([&] { pyramidion::train(c); }).find("has no config.json"), std::string::npos);
+}
+
+TEST(TrainInit, TrainsFromAPreprocessedDatasetInBfloat16) {
+  // A dataset made with init's tokenizer (its ids are the model's) and mixed precision.
+  const auto dir = fresh_dir("init_data");
+  const auto json = tiny_config(dir);
+  const auto tokenizer = pyramidion::Tokenizer::load((fs::path(pretrained_dir()) / "tokenizer.model").string());
+  const auto dataset = (dir / "dataset").string();
+  pyramidion::preprocess({{"train", json.train}, {"valid", json.valid}}, tokenizer, dataset,
+                         pyramidion::PreprocessOptions().workers(1));
+  auto c = tiny_config(dir);
+  c.model.clear();
+  c.train.clear();
+  c.valid.clear();
+  c.data = dataset;
+  c.init = pretrained_dir();
+  c.precision = pyramidion::Precision::bf16;
+  c.max_steps = 2;
+  c.validate_every = 2;
+  const auto r = pyramidion::train(c);
+  EXPECT_EQ(r.step, 2);
+  EXPECT_TRUE(std::isfinite(r.valid_loss));
+  // Another tokenizer's dataset is refused: its ids would mean other pieces.
+  const auto other = (dir / "other").string();
+  pyramidion::preprocess({{"train", json.train}, {"valid", json.valid}},
+                         pyramidion::train_tokenizer_on_file(json.train, pyramidion::TokenizerTrainOptions().vocab_size(280)),
+                         other, pyramidion::PreprocessOptions().workers(1));
+  c.data = other;
+  c.out = (dir / "out2").string();
+  EXPECT_NE(error_of<std::invalid_argument>([&] { pyramidion::train(c); }).find("is not the one the dataset"),
+            std::string::npos);
 }
 
 TEST(TrainInit, AnInitRunStopsAndResumesExactly) {
