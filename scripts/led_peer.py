@@ -16,22 +16,7 @@ import json
 import sys
 import time
 
-
-def rss_bytes(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    return -1
-
-
-def reset_peak_rss():
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # resets VmHWM to the current resident size (Linux)
-        return True
-    except OSError:
-        return False
+from peer_memory import reset_peak_rss, rss_bytes  # beside this script
 
 
 def main():

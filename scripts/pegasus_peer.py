@@ -25,25 +25,10 @@ import pathlib
 import sys
 import time
 
+from peer_memory import reset_peak_rss, rss_bytes  # beside this script
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OFFSET = 103  # PegasusTokenizer's special ids before the sentencepiece pieces
-
-
-def rss_bytes(field):
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    return -1
-
-
-def reset_peak_rss():
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # resets VmHWM to the current resident size (Linux)
-        return True
-    except OSError:
-        return False
 
 
 def spiece_of_size(pieces):

@@ -267,6 +267,8 @@ class Seq2Seq : public torch::nn::ModuleHolder<Seq2SeqImpl> {
 
   /// The ModelConfig fields that from_pretrained() lets differ from the pretrained model's.
   static const std::vector<std::string> kRetrainableFields;
+  /// Whether `field` (a JSON name of ModelConfig) is one of kRetrainableFields.
+  static bool retrainable(const std::string& field);
 };
 
 /// Sinusoidal positions (fairseq's layout: sines in the first half of d, cosines in the second) of

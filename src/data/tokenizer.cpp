@@ -201,22 +201,28 @@ bool stays_text(int32_t cp) {
            cp == 0xFEFF || cp >= 0xFFF0);
 }
 
-// Whether `text` ends in whitespace once normalized: its last character that the normalizer keeps
-// (controls and zero-width characters it drops are skipped) is one that it turns into a space.
-bool ends_in_space(std::string_view text) {
-  for (size_t end = text.size(); end > 0;) {
-    size_t begin = end - 1;
+// Where the whitespace that ends `text` once normalized begins: the start of its trailing run of
+// characters that the normalizer does not keep as text (whitespace, and the controls and
+// zero-width characters it drops), when the last of them that it keeps is one it turns into a
+// space (a malformed byte before any such space ends the search); npos when the text does not end
+// in whitespace.
+size_t trailing_space(std::string_view text) {
+  size_t begin = text.size();
+  bool space = false, malformed = false;
+  while (begin > 0) {
+    const int32_t cp = character_before(text, begin);
+    if (stays_text(cp)) break;
+    if (cp < 0) {
+      malformed = true;
+    } else if (!malformed) {
+      space = space || (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
+              (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F ||
+              cp == 0x3000;
+    }
+    --begin;
     while (begin > 0 && continuation_byte(text[begin])) --begin;
-    const int32_t cp = character_before(text, end);
-    end = begin;
-    const bool space = (cp >= 0x09 && cp <= 0x0D) || cp == 0x20 || cp == 0x85 || cp == 0xA0 || cp == 0x1680 ||
-                       (cp >= 0x2000 && cp <= 0x200A) || cp == 0x2028 || cp == 0x2029 || cp == 0x202F ||
-                       cp == 0x205F || cp == 0x3000;
-    if (space) return true;
-    if (cp >= 0 && !stays_text(cp)) continue;  // dropped by the normalizer
-    return false;
   }
-  return false;
+  return space ? begin : std::string_view::npos;
 }
 
 // Whether `line` may be cut before `at` (0 < at < size): a space after a character that stays text.
@@ -277,14 +283,8 @@ void for_each_window(const std::string& text, const SpecialTokens& specials, boo
       on_newline(part_begin + newline);
       begin = newline + 1;
     }
-    if (specials.space_id >= 0 && !full() && ends_in_space(text_part)) {
-      size_t space = text_part.size();  // the span: the trailing whitespace and what the normalizer drops
-      while (space > 0 && !stays_text(character_before(text_part, space))) {
-        --space;
-        while (space > 0 && continuation_byte(text_part[space])) --space;
-      }
-      on_special(specials.space_id, part_begin + space, part_end);
-    }
+    const size_t space = specials.space_id >= 0 && !full() ? trailing_space(text_part) : std::string_view::npos;
+    if (space != std::string_view::npos) on_special(specials.space_id, part_begin + space, part_end);
   };
   for (size_t part_begin = 0; !full();) {
     size_t at = part_begin;

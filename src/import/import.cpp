@@ -281,11 +281,8 @@ std::set<std::string> load_weights(Seq2SeqImpl& model, const detail::HfWeights& 
     used.insert(name);
     if (name == "final_logits_bias") src = src.reshape({-1});  // (1, v) -> (v)
     const bool positions = ours == "encoder_positions" || ours == "decoder_positions";
-    if (positions && src.dim() == 2 && src.size(1) == dst.size(1) && src.size(0) > 0) {
-      // (P, d) -> (rows, d): the table repeated (LED's extension of BART) or cut.
-      const int64_t rows = dst.size(0), table = src.size(0);
-      src = src.repeat({(rows + table - 1) / table, 1}).narrow(0, 0, rows);
-    }
+    if (positions && src.dim() == 2 && src.size(1) == dst.size(1) && src.size(0) > 0)
+      src = detail::fit_position_table(src, dst.size(0));
     if (src.sizes() != dst.sizes())
       throw std::invalid_argument(where + "tensor '" + name + "' has shape " + detail::format_sizes(src.sizes()) +
                                   " but config.json makes it " + detail::format_sizes(dst.sizes()));

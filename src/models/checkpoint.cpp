@@ -8,6 +8,7 @@
 #include <torch/csrc/jit/serialization/import_read.h>
 #include <torch/serialize.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <fstream>
@@ -32,6 +33,12 @@ void write_model_files(const Seq2SeqImpl& model, AtomicDirectory& dir) {
   for (const auto& p : model.named_buffers()) weights.insert(p.key(), p.value().detach().cpu());
   const auto bytes = torch::pickle_save(weights);  // a dict of name -> tensor, torch.load-able
   dir.write("weights.pt", std::string_view(bytes.data(), bytes.size()));
+}
+
+at::Tensor fit_position_table(const at::Tensor& table, int64_t rows) {
+  const int64_t length = table.size(0);
+  if (length == rows) return table;
+  return table.repeat({(rows + length - 1) / length, 1}).narrow(0, 0, rows);  // (P, d) -> (rows, d)
 }
 
 // torch::pickle_load(bytes), read through a bounds-checked adapter: pickle_load's own reader
@@ -101,13 +108,15 @@ Seq2Seq Seq2Seq::load(const std::string& dir) {
 const std::vector<std::string> Seq2Seq::kRetrainableFields = {
     "dropout", "attention_dropout", "max_source_length", "max_target_length", "block_size", "pooled_lengths", "pooler"};
 
+bool Seq2Seq::retrainable(const std::string& field) {
+  return std::find(kRetrainableFields.begin(), kRetrainableFields.end(), field) != kRetrainableFields.end();
+}
+
 Seq2Seq Seq2Seq::from_pretrained(const std::string& dir, const ModelConfig& config) {
   config.validate();
   const Seq2Seq saved = Seq2Seq::load(dir);
   for (const auto& field : differing_fields(saved->config(), config)) {
-    bool allowed = false;
-    for (const auto& f : kRetrainableFields) allowed = allowed || f == field;
-    if (!allowed)
+    if (!retrainable(field))
       throw std::invalid_argument("Seq2Seq::from_pretrained: ModelConfig." + field + " differs from " +
                                   (std::filesystem::path(dir) / "config.json").string() +
                                   "'s; starting from pretrained weights, only " + detail::quoted_list(kRetrainableFields) +
@@ -144,10 +153,8 @@ Seq2Seq Seq2Seq::from_pretrained(const std::string& dir, const ModelConfig& conf
     if (!src)
       throw std::invalid_argument("Seq2Seq::from_pretrained: " + dir + " has no tensor '" + source + "'");
     at::Tensor value = *src;
-    if ((name == "encoder_positions" || name == "decoder_positions") && value.size(0) != dst.size(0)) {
-      const int64_t rows = dst.size(0), table = value.size(0);  // (P, d) -> (rows, d)
-      value = value.repeat({(rows + table - 1) / table, 1}).narrow(0, 0, rows);
-    }
+    if (name == "encoder_positions" || name == "decoder_positions")
+      value = detail::fit_position_table(value, dst.size(0));  // (P, d) -> (rows, d)
     if (value.sizes() != dst.sizes())
       throw std::invalid_argument("Seq2Seq::from_pretrained: tensor '" + source + "' of " + dir + " has shape " +
                                   detail::format_sizes(value.sizes()) + ", the model needs " +

@@ -18,6 +18,10 @@ namespace detail {
 /// Writes config.json and weights.pt of `model` into `dir`, a directory being assembled.
 void write_model_files(const Seq2SeqImpl& model, AtomicDirectory& dir);
 
+/// A learned position table (P, d) fitted to `rows` positions: repeated (as LED extended BART's
+/// table) or cut. (rows, d)
+at::Tensor fit_position_table(const at::Tensor& table, int64_t rows);
+
 /// The value pickled in `bytes`, the content of a torch.save / torch::pickle_save file (a zip of
 /// a pickle and its tensors' data), read through a bounds-checked adapter. Throws c10::Error for
 /// bytes that are not such a file.

@@ -229,11 +229,6 @@ ModelConfig TrainConfig::model_config(int64_t vocab_size) const {
       throw std::invalid_argument(what + ": " + e.what());
     }
   };
-  const auto retrainable = [](const std::string& field) {
-    for (const auto& f : Seq2Seq::kRetrainableFields)
-      if (f == field) return true;
-    return false;
-  };
   json preset;
   ModelConfig pretrained;
   const std::string init_config = init.empty() ? "" : (fs::path(init) / "config.json").string();
@@ -243,7 +238,7 @@ ModelConfig TrainConfig::model_config(int64_t vocab_size) const {
     if (!init.empty()) {  // the preset may say otherwise only where a pretrained model may change
       const auto from_preset = build(preset, "TrainConfig.model ('" + model + "')");
       for (const auto& field : differing_fields(from_preset, pretrained))
-        if (!retrainable(field) && field != "vocab_size")
+        if (!Seq2Seq::retrainable(field) && field != "vocab_size")
           throw std::invalid_argument("TrainConfig.model ('" + model + "') sets " + field +
                                       " otherwise than init's " + init_config + "; starting from pretrained "
                                       "weights, only " + detail::quoted_list(Seq2Seq::kRetrainableFields) +
@@ -257,7 +252,7 @@ ModelConfig TrainConfig::model_config(int64_t vocab_size) const {
     preset = json::parse(pretrained.to_json_string());
   }
   for (const auto& [key, value] : model_overrides) {
-    if (!init.empty() && !retrainable(key) && key.rfind("pooler.", 0) != 0)
+    if (!init.empty() && !Seq2Seq::retrainable(key) && key.rfind("pooler.", 0) != 0)
       throw std::invalid_argument("TrainConfig.model_overrides." + key + ": init's " + init_config + " fixes " + key +
                                   "; starting from pretrained weights, only " +
                                   detail::quoted_list(Seq2Seq::kRetrainableFields) + " may change");

@@ -53,11 +53,11 @@ struct Variant {
   std::string name;     // "deep-pyramidion fp32", or "LED (peer)"
   std::string config;   // the preset's or directory's stem ("" for a peer)
   std::string weights;  // fp32, bf16, int8
-  bool peer = false;
-  std::string peer_kind;      // "led", "hf", "ct2"
+  std::string peer_kind;      // "led", "hf", "ct2"; "" for pyramidion
   std::string compute_type;   // ct2: "float32", "int8"
   Seq2Seq model{nullptr};
   int64_t params = 0;
+  bool peer() const { return !peer_kind.empty(); }
 };
 
 // The documents of one setting: ours (without the eos that collate appends for a source_eos
@@ -337,7 +337,8 @@ class SummarizeBench {
   void make_variants() {
     if (!o_.checkpoints.empty()) {
       for (const auto& dir : o_.checkpoints) {
-        auto config = Seq2Seq::load(dir)->config();  // checked and read once per weights below
+        // from_pretrained checks and loads the directory, once per weights.
+        auto config = ModelConfig::from_json_file((std::filesystem::path(dir) / "config.json").string());
         config.max_source_length = std::max(config.max_source_length, longest());
         config.max_target_length = std::max(config.max_target_length, o_.target_length);
         add_weights(stem(dir), [&] { return Seq2Seq::from_pretrained(dir, config); });
@@ -363,7 +364,6 @@ class SummarizeBench {
       const auto add = [&](const std::string& name, const std::string& compute_type) {
         Variant v;
         v.name = name;
-        v.peer = true;
         v.peer_kind = peer;
         v.compute_type = compute_type;
         v.weights = compute_type == "int8" ? "int8" : "fp32";
@@ -380,7 +380,8 @@ class SummarizeBench {
   }
 
   bool pegasus_peers() const {
-    return std::any_of(variants_.begin(), variants_.end(), [](const Variant& v) { return v.peer && v.peer_kind != "led"; });
+    return std::any_of(variants_.begin(), variants_.end(),
+                       [](const Variant& v) { return v.peer_kind == "hf" || v.peer_kind == "ct2"; });
   }
 
   // Every repetition of one setting: the variants `which` in order, warm-up first. tolerate_peer: a
@@ -399,9 +400,9 @@ class SummarizeBench {
       const bool timed = r >= o_.warmup;
       for (const size_t i : which) {
         auto& v = variants_[i];
-        if (v.peer && !timed) continue;  // a peer warms up inside each of its runs
+        if (v.peer() && !timed) continue;  // a peer warms up inside each of its runs
         Sample s;
-        if (!v.peer) {
+        if (!v.peer()) {
           s = run_ours(v, docs.ours, max_tokens, o_);
         } else {
           try {
@@ -443,14 +444,14 @@ class SummarizeBench {
 
   int find(const std::string& config, const std::string& weights) const {
     for (size_t i = 0; i < variants_.size(); ++i)
-      if (!variants_[i].peer && variants_[i].config == config && variants_[i].weights == weights) return int(i);
+      if (!variants_[i].peer() && variants_[i].config == config && variants_[i].weights == weights) return int(i);
     return -1;
   }
 
   std::vector<size_t> peer_indices() const {
     std::vector<size_t> out;
     for (size_t i = 0; i < variants_.size(); ++i)
-      if (variants_[i].peer) out.push_back(i);
+      if (variants_[i].peer()) out.push_back(i);
     return out;
   }
 
@@ -487,8 +488,8 @@ class SummarizeBench {
     for (size_t i = 0; i < variants_.size(); ++i) {
       const auto& v = variants_[i];
       const auto& s = series.at(i);
-      const int64_t docs_i = v.peer ? peer_docs : n;
-      const int64_t batch_i = v.peer ? setting.peer_batch : setting.batch;
+      const int64_t docs_i = v.peer() ? peer_docs : n;
+      const int64_t batch_i = v.peer() ? setting.peer_batch : setting.batch;
       if (failed(s)) {
         md_ << "| " << v.name << " | - | " << batch_i << " | failed (see the log) | | | | |";
         for (size_t k = 0; k < peers.size(); ++k) md_ << " |";
@@ -499,9 +500,9 @@ class SummarizeBench {
       const double sec = s.median_seconds();
       const Series s_doc = per_document(s, docs_i);
       const Ratio vs_base = paired_ratio(per_document(series.at(0), n), s_doc);
-      const int own = v.peer ? -1 : find(v.config, "fp32");
+      const int own = v.peer() ? -1 : find(v.config, "fp32");
       const Ratio vs_own = own >= 0 && own != int(i) ? paired_ratio(series.at(size_t(own)), s) : Ratio{};
-      const int64_t params = v.peer ? peer_info_[v.peer_kind].value("params", int64_t{0}) : v.params;
+      const int64_t params = v.peer() ? peer_info_[v.peer_kind].value("params", int64_t{0}) : v.params;
       md_ << "| " << v.name << " | " << (params > 0 ? format_fixed(params / 1e6, 1) + " M" : "-") << " | " << batch_i
           << " | " << format_fixed(sec, 2) << " | " << format_fixed(docs_i / sec, 3) << " | "
           << format_fixed(docs_i * o_.target_length / sec, 1) << " | " << times(vs_base) << " | " << times(vs_own) << " |";
@@ -515,7 +516,7 @@ class SummarizeBench {
       md_ << " " << mib(s.peak_rss()) << " | " << mib(s.peak_extra()) << " |\n";
       nlohmann::json seconds = nlohmann::json::array();
       for (const auto& x : s.samples) seconds.push_back(x.seconds);
-      rows.push_back({{"variant", v.name}, {"config", v.config}, {"weights", v.weights}, {"peer", v.peer},
+      rows.push_back({{"variant", v.name}, {"config", v.config}, {"weights", v.weights}, {"peer", v.peer()},
                       {"params", params}, {"documents", docs_i}, {"batch", batch_i}, {"seconds", seconds},
                       {"median_seconds", sec}, {"docs_per_s", docs_i / sec},
                       {"tokens_per_s", docs_i * o_.target_length / sec},
@@ -533,7 +534,7 @@ class SummarizeBench {
   void report_sweep() {
     std::vector<size_t> which;
     for (size_t i = 0; i < variants_.size(); ++i)
-      if (variants_[i].peer || variants_[i].weights == o_.weights.front()) which.push_back(i);
+      if (variants_[i].peer() || variants_[i].weights == o_.weights.front()) which.push_back(i);
     std::map<size_t, std::vector<double>> sec, extra;
     nlohmann::json rows = nlohmann::json::array();
     md_ << "\n### How the cost grows with the document (batch 1, one document)\n\n| variant |";
@@ -583,7 +584,7 @@ class SummarizeBench {
       const int64_t n = budget ? (o_.documents > 0 ? o_.documents : budget_batch(o_, o_.source_length)) : 1;
       const auto docs = make_documents(n, o_.source_length, config_, first_id_, o_.seed, nullptr);
       for (auto& v : variants_) {
-        if (v.peer || v.weights != o_.weights.front()) continue;
+        if (v.peer() || v.weights != o_.weights.front()) continue;
         std::fprintf(stderr, "[summarize] profiling %s %s\n", mode.c_str(), v.name.c_str());
         md_ << "\n### Where the time goes: " << v.name << ", " << n << " document" << (n > 1 ? "s" : "") << " of "
             << o_.source_length << " tokens" << (budget ? " under the budget" : ", batch 1")
