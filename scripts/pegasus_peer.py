@@ -7,8 +7,12 @@ Two subcommands, in the peer environment of scripts/setup_peer.sh (never a depen
         (by default PEGASUS-large's shape: d_model 1024, 16 + 16 layers, 16 heads, FFN 4096,
         vocabulary 96103), with a sentencepiece model of that vocabulary (PegasusTokenizer's 103
         special ids plus pieces trained on the bundled papers, padded with filler pieces: a
-        benchmark feeds ids, not text), saved as a user has it (save_pretrained). Then converts it
-        with CTranslate2's own converter into OUT/ct2-float32 and OUT/ct2-int8.
+        benchmark feeds ids, not text), saved as a user has it (save_pretrained) in OUT/hf. Then
+        converts it with CTranslate2's own converter into OUT/ct2-float32 and OUT/ct2-int8.
+        --architecture bigbird-pegasus makes google/bigbird-pegasus-large-arxiv's configuration
+        instead (the same sizes, 4096 learned positions, block-sparse encoder attention with blocks
+        of 64 and 3 random blocks, gelu_new, no biases), in OUT/hf only: CTranslate2 has no
+        BigBird-PEGASUS.
   run   times one summarization job on a model directory: --engine hf (transformers, float32) or
         ct2 (CTranslate2, --compute-type float32 or int8), the documents of --ids (JSON lines of
         token ids, eos included: what pyramidion-bench writes for both sides) in batches of
@@ -16,6 +20,7 @@ Two subcommands, in the peer environment of scripts/setup_peer.sh (never a depen
         documents, generated tokens, peak resident memory (VmHWM after resetting it).
 
   pegasus_peer.py make --out /tmp/pegasus-large
+  pegasus_peer.py make --out /tmp/bigbird-pegasus-large --architecture bigbird-pegasus
   pegasus_peer.py run --engine ct2 --model /tmp/pegasus-large/ct2-int8 --compute-type int8 --ids ids.jsonl
 """
 import argparse
@@ -56,24 +61,38 @@ def spiece_of_size(pieces):
 
 def make(a):
     import torch
-    import ctranslate2
     import transformers
-    from transformers import PegasusConfig, PegasusForConditionalGeneration
 
     out = pathlib.Path(a.out)
     hf = out / "hf"
     hf.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(a.seed)
-    config = PegasusConfig(vocab_size=a.vocab_size, d_model=a.d_model, encoder_layers=a.layers,
-                           decoder_layers=a.layers, encoder_attention_heads=a.heads, decoder_attention_heads=a.heads,
-                           encoder_ffn_dim=a.ffn, decoder_ffn_dim=a.ffn, max_position_embeddings=a.max_positions,
-                           activation_function="relu", scale_embedding=True)  # as google/pegasus-large's config
-    model = PegasusForConditionalGeneration(config).eval()
+    sizes = dict(vocab_size=a.vocab_size, d_model=a.d_model, encoder_layers=a.layers, decoder_layers=a.layers,
+                 encoder_attention_heads=a.heads, decoder_attention_heads=a.heads, encoder_ffn_dim=a.ffn,
+                 decoder_ffn_dim=a.ffn, scale_embedding=True)
+    if a.architecture == "bigbird-pegasus":  # as google/bigbird-pegasus-large-arxiv's config
+        config = transformers.BigBirdPegasusConfig(
+            **sizes, max_position_embeddings=a.max_positions or 4096, activation_function="gelu_new",
+            attention_type="block_sparse", block_size=64, num_random_blocks=3, use_bias=False)
+        model = transformers.BigBirdPegasusForConditionalGeneration(config).eval()
+    else:  # as google/pegasus-large's config
+        config = transformers.PegasusConfig(**sizes, max_position_embeddings=a.max_positions or 1024,
+                                            activation_function="relu")
+        model = transformers.PegasusForConditionalGeneration(config).eval()
     with torch.no_grad():
         model.final_logits_bias[0, config.pad_token_id] = -1e4  # neither side generates pad
     model.save_pretrained(hf)
     (hf / "spiece.model").write_bytes(spiece_of_size(a.vocab_size - OFFSET))
     transformers.PegasusTokenizer.from_pretrained(str(hf))  # the tokenizer a user would load reads it
+    params = sum(t.numel() for t in model.parameters())
+    made = {"made": str(out), "architecture": config.architectures[0] if config.architectures else
+            type(model).__name__, "params": params, "transformers": transformers.__version__}
+    if a.architecture == "bigbird-pegasus":
+        json.dump(made, sys.stdout)
+        print()
+        return 0
+    import ctranslate2
+
     # CTranslate2's Pegasus loader (4.8) reads config.normalize_before and normalize_embedding, which
     # transformers 5's PegasusConfig no longer has: PEGASUS is pre-norm, without a LayerNorm on the
     # embeddings (as CTranslate2's Marian loader sets them for Marian).
@@ -89,9 +108,7 @@ def make(a):
     for quantization in ("float32", "int8"):
         converter = ctranslate2.converters.TransformersConverter(str(hf))
         converter.convert(str(out / f"ct2-{quantization}"), quantization=quantization, force=True)
-    params = sum(t.numel() for t in model.parameters())
-    json.dump({"made": str(out), "params": params, "transformers": transformers.__version__,
-               "ctranslate2": ctranslate2.__version__}, sys.stdout)
+    json.dump({**made, "ctranslate2": ctranslate2.__version__}, sys.stdout)
     print()
     return 0
 
@@ -106,11 +123,11 @@ def run(a):
     if a.engine == "hf":
         import torch
         import transformers
-        from transformers import PegasusForConditionalGeneration
 
         if a.threads > 0:
             torch.set_num_threads(a.threads)
-        model = PegasusForConditionalGeneration.from_pretrained(a.model, dtype=torch.float32).eval()
+        # PEGASUS or BigBird-PEGASUS (with the attention its config.json names), as saved.
+        model = transformers.AutoModelForSeq2SeqLM.from_pretrained(a.model, dtype=torch.float32).eval()
         settings = dict(num_beams=a.beam, min_new_tokens=a.new_tokens, max_new_tokens=a.new_tokens,
                         no_repeat_ngram_size=a.no_repeat_ngram_size, early_stopping=True, do_sample=False,
                         forced_eos_token_id=None)
@@ -125,7 +142,8 @@ def run(a):
 
         generate([docs[0][:16]], min_new_tokens=2, max_new_tokens=2)  # warm-up
         info = {"transformers": transformers.__version__, "torch": torch.__version__,
-                "threads": torch.get_num_threads()}
+                "threads": torch.get_num_threads(), "architecture": type(model).__name__,
+                "attention_type": getattr(model.config, "attention_type", "full")}
     else:
         import ctranslate2
 
@@ -172,12 +190,13 @@ def main():
     sub = p.add_subparsers(dest="command", required=True)
     m = sub.add_parser("make", help="a random PEGASUS model, saved and converted")
     m.add_argument("--out", required=True)
+    m.add_argument("--architecture", choices=("pegasus", "bigbird-pegasus"), default="pegasus")
     m.add_argument("--d-model", type=int, default=1024)
     m.add_argument("--layers", type=int, default=16, help="encoder and decoder layers each")
     m.add_argument("--heads", type=int, default=16)
     m.add_argument("--ffn", type=int, default=4096)
     m.add_argument("--vocab-size", type=int, default=96103)
-    m.add_argument("--max-positions", type=int, default=1024)
+    m.add_argument("--max-positions", type=int, default=0, help="0: 1024 (pegasus), 4096 (bigbird-pegasus)")
     m.add_argument("--seed", type=int, default=0)
     r = sub.add_parser("run", help="time one summarization job")
     r.add_argument("--engine", choices=("hf", "ct2"), required=True)
@@ -191,9 +210,11 @@ def main():
     r.add_argument("--threads", type=int, default=0, help="0 keeps the engine's default")
     a = p.parse_args()
     if a.command == "make":
-        for name in ("d_model", "layers", "heads", "ffn", "vocab_size", "max_positions"):
+        for name in ("d_model", "layers", "heads", "ffn", "vocab_size"):
             if getattr(a, name) < 1:
                 p.error(f"--{name.replace('_', '-')} must be >= 1")
+        if a.max_positions < 0:
+            p.error("--max-positions must be >= 0")
         if a.vocab_size <= OFFSET + 8:
             p.error(f"--vocab-size must be > {OFFSET + 8} (PegasusTokenizer's {OFFSET} special ids and pieces)")
         return make(a)

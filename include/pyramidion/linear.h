@@ -1,9 +1,21 @@
 // Linear: the model's affine layer y = x W^T + b, with the parameters (and the initialisation) of
-// torch::nn::Linear, plus optional int8 weights for CPU inference.
+// torch::nn::Linear, plus weights packed for CPU inference: float32 reordered for oneDNN, or int8.
 //
 //   Linear fc(512, 2048);
-//   fc->quantize_int8();     // CPU, fp32: weights packed for fbgemm, per output channel
+//   fc->prepack_fp32();      // CPU, fp32: the weight reordered once for oneDNN's matmul
+//   fc->quantize_int8();     // or: CPU, fp32: weights packed for fbgemm, per output channel
 //   auto y = fc->forward(x); // x (..., 512) float32 -> (..., 2048) float32
+//
+// prepack_fp32() keeps the arithmetic float32 and changes only how the weight is laid out in memory:
+// forward() then calls oneDNN's matmul (LibTorch's mkldnn::_linear_pointwise over a weight from
+// mkldnn::_reorder_linear_weight, what torch.compile's CPU weight freezing uses) for inputs of at
+// most kPackedMaxRows rows, the decoder's steps, where LibTorch's default sgemm reads the weight
+// several times slower than memory allows on some CPUs (measured on an AMD EPYC, 2 threads:
+// 4 x 1024 x 96103 in 102 ms by at::linear, 23 ms packed; docs/benchmarks/pegasus.md). Larger inputs,
+// inputs that need a gradient, and any call after the weight changed (an optimizer step, a move,
+// a conversion: its storage or version differs from the packed one's) take at::linear, so the
+// result never comes from stale weights. The sums are the same products in another order: results
+// differ from at::linear's in the last bits only.
 //
 // quantize_int8() is LibTorch's dynamic quantization (the quantized::linear_dynamic kernel, as
 // torch.ao.nn.quantized.dynamic.Linear): the weight is quantized once, symmetric per output row
@@ -44,12 +56,22 @@ class LinearImpl : public torch::nn::Cloneable<LinearImpl> {
   /// std::runtime_error when the kernels are missing. Calling it again repacks (after the weights
   /// changed). Moving or converting the module afterwards is refused by forward().
   void quantize_int8();
-  /// Drops the int8 weights: forward() uses the float parameters again.
-  void dequantize();
-  bool quantized() const { return !packed_.isNone(); }
+  /// Reorders the float32 weight for oneDNN (see above); std::invalid_argument for other dtypes or
+  /// devices, std::runtime_error when this LibTorch has no oneDNN operators. Calling it again
+  /// repacks. The packed copy holds as much memory again as the weight.
+  void prepack_fp32();
+  /// Drops the packed weights (int8 or float32): forward() uses the float parameters again.
+  void unpack();
+  bool quantized() const { return packing_ == Packing::int8; }
+  bool prepacked() const { return packing_ == Packing::fp32; }
+
+  /// The largest number of input rows (the product of x's leading sizes) that forward() sends to
+  /// the prepacked weight; above it, at::linear (whose blocked sgemm catches up: measured at 256 to
+  /// 512 rows for 1024 x 4096 layers).
+  static constexpr int64_t kPackedMaxRows = 256;
 
   /// One layer computing [a(x); b(x); ...] along the output features: the weights (and biases)
-  /// concatenated, quantized when the first part is. All parts must have the same in_features,
+  /// concatenated, quantized or prepacked when the first part is. All parts must have the same in_features,
   /// dtype and device, and all or none a bias. Not registered anywhere, no gradient.
   static std::shared_ptr<LinearImpl> concat(const std::vector<const LinearImpl*>& parts);
 
@@ -62,7 +84,17 @@ class LinearImpl : public torch::nn::Cloneable<LinearImpl> {
  private:
   int64_t in_features_, out_features_;
   bool has_bias_;
-  c10::IValue packed_;  // fbgemm's packed int8 weight and bias (LinearPackedParamsBase), or None
+  enum class Packing { none, int8, fp32 };
+  // Whether x may go to the prepacked float32 weight: see prepack_fp32().
+  bool use_prepacked(const at::Tensor& x) const;
+
+  Packing packing_ = Packing::none;
+  // int8: fbgemm's packed weight and bias (LinearPackedParamsBase); fp32: oneDNN's reordered
+  // weight (an opaque mkldnn tensor, (o, i)); None otherwise.
+  c10::IValue packed_;
+  // fp32: the weight the packed copy was made from (its storage and version at that time).
+  const void* packed_from_ = nullptr;
+  int64_t packed_version_ = -1;
 };
 
 TORCH_MODULE(Linear);

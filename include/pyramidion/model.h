@@ -191,12 +191,23 @@ class Seq2SeqImpl : public torch::nn::Module {
   /// and the output projection (the embedding matrix, when shared) run LibTorch's dynamic int8
   /// kernels; the poolers' scorers, the embeddings and the norms stay float32. Needs the model in
   /// float32 on the CPU (std::invalid_argument otherwise); do it after to(). The float weights stay
-  /// (save() writes them); training a quantized model is not supported: dequantize() first.
+  /// (save() writes them); training a quantized model is not supported: unpack() first.
   void quantize_int8();
-  /// Back to the float weights.
-  void dequantize();
-  /// Whether quantize_int8() is in effect.
+  /// Float32 weights reordered for oneDNN's matmul (linear.h, LinearImpl::prepack_fp32) for the
+  /// layers that every decoder step runs on a few rows: the decoder's linear layers except the
+  /// cross-attention's keys and values (computed once per document), and the output projection
+  /// (the embedding matrix, when shared). The same arithmetic, about twice the decoder's speed on
+  /// the CPU (docs/benchmarks/pegasus.md), for a second copy of those weights in memory. The
+  /// encoder, which runs on whole documents, keeps LibTorch's sgemm. Needs the model in float32 on
+  /// the CPU (std::invalid_argument otherwise); do it after to(). Calls that need a gradient, and
+  /// any after the weights changed, use the parameters as they are. Summarizer::to() does it for
+  /// fp32 on the CPU.
+  void prepack_fp32();
+  /// Back to the float weights as they are (drops int8 or prepacked copies).
+  void unpack();
+  /// Whether quantize_int8() / prepack_fp32() is in effect.
   bool quantized() const { return quantized_; }
+  bool prepacked() const { return prepacked_; }
 
   // Token embeddings: `embed_tokens` when shared (encoder input, decoder input and output
   // projection); otherwise `encoder_embed`, `decoder_embed` and `output_projection`.
@@ -238,9 +249,15 @@ class Seq2SeqImpl : public torch::nn::Module {
   at::Tensor decode(const at::Tensor& tgt_ids, DecoderState& state, bool check_values);
   friend class detail::BeamSearch;
 
+  // quantize_int8() and prepack_fp32(): `pack` on every linear layer, or (step_layers_only) on
+  // those that decoder steps run (see prepack_fp32()).
+  void pack_linears(const char* who, void (LinearImpl::*pack)(), bool step_layers_only);
+
   ModelConfig config_;
-  std::shared_ptr<LinearImpl> shared_output_;  // int8 output projection over embed_tokens (quantized, shared)
+  // The output projection over embed_tokens, packed (int8 or prepacked), when shared.
+  std::shared_ptr<LinearImpl> shared_output_;
   bool quantized_ = false;
+  bool prepacked_ = false;
 };
 
 /// The module holder (TORCH_MODULE's, plus load()).

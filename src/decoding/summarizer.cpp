@@ -104,9 +104,10 @@ Summarizer Summarizer::load(const std::string& dir) {
 Summarizer& Summarizer::to(at::Device device, Precision precision, Quantization quantization) {
   check_precision(precision, device);
   check_quantization(quantization, precision, device);
-  if (model_->quantized()) model_->dequantize();
+  model_->unpack();
   model_->to(device, dtype_of(precision));
   if (quantization == Quantization::int8) model_->quantize_int8();
+  else if (device.is_cpu() && precision == Precision::fp32) model_->prepack_fp32();
   return *this;
 }
 

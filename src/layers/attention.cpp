@@ -247,7 +247,8 @@ at::Tensor MultiHeadAttentionImpl::forward_step(const at::Tensor& x_t, KVCache& 
                                 describe(x_t));
   if (cache.k.defined() || cache.v.defined()) check_heads("forward_step", "cache", cache.k, cache.v, b, h, dh);
   if (!cache.qkv || cache.qkv->weight.scalar_type() != q_proj->weight.scalar_type() ||
-      cache.qkv->weight.device() != q_proj->weight.device() || cache.qkv->quantized() != q_proj->quantized())
+      cache.qkv->weight.device() != q_proj->weight.device() || cache.qkv->quantized() != q_proj->quantized() ||
+      cache.qkv->prepacked() != q_proj->prepacked())
     cache.qkv = LinearImpl::concat({q_proj.get(), k_proj.get(), v_proj.get()});  // d -> 3d
   const auto qkv = cache.qkv->forward(x_t).chunk(3, -1);  // (b, 1, d) -> (b, 1, 3d) -> 3 x (b, 1, d)
   const auto q = split_heads(qkv[0]);  // (b, 1, d) -> (b, h, 1, dh)

@@ -28,7 +28,8 @@ using OptionalOp = std::optional<c10::OperatorHandle>;
 c10::IValue call_op(const OptionalOp& op, const char* name, std::vector<c10::IValue> stack) {
   if (!op)
     throw std::runtime_error(std::string("Linear: this LibTorch has no ") + name +
-                             " operator (int8 inference needs the fbgemm quantized kernels, x86-64 builds)");
+                             " operator (int8 inference needs the fbgemm quantized kernels, x86-64 builds; "
+                             "prepacked float32, the oneDNN ones, builds with MKLDNN)");
   op->callBoxed(&stack);
   return stack.front();
 }
@@ -40,6 +41,19 @@ const OptionalOp& linear_dynamic_op() {
 
 const OptionalOp& linear_prepack_op() {
   static const OptionalOp op = c10::Dispatcher::singleton().findSchema({"quantized::linear_prepack", ""});
+  return op;
+}
+
+// oneDNN's matmul: mkldnn::_reorder_linear_weight(Tensor self, int? batch_size=None) and
+// mkldnn::_linear_pointwise(Tensor X, Tensor W, Tensor? B, str attr, Scalar?[] scalars, str? algorithm),
+// registered by LibTorch's aten/src/ATen/native/mkldnn (the kernels of torch.compile's CPU freezing).
+const OptionalOp& reorder_linear_weight_op() {
+  static const OptionalOp op = c10::Dispatcher::singleton().findSchema({"mkldnn::_reorder_linear_weight", ""});
+  return op;
+}
+
+const OptionalOp& linear_pointwise_op() {
+  static const OptionalOp op = c10::Dispatcher::singleton().findSchema({"mkldnn::_linear_pointwise", ""});
   return op;
 }
 
@@ -97,15 +111,37 @@ void LinearImpl::reset() {
     const double bound = 1.0 / std::sqrt(static_cast<double>(in_features_));
     torch::nn::init::uniform_(bias, -bound, bound);
   }
-  packed_ = c10::IValue();
+  unpack();
 }
 
 void LinearImpl::pretty_print(std::ostream& stream) const {
   stream << "pyramidion::Linear(in_features=" << in_features_ << ", out_features=" << out_features_
-         << ", bias=" << (has_bias_ ? "true" : "false") << (quantized() ? ", int8" : "") << ")";
+         << ", bias=" << (has_bias_ ? "true" : "false") << (quantized() ? ", int8" : "") << (prepacked() ? ", prepacked" : "") << ")";
+}
+
+bool LinearImpl::use_prepacked(const at::Tensor& x) const {
+  if (packing_ != Packing::fp32 || !x.defined() || x.scalar_type() != at::kFloat || !x.device().is_cpu() ||
+      x.dim() < 1 || x.size(-1) != in_features_ || x.numel() == 0 || x.numel() / in_features_ > kPackedMaxRows)
+    return false;
+  if (at::GradMode::is_enabled() && (weight.requires_grad() || x.requires_grad() || (has_bias_ && bias.requires_grad())))
+    return false;
+  // The weight the copy was made from, unchanged (the bias is read as it is now).
+  return weight.scalar_type() == at::kFloat && weight.device().is_cpu() && weight.data_ptr() == packed_from_ &&
+         weight._version() == packed_version_ && (!has_bias_ || bias.scalar_type() == at::kFloat);
 }
 
 at::Tensor LinearImpl::forward(const at::Tensor& x) {
+  if (use_prepacked(x)) {
+    auto sizes = x.sizes().vec();
+    sizes.back() = out_features_;
+    const auto rows = x.reshape({-1, in_features_}).contiguous();  // (r, i)
+    c10::IValue b = has_bias_ ? c10::IValue(bias.contiguous()) : c10::IValue();
+    const auto y = call_op(linear_pointwise_op(), "mkldnn::_linear_pointwise",
+                           {rows, packed_, b, std::string("none"), c10::List<std::optional<at::Scalar>>(),
+                            c10::IValue(std::string())})
+                       .toTensor();  // (r, o)
+    return y.view(sizes);            // (..., o)
+  }
   if (!quantized()) return at::linear(x, weight, bias);  // (..., i) -> (..., o)
   if (!x.defined() || x.scalar_type() != at::kFloat || !x.device().is_cpu() || x.dim() < 1 ||
       x.size(-1) != in_features_)
@@ -115,7 +151,7 @@ at::Tensor LinearImpl::forward(const at::Tensor& x) {
                                              : std::string()));
   if (at::GradMode::is_enabled() && (weight.requires_grad() || x.requires_grad()))
     throw std::invalid_argument("Linear (int8): the int8 kernels have no gradient; run under torch::NoGradGuard "
-                                "(inference), or dequantize() before training");
+                                "(inference), or unpack() before training");
   if (x.numel() == 0) {
     auto sizes = x.sizes().vec();
     sizes.back() = out_features_;
@@ -130,6 +166,7 @@ void LinearImpl::quantize_int8() {
                                             "CPU, got ") +
                                 c10::toString(weight.scalar_type()) + " on " + weight.device().str());
   torch::NoGradGuard no_grad;
+  unpack();
   const auto w = weight.detach().contiguous();                             // (o, i)
   const auto scales = (w.abs().amax(1).to(at::kDouble) / 127.0).clamp_min(1e-12);  // (o)
   const auto zero_points = at::zeros({out_features_}, at::kLong);          // (o) symmetric
@@ -138,9 +175,29 @@ void LinearImpl::quantize_int8() {
   const auto qweight = at::quantize_per_channel(w, scales, zero_points, 0, at::kQInt8);  // (o, i) int8
   c10::IValue b = has_bias_ ? c10::IValue(bias.detach().contiguous()) : c10::IValue();
   packed_ = call_op(linear_prepack_op(), "quantized::linear_prepack", {qweight, b});
+  packing_ = Packing::int8;
 }
 
-void LinearImpl::dequantize() { packed_ = c10::IValue(); }
+void LinearImpl::prepack_fp32() {
+  if (weight.scalar_type() != at::kFloat || !weight.device().is_cpu())
+    throw std::invalid_argument(std::string("Linear::prepack_fp32: needs float32 weights on the CPU, got ") +
+                                c10::toString(weight.scalar_type()) + " on " + weight.device().str());
+  torch::NoGradGuard no_grad;
+  unpack();
+  // A contiguous weight is read in place by the reorder; packed_from_ names the parameter's own storage.
+  packed_ = call_op(reorder_linear_weight_op(), "mkldnn::_reorder_linear_weight",
+                    {weight.detach().contiguous(), c10::IValue()});  // (o, i), oneDNN's layout
+  packed_from_ = weight.data_ptr();
+  packed_version_ = weight._version();
+  packing_ = Packing::fp32;
+}
+
+void LinearImpl::unpack() {
+  packed_ = c10::IValue();
+  packed_from_ = nullptr;
+  packed_version_ = -1;
+  packing_ = Packing::none;
+}
 
 std::shared_ptr<LinearImpl> LinearImpl::concat(const std::vector<const LinearImpl*>& parts) {
   if (parts.empty()) throw std::invalid_argument("Linear::concat: no parts");
@@ -158,6 +215,7 @@ std::shared_ptr<LinearImpl> LinearImpl::concat(const std::vector<const LinearImp
   auto fused = std::make_shared<LinearImpl>(at::cat(weights, 0),                                   // (sum o, i)
                                             first.has_bias_ ? at::cat(biases, 0) : at::Tensor());  // (sum o)
   if (first.quantized()) fused->quantize_int8();
+  if (first.prepacked()) fused->prepack_fp32();
   return fused;
 }
 

@@ -279,8 +279,10 @@ at::Tensor Seq2SeqImpl::embed(torch::nn::Embedding table, bool encoder, const at
 
 at::Tensor Seq2SeqImpl::project_out(const at::Tensor& x) {
   at::Tensor logits;
-  if (shared_output_) {
-    logits = shared_output_->forward(x);  // (b, t, d) -> (b, t, v), int8
+  // The packed copy of embed_tokens while it is still that parameter's storage (not after a move
+  // or a conversion of the model).
+  if (shared_output_ && shared_output_->weight.is_alias_of(embed_tokens->weight)) {
+    logits = shared_output_->forward(x);  // (b, t, d) -> (b, t, v), int8 or prepacked
   } else if (config_.shared_embeddings) {
     logits = at::matmul(x, embed_tokens->weight.t());  // (b, t, d) x (d, v) -> (b, t, v)
   } else {
@@ -300,42 +302,56 @@ void Seq2SeqImpl::set_detach_scorer_input(bool detach) {
   for (size_t i = 0; i < encoder_poolers->size(); ++i) encoder_poolers->ptr<TopKPoolerImpl>(i)->detach_scorer_input = detach;
 }
 
-void Seq2SeqImpl::quantize_int8() {
+void Seq2SeqImpl::pack_linears(const char* who, void (LinearImpl::*pack)(), bool step_layers_only) {
   const auto w = parameters().front();  // a copy: parameters() returns a temporary vector
   if (w.scalar_type() != at::kFloat || !w.device().is_cpu())
-    throw std::invalid_argument(std::string("Seq2Seq::quantize_int8: int8 weights are made from a float32 model on the "
-                                            "CPU, got ") + c10::toString(w.scalar_type()) + " on " + w.device().str());
-  // The poolers' scorers (d -> 1) cost nothing and decide what is kept: they stay float32.
-  const auto quantize_attention = [](MultiHeadAttentionImpl& a) {
-    for (auto* p : {&a.q_proj, &a.k_proj, &a.v_proj, &a.out_proj}) (*p)->quantize_int8();
-  };
-  for (size_t i = 0; i < encoder_layers->size(); ++i) {
-    auto* layer = encoder_layers->ptr<EncoderLayerImpl>(i).get();
-    quantize_attention(*layer->self_attn);
-    layer->fc1->quantize_int8();
-    layer->fc2->quantize_int8();
+    throw std::invalid_argument(std::string("Seq2Seq::") + who + ": packed weights are made from a float32 model on "
+                                "the CPU, got " + c10::toString(w.scalar_type()) + " on " + w.device().str());
+  unpack();
+  const auto apply = [&](Linear& linear) { ((*linear).*pack)(); };
+  // The poolers' scorers (d -> 1) cost nothing and decide what is kept: they stay as they are.
+  if (!step_layers_only) {
+    for (size_t i = 0; i < encoder_layers->size(); ++i) {
+      auto* layer = encoder_layers->ptr<EncoderLayerImpl>(i).get();
+      for (auto* p : {&layer->self_attn->q_proj, &layer->self_attn->k_proj, &layer->self_attn->v_proj,
+                      &layer->self_attn->out_proj, &layer->fc1, &layer->fc2})
+        apply(*p);
+    }
   }
   for (size_t i = 0; i < decoder_layers->size(); ++i) {
     auto* layer = decoder_layers->ptr<DecoderLayerImpl>(i).get();
-    quantize_attention(*layer->self_attn);
-    quantize_attention(*layer->cross_attn);
-    layer->fc1->quantize_int8();
-    layer->fc2->quantize_int8();
+    for (auto* p : {&layer->self_attn->q_proj, &layer->self_attn->k_proj, &layer->self_attn->v_proj,
+                    &layer->self_attn->out_proj, &layer->cross_attn->q_proj, &layer->cross_attn->out_proj,
+                    &layer->fc1, &layer->fc2})
+      apply(*p);
+    if (!step_layers_only) {  // the cross-attention's keys and values: once per document, over all of it
+      apply(layer->cross_attn->k_proj);
+      apply(layer->cross_attn->v_proj);
+    }
   }
-  if (output_projection) output_projection->quantize_int8();
+  if (output_projection) apply(output_projection);
   if (config_.shared_embeddings) {
     torch::NoGradGuard no_grad;
     shared_output_ = std::make_shared<LinearImpl>(embed_tokens->weight.detach(), at::Tensor());  // d -> v
-    shared_output_->quantize_int8();
+    ((*shared_output_).*pack)();
   }
+}
+
+void Seq2SeqImpl::quantize_int8() {
+  pack_linears("quantize_int8", &LinearImpl::quantize_int8, /*step_layers_only=*/false);
   quantized_ = true;
 }
 
-void Seq2SeqImpl::dequantize() {
+void Seq2SeqImpl::prepack_fp32() {
+  pack_linears("prepack_fp32", &LinearImpl::prepack_fp32, /*step_layers_only=*/true);
+  prepacked_ = true;
+}
+
+void Seq2SeqImpl::unpack() {
   for (const auto& module : modules())
-    if (auto* linear = dynamic_cast<LinearImpl*>(module.get())) linear->dequantize();
+    if (auto* linear = dynamic_cast<LinearImpl*>(module.get())) linear->unpack();
   shared_output_.reset();
-  quantized_ = false;
+  quantized_ = prepacked_ = false;
 }
 
 EncoderOutput Seq2SeqImpl::encode(const at::Tensor& src_ids, const at::Tensor& src_mask) {

@@ -1,5 +1,6 @@
 // Tests of Linear (src/layers/linear.cpp): the parameters and random draws of torch::nn::Linear,
-// int8 weights against a bound derived from the quantization steps, the fused concat, and errors.
+// int8 weights against a bound derived from the quantization steps, prepacked float32 weights
+// against at::linear (and never stale), the fused concat, and errors.
 // (The whole model in int8: tests/models/model_test.cpp.)
 //
 // Legend: r rows, i in_features, o out_features.
@@ -58,7 +59,7 @@ TEST(LinearInt8, WithinTheQuantizationBoundAndNotFloat) {
   EXPECT_TRUE(((y - exact).abs() <= bound * 1.01 + 1e-5).all().item<bool>())
       << "largest error / bound " << ((y - exact).abs() / bound).max().item<double>();
   EXPECT_FALSE(y.equal(exact)) << "the int8 path ran";
-  fc->dequantize();
+  fc->unpack();
   EXPECT_TRUE(fc->forward(x).equal(exact));
 }
 
@@ -98,6 +99,101 @@ TEST(LinearInt8, BadInputsAndWeightsAreRefused) {
   EXPECT_THROW(Linear(0, 3), std::invalid_argument);
   EXPECT_THROW(LinearImpl(at::randn({3}), at::Tensor()), std::invalid_argument);
   EXPECT_THROW(LinearImpl(at::randn({3, 2}), at::randn({2})), std::invalid_argument);
+}
+
+// Writes `value` over the weight's memory behind autograd's back: its version does not move, so
+// only a layer that reads the packed copy still gives the old product.
+void overwrite_unversioned(at::Tensor& weight, float value) {
+  auto* data = weight.data_ptr<float>();
+  const auto before = weight._version();
+  for (int64_t j = 0; j < weight.numel(); ++j) data[j] = value;
+  ASSERT_EQ(weight._version(), before);
+}
+
+TEST(LinearPrepacked, SameProductAsAtLinearAtEveryRowCount) {
+  at::manual_seed(6);
+  Linear fc(96, 200);
+  torch::NoGradGuard no_grad;
+  for (const int64_t rows : {int64_t(1), int64_t(4), int64_t(37), LinearImpl::kPackedMaxRows, LinearImpl::kPackedMaxRows + 1}) {
+    const auto x = at::randn({rows, 96});                 // (r, i)
+    const auto exact = at::linear(x.to(at::kDouble), fc->weight.to(at::kDouble), fc->bias.to(at::kDouble));  // (r, o)
+    fc->unpack();
+    const auto plain = fc->forward(x);
+    fc->prepack_fp32();
+    ASSERT_TRUE(fc->prepacked());
+    ASSERT_FALSE(fc->quantized());
+    const auto packed = fc->forward(x);  // (r, o)
+    ASSERT_EQ(packed.sizes(), plain.sizes());
+    // float32 sums of 96 products in another order: both within a few float32 steps of the exact sums.
+    EXPECT_LT((packed.to(at::kDouble) - exact).abs().max().item<double>(), 1e-4) << rows << " rows";
+    EXPECT_LT((plain.to(at::kDouble) - exact).abs().max().item<double>(), 1e-4) << rows << " rows";
+  }
+  // Leading dimensions of any shape, and no bias.
+  Linear nb(96, 10, false);
+  const auto x3 = at::randn({2, 3, 96});
+  const auto before = nb->forward(x3);
+  nb->prepack_fp32();
+  EXPECT_TRUE(at::allclose(nb->forward(x3), before, 1e-5, 1e-5));
+  EXPECT_EQ(nb->forward(x3).sizes(), before.sizes());
+  EXPECT_EQ(nb->forward(at::randn({0, 96})).sizes(), at::IntArrayRef({0, 10}));
+}
+
+// The packed copy is what small inputs read (overwriting the weight unversioned leaves their product
+// as it was), large inputs read the weight; and once the weight changes in any visible way (an
+// in-place update, a conversion), every input reads the weight again.
+TEST(LinearPrepacked, SmallInputsReadTheCopyAndAChangedWeightIsNeverStale) {
+  at::manual_seed(7);
+  Linear fc(32, 16);
+  torch::NoGradGuard no_grad;
+  const auto small = at::randn({4, 32}), large = at::randn({LinearImpl::kPackedMaxRows + 1, 32});
+  const auto small_before = fc->forward(small);
+  fc->prepack_fp32();
+  overwrite_unversioned(fc->weight, 0.5f);
+  EXPECT_TRUE(at::allclose(fc->forward(small), small_before, 1e-5, 1e-5)) << "the small input read the packed copy";
+  EXPECT_TRUE(fc->forward(large).equal(at::linear(large, fc->weight, fc->bias))) << "the large one, the weight";
+
+  fc->prepack_fp32();  // packs the 0.5s
+  fc->weight.mul_(2);  // an optimizer's in-place step: the version moves
+  EXPECT_TRUE(at::allclose(fc->forward(small), at::linear(small, fc->weight, fc->bias), 1e-6, 1e-6))
+      << "an in-place update is seen";
+  fc->prepack_fp32();
+  fc->to(at::kDouble);
+  fc->to(at::kFloat);  // new storage
+  EXPECT_TRUE(at::allclose(fc->forward(small), at::linear(small, fc->weight, fc->bias), 1e-6, 1e-6))
+      << "a conversion is seen";
+}
+
+TEST(LinearPrepacked, GradientsFlowThroughTheParameters) {
+  at::manual_seed(8);
+  Linear fc(12, 5);
+  const auto x = at::randn({3, 12}).requires_grad_();
+  const auto grads = [&] {
+    return torch::autograd::grad({fc->forward(x).square().sum()}, {fc->weight, fc->bias, x});
+  };
+  const auto plain = grads();
+  fc->prepack_fp32();
+  const auto packed = grads();
+  for (size_t j = 0; j < plain.size(); ++j) EXPECT_TRUE(packed[j].equal(plain[j])) << "gradient " << j;
+}
+
+TEST(LinearPrepacked, ConcatAndRefusals) {
+  at::manual_seed(9);
+  Linear a(16, 8), b(16, 12);
+  torch::NoGradGuard no_grad;
+  const auto x = at::randn({3, 1, 16});
+  a->prepack_fp32();
+  b->prepack_fp32();
+  const auto fused = LinearImpl::concat({a.get(), b.get()});
+  EXPECT_TRUE(fused->prepacked());
+  EXPECT_TRUE(at::allclose(fused->forward(x), at::cat({a->forward(x), b->forward(x)}, -1), 1e-5, 1e-5));
+  a->quantize_int8();
+  EXPECT_TRUE(a->quantized());
+  EXPECT_FALSE(a->prepacked()) << "one packing at a time";
+  Linear h(8, 4);
+  h->to(at::kBFloat16);
+  const auto message = pyramidion_test::error_of([&] { h->prepack_fp32(); });
+  EXPECT_NE(message.find("BFloat16"), std::string::npos) << message;
+  EXPECT_FALSE(h->prepacked());
 }
 
 }  // namespace

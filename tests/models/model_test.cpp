@@ -563,12 +563,56 @@ TEST(Seq2SeqInt8, LogitsNearFloatAndGenerationRuns) {
     const auto g = pyramidion::generate(model, src, mask, pyramidion::GenerateOptions().beam_size(4).max_length(6));
     EXPECT_EQ(g.tokens.size(0), 2);
     EXPECT_TRUE(model->parameters().front().equal(before));
-    model->dequantize();
+    model->unpack();
     EXPECT_TRUE(model->forward(src, mask, tgt).equal(exact));
   }
   auto bf16 = make_model(preset("tiny-vanilla"));
   bf16->to(at::kBFloat16);
   EXPECT_THROW(bf16->quantize_int8(), std::invalid_argument);
+}
+
+// The whole model prepacked: the same logits as the plain float32 model up to the order of the
+// sums, the same generated tokens, and after a conversion it runs the converted weights.
+TEST(Seq2SeqPrepacked, SameLogitsAndTokensAsPlainFloat) {
+  torch::NoGradGuard no_grad;
+  for (const std::string name : {"tiny-deep-pyramidion", "tiny-vanilla"}) {
+    auto model = make_model(preset(name), 6);
+    at::manual_seed(7);
+    const auto mask = lengths_mask({40, 23}, 40);
+    const auto src = random_ids(mask);
+    const auto tgt = at::randint(3, 64, {2, 9}, at::kLong);
+    const auto exact = model->forward(src, mask, tgt);  // (b, t, v)
+    const auto options = pyramidion::GenerateOptions().beam_size(4).max_length(8);
+    const auto plain_tokens = pyramidion::generate(model, src, mask, options).tokens;
+    model->prepack_fp32();
+    EXPECT_TRUE(model->prepacked());
+    EXPECT_FALSE(model->quantized());
+    // The layers of decoder steps only: the encoder and the cross-attention's keys and values read
+    // whole documents.
+    const auto* first_encoder = model->encoder_layers->ptr<pyramidion::EncoderLayerImpl>(0).get();
+    const auto* first_decoder = model->decoder_layers->ptr<pyramidion::DecoderLayerImpl>(0).get();
+    EXPECT_FALSE(first_encoder->fc1->prepacked());
+    EXPECT_FALSE(first_decoder->cross_attn->k_proj->prepacked());
+    EXPECT_TRUE(first_decoder->cross_attn->q_proj->prepacked());
+    EXPECT_TRUE(first_decoder->fc2->prepacked());
+    const double scale = exact.abs().max().item<double>();
+    EXPECT_LT((model->forward(src, mask, tgt) - exact).abs().max().item<double>(), 1e-5 * scale) << name;
+    auto state = model->start_decoding(model->encode(src, mask));
+    for (int64_t i = 0; i < 9; ++i) {
+      const auto step = model->decode_step(tgt.narrow(1, i, 1), state);  // (b, v), prepacked fused q/k/v
+      EXPECT_LT((step - exact.select(1, i)).abs().max().item<double>(), 1e-5 * scale) << name << " position " << i;
+    }
+    EXPECT_TRUE(pyramidion::generate(model, src, mask, options).tokens.equal(plain_tokens)) << name;
+    model->to(at::kDouble);  // the packed copies are now stale: the double weights are used
+    const auto as_double = model->forward(src, mask, tgt);
+    EXPECT_EQ(as_double.scalar_type(), at::kDouble);
+    EXPECT_LT((as_double.to(at::kFloat) - exact).abs().max().item<double>(), 1e-5 * scale) << name;
+    model->unpack();
+    EXPECT_FALSE(model->prepacked());
+  }
+  auto bf16 = make_model(preset("tiny-vanilla"));
+  bf16->to(at::kBFloat16);
+  EXPECT_THROW(bf16->prepack_fp32(), std::invalid_argument);
 }
 
 TEST(Seq2SeqModel, InvalidInputsRaise) {

@@ -151,7 +151,8 @@ CLI::App* add_summarize_command(CLI::App& app, SummarizeBenchOptions& o) {
   cmd->add_option("--checkpoints", o.checkpoints,
                   "model directories (e.g. pyramidion-import's), comma list, instead of --configs")
       ->delimiter(',');
-  cmd->add_option("--weights", o.weights, "weights of every config, comma list: fp32, bf16, int8")
+  cmd->add_option("--weights", o.weights, "weights of every config, comma list: fp32 (prepacked for oneDNN, as pyramidion-summarize runs), "
+                  "fp32-plain (the same without prepacking), bf16, int8")
       ->delimiter(',')
       ->capture_default_str();
   cmd->add_option("--peer", o.peers,

@@ -52,7 +52,7 @@ constexpr double kMiB = 1024.0 * 1024.0;
 struct Variant {
   std::string name;     // "deep-pyramidion fp32", or "LED (peer)"
   std::string config;   // the preset's or directory's stem ("" for a peer)
-  std::string weights;  // fp32, bf16, int8
+  std::string weights;  // fp32, fp32-plain, bf16, int8
   std::string peer_kind;      // "led", "hf", "ct2"; "" for pyramidion
   std::string compute_type;   // ct2: "float32", "int8"
   Seq2Seq model{nullptr};
@@ -143,10 +143,11 @@ void check_options(const SummarizeBenchOptions& o) {
   if (o.warmup < 0) throw std::invalid_argument("summarize: --warmup must be >= 0, got " + std::to_string(o.warmup));
   if (o.configs.empty() && o.checkpoints.empty())
     throw std::invalid_argument("summarize: --configs or --checkpoints needs at least one model");
-  if (o.weights.empty()) throw std::invalid_argument("summarize: --weights needs at least one of fp32, bf16, int8");
+  if (o.weights.empty()) throw std::invalid_argument("summarize: --weights needs at least one of fp32, fp32-plain, bf16, int8");
   for (const auto& w : o.weights)
-    if (w != "fp32" && w != "bf16" && w != "int8")
-      throw std::invalid_argument("summarize: --weights = \"" + w + "\" must be one of \"fp32\", \"bf16\", \"int8\"");
+    if (w != "fp32" && w != "fp32-plain" && w != "bf16" && w != "int8")
+      throw std::invalid_argument("summarize: --weights = \"" + w +
+                                  "\" must be one of \"fp32\", \"fp32-plain\", \"bf16\", \"int8\"");
   for (const auto& m : o.modes)
     if (!m.empty() && m != "one" && m != "budget")
       throw std::invalid_argument("summarize: --modes = \"" + m + "\" must be one of \"one\", \"budget\"");
@@ -326,6 +327,8 @@ class SummarizeBench {
       v.name = v.config + " " + w;
       v.model = make();
       v.model->eval();
+      // As Summarizer::to() leaves them: fp32 prepacked for oneDNN; fp32-plain is fp32 without it.
+      if (w == "fp32") v.model->prepack_fp32();
       if (w == "bf16") v.model->to(at::kBFloat16);
       if (w == "int8") v.model->quantize_int8();
       for (const auto& p : v.model->parameters()) v.params += p.numel();
@@ -601,10 +604,14 @@ class SummarizeBench {
         md_ << "\nPeer: Hugging Face transformers " << info.value("transformers", "?")
             << " (LED, random weights, fp32, " << info.value("threads", 0) << " threads, PyTorch "
             << info.value("torch", "?") << "), scripts/led_peer.py";
-      if (kind == "hf")
-        md_ << "\nPeer: Hugging Face transformers " << info.value("transformers", "?")
-            << " (PEGASUS, the same weights, fp32, " << info.value("threads", 0) << " threads, PyTorch "
+      if (kind == "hf") {
+        const auto architecture = info.value("architecture", std::string("PegasusForConditionalGeneration"));
+        const auto attention = info.value("attention_type", std::string("full"));
+        md_ << "\nPeer: Hugging Face transformers " << info.value("transformers", "?") << " (" << architecture
+            << (attention == "full" ? std::string() : " with " + attention + " encoder attention")
+            << ", the same weights, fp32, " << info.value("threads", 0) << " threads, PyTorch "
             << info.value("torch", "?") << "), scripts/pegasus_peer.py";
+      }
       if (kind == "ct2")
         md_ << "\nPeer: CTranslate2 " << info.value("ctranslate2", "?") << " (PEGASUS, the same weights converted by "
             << "its own converter, " << info.value("threads", 0) << " threads), scripts/pegasus_peer.py";
