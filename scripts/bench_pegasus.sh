@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The PEGASUS benchmark of docs/benchmarks/pegasus.md. It runs pyramidion (fp32, bf16, int8)
+# The PEGASUS benchmark of docs/benchmarks/pegasus.md. It runs pyramidion (fp32; fp32-plain, the
+# same without the prepacked decoder weights; bf16; int8)
 # against transformers (fp32) and CTranslate2 (float32, int8) on the same weights: a
 # PEGASUS-large-shaped model (d 1024, 16 + 16 layers, 16 heads, FFN 4096, vocabulary 96103) with
 # random weights made by transformers, imported with pyramidion-import and converted with
@@ -25,7 +26,7 @@ if [ ! -f "$DIR/pyramidion/weights.pt" ]; then
   "$BUILD/tools/pyramidion-import" hf "$DIR/hf" --out "$DIR/pyramidion" --max-target-length 256
 fi
 mkdir -p docs/benchmarks
-"$BUILD/tools/pyramidion-bench" summarize --checkpoints "$DIR/pyramidion" --weights fp32,bf16,int8 \
+"$BUILD/tools/pyramidion-bench" summarize --checkpoints "$DIR/pyramidion" --weights fp32,fp32-plain,bf16,int8 \
     --peer hf,ct2 --peer-model "$DIR" --peer-python "$PY" \
     --source-length 1024 --target-length 128 --beam 4 --max-tokens 6144 --modes one,budget \
     --warmup 1 --reps 3 --markdown docs/benchmarks/pegasus.md --json docs/benchmarks/pegasus.json "$@"

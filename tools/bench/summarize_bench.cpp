@@ -533,41 +533,56 @@ class SummarizeBench {
     json_["modes"][mode] = {{"documents", n}, {"batch", setting.batch}, {"variants", rows}};
   }
 
-  // Batch 1, one document per length, each model's first weights and the peers.
+  // Batch 1, one document per length, each model's first weights and the peers: documents/s and
+  // memory per length, then each model against each peer at the lengths where the peer ran.
   void report_sweep() {
     std::vector<size_t> which;
     for (size_t i = 0; i < variants_.size(); ++i)
       if (variants_[i].peer() || variants_[i].weights == o_.weights.front()) which.push_back(i);
     std::map<size_t, std::vector<double>> sec, extra;
+    std::vector<Setting> settings;
     nlohmann::json rows = nlohmann::json::array();
-    md_ << "\n### How the cost grows with the document (batch 1, one document)\n\n| variant |";
-    for (const int64_t S : o_.sweep) md_ << " S = " << S << " |";
-    md_ << " growth per doubling of S: time | memory |\n|:---|";
-    for (size_t k = 0; k < o_.sweep.size() + 2; ++k) md_ << "---:|";
-    md_ << "\n";
     std::vector<double> lengths;
     for (const int64_t S : o_.sweep) {
       lengths.push_back(static_cast<double>(S));
-      const auto setting = run_setting("sweep S=" + std::to_string(S), S, 1, 1, which, /*tolerate_peer=*/true);
+      settings.push_back(run_setting("sweep S=" + std::to_string(S), S, 1, 1, which, /*tolerate_peer=*/true));
       for (const size_t i : which) {
-        const auto& s = setting.series.at(i);
-        sec[i].push_back(s.median_seconds());
-        extra[i].push_back(static_cast<double>(s.peak_extra()));
+        const auto& s = settings.back().series.at(i);
+        sec[i].push_back(failed(s) ? -1 : s.median_seconds());
+        extra[i].push_back(failed(s) ? -1 : static_cast<double>(s.peak_extra()));
+        if (failed(s)) {
+          rows.push_back({{"variant", variants_[i].name}, {"source_length", S}, {"failed", true}});
+          continue;
+        }
         rows.push_back({{"variant", variants_[i].name}, {"source_length", S}, {"median_seconds", s.median_seconds()},
                         {"docs_per_s", 1.0 / s.median_seconds()}, {"peak_rss_bytes", s.peak_rss()},
                         {"peak_extra_bytes", s.peak_extra()}});
       }
     }
+    const auto header = [&](const std::string& title, const std::string& last) {
+      md_ << "\n### " << title << "\n\n| variant |";
+      for (const int64_t S : o_.sweep) md_ << " S = " << S << " |";
+      md_ << last << "\n|:---|";
+      for (size_t k = 0; k < o_.sweep.size(); ++k) md_ << "---:|";
+      md_ << (last.empty() ? "" : "---:|---:|") << "\n";
+    };
+    header("How the cost grows with the document (batch 1, one document)", " growth per doubling of S: time | memory |");
     nlohmann::json fits = nlohmann::json::object();
     for (const size_t i : which) {
       md_ << "| " << variants_[i].name << " |";
+      bool all = true;
       for (size_t k = 0; k < o_.sweep.size(); ++k) {
         if (sec[i][k] <= 0) {
           md_ << " failed |";
+          all = false;
           continue;
         }
         md_ << " " << format_fixed(1.0 / sec[i][k], 3) << " docs/s, " << mib(static_cast<int64_t>(extra[i][k]))
             << " MiB |";
+      }
+      if (!all || o_.sweep.size() < 2) {  // no fit over some of the lengths only
+        md_ << " - | - |\n";
+        continue;
       }
       const double t = growth_per_doubling(lengths, sec[i]), m = growth_per_doubling(lengths, extra[i]);
       md_ << " " << format_fixed(t, 2) << "x | " << format_fixed(m, 2) << "x |\n";
@@ -575,8 +590,30 @@ class SummarizeBench {
     }
     md_ << "\nCells: documents/s and the peak memory's growth over the resident memory before the run (extra). "
            "Growth per doubling: 2^slope of the least-squares line of log2(seconds) (and log2(extra memory)) "
-           "against log2(S); 2x is linear, 4x quadratic.\n";
-    json_["sweep"] = {{"lengths", o_.sweep}, {"points", rows}, {"fits", fits}};
+           "against log2(S); 2x is linear, 4x quadratic; - where a length failed.\n";
+    nlohmann::json against = nlohmann::json::array();
+    for (const size_t p : peer_indices()) {
+      header("Against " + variants_[p].name + " at the same S (speed-up: median (min-max) of the per-repetition "
+             "ratios)", "");
+      for (const size_t i : which) {
+        if (variants_[i].peer()) continue;
+        md_ << "| " << variants_[i].name << " |";
+        for (size_t k = 0; k < o_.sweep.size(); ++k) {
+          const auto& series = settings[k].series;
+          if (failed(series.at(p)) || failed(series.at(i))) {
+            md_ << " - |";
+            continue;
+          }
+          const Ratio r = paired_ratio(series.at(p), series.at(i));
+          md_ << " " << times(r) << " |";
+          against.push_back({{"variant", variants_[i].name}, {"peer", variants_[p].name}, {"source_length", o_.sweep[k]},
+                             {"median", r.median}, {"min", r.min}, {"max", r.max}});
+        }
+        md_ << "\n";
+      }
+      md_ << "\nCells: the peer's time over the variant's, per repetition; - where either failed at that length (see the log).\n";
+    }
+    json_["sweep"] = {{"lengths", o_.sweep}, {"points", rows}, {"fits", fits}, {"against_peers", against}};
   }
 
   // One run per mode of each model's first weights under LibTorch's profiler (untimed above).
