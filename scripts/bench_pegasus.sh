@@ -12,6 +12,7 @@
 # (default /tmp/pegasus-large).
 #
 #   scripts/bench_pegasus.sh [extra pyramidion-bench summarize flags, e.g. --reps 5]
+#   PYRAMIDION_PEGASUS_WEIGHTS=fp32,fp32-plain,int8 scripts/bench_pegasus.sh   # fewer of pyramidion's rows
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD="${PYRAMIDION_BUILD_DIR:-build}"
@@ -26,7 +27,7 @@ if [ ! -f "$DIR/pyramidion/weights.pt" ]; then
   "$BUILD/tools/pyramidion-import" hf "$DIR/hf" --out "$DIR/pyramidion" --max-target-length 256
 fi
 mkdir -p docs/benchmarks
-"$BUILD/tools/pyramidion-bench" summarize --checkpoints "$DIR/pyramidion" --weights fp32,fp32-plain,bf16,int8 \
+"$BUILD/tools/pyramidion-bench" summarize --checkpoints "$DIR/pyramidion" --weights "${PYRAMIDION_PEGASUS_WEIGHTS:-fp32,fp32-plain,bf16,int8}" \
     --peer hf,ct2 --peer-model "$DIR" --peer-python "$PY" \
     --source-length 1024 --target-length 128 --beam 4 --max-tokens 6144 --modes one,budget \
     --warmup 1 --reps 3 --markdown docs/benchmarks/pegasus.md --json docs/benchmarks/pegasus.json "$@"

@@ -29,6 +29,7 @@
 
 #include <ATen/core/Tensor.h>
 #include <ATen/core/ivalue.h>
+#include <c10/core/Storage.h>
 #include <torch/nn/cloneable.h>
 #include <torch/nn/pimpl.h>
 
@@ -58,7 +59,8 @@ class LinearImpl : public torch::nn::Cloneable<LinearImpl> {
   void quantize_int8();
   /// Reorders the float32 weight for oneDNN (see above); std::invalid_argument for other dtypes or
   /// devices, std::runtime_error when this LibTorch has no oneDNN operators. Calling it again
-  /// repacks. The packed copy holds as much memory again as the weight.
+  /// repacks. The packed copy holds as much memory again as the weight; after a move or a
+  /// conversion of the module, the old weight's storage too, until unpack() or a repack.
   void prepack_fp32();
   /// Drops the packed weights (int8 or float32): forward() uses the float parameters again.
   void unpack();
@@ -92,8 +94,9 @@ class LinearImpl : public torch::nn::Cloneable<LinearImpl> {
   // int8: fbgemm's packed weight and bias (LinearPackedParamsBase); fp32: oneDNN's reordered
   // weight (an opaque mkldnn tensor, (o, i)); None otherwise.
   c10::IValue packed_;
-  // fp32: the weight the packed copy was made from (its storage and version at that time).
-  const void* packed_from_ = nullptr;
+  // fp32: the storage of the weight the packed copy was made from (held, so that its address
+  // cannot be reused by another tensor), and the weight's version at that time.
+  c10::Storage packed_from_;
   int64_t packed_version_ = -1;
 };
 

@@ -80,7 +80,8 @@ class Summarizer {
   static Summarizer load(const std::string& dir);
 
   /// Moves the model to `device` and converts its weights to `precision` (bf16 halves the weights
-  /// that every decoder step reads), then quantizes them (int8: a quarter, Seq2Seq::quantize_int8).
+  /// that every decoder step reads), then quantizes them (int8: a quarter, Seq2Seq::quantize_int8)
+  /// or, for fp32 on the CPU, prepacks the decoder's for oneDNN (Seq2Seq::prepack_fp32).
   /// Throws std::invalid_argument for fp16 on a CPU and for int8 other than fp32 on a CPU, before
   /// anything changes.
   Summarizer& to(at::Device device, Precision precision = Precision::fp32,

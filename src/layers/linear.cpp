@@ -126,7 +126,9 @@ bool LinearImpl::use_prepacked(const at::Tensor& x) const {
   if (at::GradMode::is_enabled() && (weight.requires_grad() || x.requires_grad() || (has_bias_ && bias.requires_grad())))
     return false;
   // The weight the copy was made from, unchanged (the bias is read as it is now).
-  return weight.scalar_type() == at::kFloat && weight.device().is_cpu() && weight.data_ptr() == packed_from_ &&
+  // packed_from_ keeps that storage alive, so no other tensor can be given its address meanwhile.
+  return weight.scalar_type() == at::kFloat && weight.device().is_cpu() && weight.has_storage() &&
+         weight.storage().unsafeGetStorageImpl() == packed_from_.unsafeGetStorageImpl() &&
          weight._version() == packed_version_ && (!has_bias_ || bias.scalar_type() == at::kFloat);
 }
 
@@ -184,17 +186,16 @@ void LinearImpl::prepack_fp32() {
                                 c10::toString(weight.scalar_type()) + " on " + weight.device().str());
   torch::NoGradGuard no_grad;
   unpack();
-  // A contiguous weight is read in place by the reorder; packed_from_ names the parameter's own storage.
   packed_ = call_op(reorder_linear_weight_op(), "mkldnn::_reorder_linear_weight",
-                    {weight.detach().contiguous(), c10::IValue()});  // (o, i), oneDNN's layout
-  packed_from_ = weight.data_ptr();
+                    {weight.detach().contiguous(), c10::IValue()});  // (o, i), oneDNN's layout (a copy)
+  packed_from_ = weight.storage();
   packed_version_ = weight._version();
   packing_ = Packing::fp32;
 }
 
 void LinearImpl::unpack() {
   packed_ = c10::IValue();
-  packed_from_ = nullptr;
+  packed_from_ = c10::Storage();
   packed_version_ = -1;
   packing_ = Packing::none;
 }
