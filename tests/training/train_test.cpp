@@ -922,6 +922,53 @@ TEST(TrainTool, RanksWithDifferentSettingsOrDataAllRefuseNamingTheDifference) {
   }
 }
 
+// pyramidion-train --init on two ranks (Gloo): they start from init's weights and train (each
+// weight ends within the 4 updates' reach of init's: Adam moves a weight by at most about lr per
+// update, while a fresh initialisation lies far away); a rank given another --init is refused with
+// its peer, naming the setting.
+TEST(TrainInit, TwoRanksStartFromInitAndTrain) {
+  PYRAMIDION_REQUIRE_TOOLS();
+  const auto dir = fresh_dir("init_ddp");
+  const auto c = tiny_config(dir);
+  const double lr = 0.003;
+  const auto args = [&](const std::string& out, const std::string& init) {
+    return std::vector<std::string>{"--init", init, "--train", c.train, "--valid", c.valid, "--out", out,
+                                    "--max-steps", "4", "--set", "max_tokens=" + std::to_string(c.max_tokens),
+                                    "warmup_steps=2", "lr=" + std::to_string(lr), "log_every=2", "validate_every=0",
+                                    "checkpoint_every=4", "threads=1"};
+  };
+  const int port = 20000 + (::getpid() + 7919) % 20000;
+  const auto out = (dir / "ddp").string();
+  const auto r = run_two_ranks(args(out, pretrained_dir()), args(out, pretrained_dir()), port, dir);
+  ASSERT_EQ(r.status0, 0) << r.log0;
+  ASSERT_EQ(r.status1, 0) << r.log1;
+  EXPECT_CONTAINS(r.log0, "starting from " + pretrained_dir());
+  auto last = pyramidion::Seq2Seq::load((fs::path(out) / "checkpoints" / "step-000004").string());
+  auto init = pyramidion::Seq2Seq::load(pretrained_dir());
+  at::manual_seed(3);
+  pyramidion::Seq2Seq fresh(init->config());
+  const auto init_params = init->named_parameters(), fresh_params = fresh->named_parameters();
+  double farthest = 0, fresh_distance = 0;
+  for (const auto& p : last->named_parameters()) {
+    ASSERT_NE(init_params.find(p.key()), nullptr) << p.key();
+    const double d = (p.value() - init_params[p.key()]).abs().max().item<double>();
+    farthest = std::max(farthest, d);
+    fresh_distance = std::max(fresh_distance, (fresh_params[p.key()] - init_params[p.key()]).abs().max().item<double>());
+  }
+  EXPECT_GT(farthest, 0.0) << "four updates moved the weights";
+  EXPECT_LT(farthest, 4 * lr * 1.5) << "every weight within the updates' reach of init's";
+  EXPECT_GT(fresh_distance, 10 * 4 * lr) << "a fresh initialisation would not be";
+
+  // Another init on rank 1 (a copy of the same model elsewhere is another setting too).
+  const auto other = dir / "other-init";
+  fs::copy(pretrained_dir(), other, fs::copy_options::recursive);
+  const auto refused = run_two_ranks(args((dir / "mismatch").string(), pretrained_dir()),
+                                     args((dir / "mismatch").string(), other.string()), port + 1, dir);
+  EXPECT_EQ(refused.status0, 2) << refused.log0;
+  EXPECT_EQ(refused.status1, 2) << refused.log1;
+  EXPECT_CONTAINS(refused.log0, "different settings: init is ");
+}
+
 // A launcher that restarts a failed job (torchrun --max-restarts, Slurm --requeue) runs one command
 // line: without --resume a restart was refused (checkpoints exist), with it the first start was
 // (none exist). --resume auto serves both; --resume that finds nothing creates nothing.
