@@ -116,15 +116,16 @@ void LinearImpl::reset() {
 
 void LinearImpl::pretty_print(std::ostream& stream) const {
   stream << "pyramidion::Linear(in_features=" << in_features_ << ", out_features=" << out_features_
-         << ", bias=" << (has_bias_ ? "true" : "false") << (quantized() ? ", int8" : "") << (prepacked() ? ", prepacked" : "") << ")";
+         << ", bias=" << (has_bias_ ? "true" : "false") << (quantized() ? ", int8" : "")
+         << (prepacked() ? ", prepacked" : "") << ")";
 }
 
 bool LinearImpl::use_prepacked(const at::Tensor& x) const {
   if (packing_ != Packing::fp32 || !x.defined() || x.scalar_type() != at::kFloat || !x.device().is_cpu() ||
       x.dim() < 1 || x.size(-1) != in_features_ || x.numel() == 0 || x.numel() / in_features_ > kPackedMaxRows)
     return false;
-  if (at::GradMode::is_enabled() && (weight.requires_grad() || x.requires_grad() || (has_bias_ && bias.requires_grad())))
-    return false;
+  const bool bias_grad = has_bias_ && bias.requires_grad();
+  if (at::GradMode::is_enabled() && (weight.requires_grad() || x.requires_grad() || bias_grad)) return false;
   // The weight the copy was made from, unchanged (the bias is read as it is now).
   // packed_from_ keeps that storage alive, so no other tensor can be given its address meanwhile.
   return weight.scalar_type() == at::kFloat && weight.device().is_cpu() && weight.has_storage() &&
