@@ -2,8 +2,9 @@
 // block as the team: here a team of one thread runs the same code on the CPU, and its results
 // must equal the CPU kernels' (tournament_cpu.cpp, tree_backward_cpu.cpp) bit for bit, over
 // shapes, k, masks (none, lengths, scattered, an all-padding example), keep_order, ties, scores
-// whose powers 20^s overflow, and signed zeros. The bitonic sort is checked against
-// std::stable_sort.
+// whose powers 20^s overflow, and signed zeros. Teams of real threads (tests/support/thread_team.h:
+// 3, 32, 33, 128 and 256) must give the team of one's results bit for bit. The bitonic sort is
+// checked against std::stable_sort.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -18,6 +19,7 @@
 #include "ops/tournament.h"
 #include "support/tournament_checks.h"
 #include "ops/tournament_program.h"
+#include "support/thread_team.h"
 
 namespace {
 
@@ -25,9 +27,21 @@ namespace kernels = pyramidion::kernels;
 using pyramidion::detail::Tournament;
 using pyramidion_test::expect_identical;
 
-// The tournament of every example by the team program, with a team of one.
+// Runs body(team) with a team of `team_size`: SerialTeam for 1, else that many threads.
+template <class Body>
+void with_team(int64_t team_size, Body body) {
+  if (team_size == 1) {
+    kernels::SerialTeam team;
+    body(team);
+  } else {
+    pyramidion_test::ThreadTeam::run(team_size, [&](pyramidion_test::ThreadTeam::Member& team) { body(team); });
+  }
+}
+
+// The tournament of every example by the team program, with a team of `team_size` (each example
+// with its own scratch, as each CUDA block has).
 Tournament program_tournament(const at::Tensor& scores, const at::Tensor& mask, int64_t k, double log_base,
-                              bool keep_order) {
+                              bool keep_order, int64_t team_size = 1) {
   const int64_t b = scores.size(0), n = scores.size(1);
   Tournament t = pyramidion::detail::empty_tournament(b, n, k, scores.options());
   const auto shape = kernels::tournament_shape(n, k);
@@ -37,19 +51,22 @@ Tournament program_tournament(const at::Tensor& scores, const at::Tensor& mask, 
     auto scratch = at::empty({b, bytes}, at::kByte);  // each row 16-byte aligned: bytes is a multiple of 16
     EXPECT_EQ(bytes % 16, 0);
     const auto out = pyramidion::detail::program_outputs<scalar_t>(t);
-    kernels::SerialTeam team;
-    for (int64_t e = 0; e < b; ++e) {
-      const auto ws = kernels::tournament_scratch_at<scalar_t>(scratch.data_ptr<uint8_t>() + e * bytes, shape);
-      kernels::tournament_example(team, e, scores.data_ptr<scalar_t>(), mask.data_ptr<bool>(), shape,
-                                  static_cast<scalar_t>(log_base), keep_order, ws, out);
-    }
+    with_team(team_size, [&](auto& team) {
+      for (int64_t e = 0; e < b; ++e) {
+        const auto ws = kernels::tournament_scratch_at<scalar_t>(scratch.data_ptr<uint8_t>() + e * bytes, shape);
+        kernels::tournament_example(team, e, scores.data_ptr<scalar_t>(), mask.data_ptr<bool>(), shape,
+                                    static_cast<scalar_t>(log_base), keep_order, ws, out);
+      }
+    });
   });
   return t;
 }
 
-// The score gradient by the tree program (one tree at a time), then leaves to inputs.
+// The score gradient by the tree program (one tree at a time, the team's shared q, rho and sigma
+// reused as a CUDA block's shared memory would not be: hence the sync between trees), then leaves
+// to inputs.
 at::Tensor program_scores_grad(const Tournament& t, const at::Tensor& dots, const at::Tensor& grad_scores,
-                               double log_base) {
+                               double log_base, int64_t team_size = 1) {
   const int64_t b = dots.size(0), k = dots.size(1), L = dots.size(2), n = t.input_leaf.size(1);
   auto leaf_sigma = at::empty({b, k * L}, dots.options());
   AT_DISPATCH_FLOATING_TYPES(dots.scalar_type(), "program_scores_grad", [&] {
@@ -57,11 +74,14 @@ at::Tensor program_scores_grad(const Tournament& t, const at::Tensor& dots, cons
     for (const auto& w : t.weight) weight.push_back(w.data_ptr<scalar_t>());
     for (const auto& s : t.score) score.push_back(s.data_ptr<scalar_t>());
     std::vector<scalar_t> q(2 * L), rho(2 * L), sigma(2 * L);
-    kernels::SerialTeam team;
-    for (int64_t tree = 0; tree < b * k; ++tree)
-      kernels::tree_backward_tree(team, tree, t.rounds, weight.data(), score.data(), dots.data_ptr<scalar_t>(),
-                                  grad_scores.data_ptr<scalar_t>(), static_cast<scalar_t>(log_base), q.data(),
-                                  rho.data(), sigma.data(), leaf_sigma.data_ptr<scalar_t>());
+    with_team(team_size, [&](auto& team) {
+      for (int64_t tree = 0; tree < b * k; ++tree) {
+        kernels::tree_backward_tree(team, tree, t.rounds, weight.data(), score.data(), dots.data_ptr<scalar_t>(),
+                                    grad_scores.data_ptr<scalar_t>(), static_cast<scalar_t>(log_base), q.data(),
+                                    rho.data(), sigma.data(), leaf_sigma.data_ptr<scalar_t>());
+        team.sync();
+      }
+    });
   });
   const auto g = leaf_sigma.gather(1, t.input_leaf.clamp_min(0));  // (b, n)
   return g.masked_fill(t.input_leaf < 0, 0).view({b, n});
@@ -122,6 +142,50 @@ TEST(TournamentProgram, OneThreadTeamEqualsTheCpuKernelBitForBit) {
     }
   }
   EXPECT_GT(cases, 1000);
+}
+
+// Teams of real threads give the team of one's tournament and gradient bit for bit: the programs'
+// barriers are where they must be and their results do not depend on the team's size. Teams of
+// 3 and 33 leave ranks with unequal shares of every striding loop; 128 and 256 exceed some lists'
+// lengths. A barrier of 128 threads on 2 cores costs about 3 ms, so the large teams run few shapes.
+void expect_team_equals_one(int64_t team_size, at::ScalarType dtype, int64_t b, int64_t n, int64_t k, int mask_kind,
+                            bool keep_order) {
+  const double log_base = std::log(20.0);
+  const auto mask = make_mask(mask_kind, b, n);
+  const auto scores = make_scores(1, b, n, dtype).masked_fill(mask.logical_not(), 0);  // ties
+  SCOPED_TRACE("team " + std::to_string(team_size) + " " + std::string(c10::toString(dtype)) + " n=" +
+               std::to_string(n) + " k=" + std::to_string(k) + " mask=" + std::to_string(mask_kind) +
+               " keep_order=" + std::to_string(keep_order));
+  const auto one = program_tournament(scores, mask, k, log_base, keep_order);
+  expect_identical(program_tournament(scores, mask, k, log_base, keep_order, team_size), one);
+  const auto dots = at::randn(one.leaf_index.sizes(), scores.options()) * (one.leaf_index >= 0);
+  const auto grad_scores = at::randn({b, k}, scores.options());
+  EXPECT_TRUE(program_scores_grad(one, dots, grad_scores, log_base, team_size)
+                  .equal(program_scores_grad(one, dots, grad_scores, log_base)));
+}
+
+TEST(TournamentProgram, ThreadTeamsEqualTheTeamOfOneBitForBit) {
+  at::manual_seed(24);
+  int cases = 0;
+  for (const int64_t team_size : {3, 32, 33}) {
+    for (const auto dtype : {at::kFloat, at::kDouble}) {
+      for (int64_t n : {1, 3, 17, 100}) {
+        for (int64_t k : {int64_t{1}, n / 3, n - 1, n}) {
+          if (k < 1 || k > n) continue;
+          for (int mask_kind = 0; mask_kind < 3; ++mask_kind) {
+            expect_team_equals_one(team_size, dtype, 2, n, k, mask_kind, mask_kind != 1);
+            ++cases;
+          }
+        }
+      }
+    }
+  }
+  for (const int64_t team_size : {128, 256})
+    for (const int64_t k : {85, 256}) {
+      expect_team_equals_one(team_size, at::kFloat, 1, 257, k, 0, k == 85);
+      ++cases;
+    }
+  EXPECT_GT(cases, 100);
 }
 
 // The paper's size, one example: n = 8192 inputs to k = 512 in 4 rounds.
