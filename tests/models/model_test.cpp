@@ -538,16 +538,28 @@ TEST(Seq2SeqCheckpoint, WeightsThatDoNotMatchTheConfigAreRejected) {
   EXPECT_THROW(Seq2Seq::load(dir.string()), std::invalid_argument);
 }
 
+// A preset's model (seed 6), two sources of 40 and 23 tokens, 9 target tokens, and the float
+// model's teacher-forced logits: what the int8 and prepacked models are compared with.
+struct TeacherForced {
+  pyramidion::Seq2Seq model;
+  at::Tensor mask, src, tgt;
+  at::Tensor exact;  // (b, t, v)
+};
+TeacherForced teacher_forced(const std::string& name) {
+  auto model = make_model(preset(name), 6);
+  at::manual_seed(7);
+  const auto mask = lengths_mask({40, 23}, 40);
+  const auto src = random_ids(mask);
+  const auto tgt = at::randint(3, 64, {2, 9}, at::kLong);
+  const auto exact = model->forward(src, mask, tgt);  // (b, t, v)
+  return {model, mask, src, tgt, exact};
+}
+
 // The whole model in int8: logits near fp32's, generation runs, the float weights are untouched.
 TEST(Seq2SeqInt8, LogitsNearFloatAndGenerationRuns) {
   torch::NoGradGuard no_grad;
   for (const std::string name : {"tiny-deep-pyramidion", "tiny-vanilla"}) {
-    auto model = make_model(preset(name), 6);
-    at::manual_seed(7);
-    const auto mask = lengths_mask({40, 23}, 40);
-    const auto src = random_ids(mask);
-    const auto tgt = at::randint(3, 64, {2, 9}, at::kLong);
-    const auto exact = model->forward(src, mask, tgt);  // (b, t, v)
+    auto [model, mask, src, tgt, exact] = teacher_forced(name);
     const auto before = model->parameters().front().clone();
     model->quantize_int8();
     EXPECT_TRUE(model->quantized());
@@ -576,12 +588,7 @@ TEST(Seq2SeqInt8, LogitsNearFloatAndGenerationRuns) {
 TEST(Seq2SeqPrepacked, SameLogitsAndTokensAsPlainFloat) {
   torch::NoGradGuard no_grad;
   for (const std::string name : {"tiny-deep-pyramidion", "tiny-vanilla"}) {
-    auto model = make_model(preset(name), 6);
-    at::manual_seed(7);
-    const auto mask = lengths_mask({40, 23}, 40);
-    const auto src = random_ids(mask);
-    const auto tgt = at::randint(3, 64, {2, 9}, at::kLong);
-    const auto exact = model->forward(src, mask, tgt);  // (b, t, v)
+    auto [model, mask, src, tgt, exact] = teacher_forced(name);
     const auto options = pyramidion::GenerateOptions().beam_size(4).max_length(8);
     const auto plain_tokens = pyramidion::generate(model, src, mask, options).tokens;
     model->prepack_fp32();
