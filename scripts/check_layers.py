@@ -15,6 +15,10 @@ import tempfile
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]', re.MULTILINE)
 SOURCES = (".h", ".hpp", ".cuh", ".inl", ".cpp", ".cc", ".cu")
 TOP_LEVEL = {"pch.h"}  # the one file allowed directly under src/: the private precompiled header
+# Top-level folders of framework-free kernel sources, each part of a layer: they are included as
+# "cuda/...", use only that layer and those below, and never a framework header (no LibTorch).
+KERNEL_FOLDERS = {"cuda": "ops"}
+FRAMEWORK = ("torch/", "ATen/", "c10/", "caffe2/")
 
 
 def read_layers(root):
@@ -63,6 +67,13 @@ def check(root):
                 problems.append(f"src/{parts[0]}: a source in no layer (put it in the folder of its layer)")
             continue
         files.append((p, parts[0], False))
+    for folder, layer in KERNEL_FOLDERS.items():
+        for p in sorted((root / folder).rglob("*")):
+            if p.suffix in SOURCES:
+                files.append((p, layer, False))
+                for _, included in INCLUDE.findall(p.read_text()):
+                    if included.startswith(FRAMEWORK):
+                        problems.append(f"{p.relative_to(root)}: a framework-free kernel source includes <{included}>")
     files += [(root / "include" / "pyramidion" / h, header_layer[h], True) for h in public if h in header_layer]
     for path, layer, is_public in files:
         if layer not in rank:
@@ -76,6 +87,8 @@ def check(root):
                 if is_public:
                     problems.append(f"{where}: a public header includes the private \"{included}\"")
                     continue
+                if parts[0] in KERNEL_FOLDERS and len(parts) >= 2:
+                    parts = [KERNEL_FOLDERS[parts[0]]] + parts[1:]
                 if parts[0] not in rank or len(parts) < 2:
                     problems.append(f"{where}: \"{included}\" names no layer (write \"<layer>/...\")")
                     continue
@@ -117,14 +130,19 @@ def self_test():
         (root / "src" / "util" / "bad.cpp").write_text('#include "text.h"\n#include "../ops/x.h"\n')
         (root / "src" / "ops" / "kernel.cuh").write_text('#include <pyramidion/nothere.h>\n')
         (root / "src" / "stray.cpp").write_text("\n")
+        (root / "cuda").mkdir()
+        (root / "cuda" / "k.cu").write_text('#include <ATen/ATen.h>\n#include "ops/math.h"\n')
+        (root / "src" / "util" / "uses_kernels.cpp").write_text('#include "cuda/k.h"\n')
         (root / "include" / "pyramidion" / "extra.h").write_text("\n")
         found = "\n".join(check(root))
         for expected in ("device.h: a public header includes the private", "bad.cpp: \"text.h\" names no layer",
                          "bad.cpp: \"../ops/x.h\" names no layer", "kernel.cuh: <pyramidion/nothere.h> is no public",
-                         "src/stray.cpp: a source in no layer", "extra.h: in no layer"):
+                         "src/stray.cpp: a source in no layer", "extra.h: in no layer",
+                         "cuda/k.cu: a framework-free kernel source includes <ATen/ATen.h>",
+                         "src/util/uses_kernels.cpp: util includes cuda/k.h, of the higher layer ops"):
             assert expected in found, (expected, found)
     print("check_layers.py: self-test passed (a clean tree passes; upward, unprefixed and private-from-public "
-          "includes, stray sources and unlisted headers are caught)")
+          "includes, stray sources, unlisted headers and LibTorch in cuda/ are caught)")
     return 0
 
 

@@ -1,6 +1,6 @@
 // Schemas of the top-k operators, the public one and its private pieces, and the pieces' typed C++
 // entry points (see topk_ops.h). Kernels register per backend: CPU in topk_cpu.cpp (and beside it),
-// CUDA in src/ops/cuda/topk_binding.cpp, Meta (shapes only, for torch.compile) in topk_meta.cpp.
+// CUDA in src/ops/topk_cuda.cpp, Meta (shapes only, for torch.compile) in topk_meta.cpp.
 #include "ops/topk_ops.h"
 
 #include <ATen/core/dispatch/Dispatcher.h>

@@ -1,5 +1,5 @@
 // Per-element math of the successive-halving top-k, shared by the CPU kernels (src/ops/topk_cpu.cpp)
-// and the CUDA kernels (src/ops/cuda/topk_kernels.cu). Plain C++ with no LibTorch: tests run it on the CPU.
+// and the CUDA kernels (cuda/topk_kernels.cu). Plain C++ with no LibTorch: tests run it on the CPU.
 //
 // Bit-identical on the CPU and the GPU: every function here is a fixed sequence of IEEE additions,
 // multiplications and divisions (the library compiles with -ffp-contract=off and the kernels with

@@ -1,6 +1,6 @@
 // Private: the kernels of the successive-halving top-k, as operators of LibTorch's dispatcher
 // (namespace `pyramidion`), implemented for CPU in src/ops/topk_cpu.cpp and for CUDA in
-// src/ops/cuda/topk_binding.cpp. The autograd function in src/ops/topk.cpp composes them.
+// src/ops/topk_cuda.cpp. The autograd function in src/ops/topk.cpp composes them.
 //
 // Legend: b batch, n inputs, k outputs, L = 2^R leaves per output tree, d representation size,
 // N any element count. Leaf index -1 marks a leaf that holds no input (a bye's empty side, or

@@ -1,6 +1,6 @@
 // Private: the successive-halving tournament of one example and the score gradient through one
 // output's tree, written once for a *team* of threads: the CUDA kernels run them with a thread
-// block as the team (topk_kernels.cu, one block per example / per tree, every round in one
+// block as the team (cuda/topk_kernels.cu, one block per example / per tree, every round in one
 // launch), and the CPU tests run the very same code with a team of one thread
 // (tests/ops/tournament_program_test.cpp), against the CPU kernels, bit for bit.
 //

@@ -1,4 +1,4 @@
-// Tests of the CUDA implementation (src/ops/cuda/). Registration is checked on every machine built
+// Tests of the CUDA implementation (cuda/ and src/ops/topk_cuda.cpp). Registration is checked on every machine built
 // with CUDA; everything else needs a GPU and skips at run time without one (never compiled out).
 //
 // The contract (include/pyramidion/topk.h): the tournament is bit-identical to the CPU's (indices,

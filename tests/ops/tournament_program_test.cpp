@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <random>
 #include <string>
@@ -39,23 +40,35 @@ void with_team(int64_t team_size, Body body) {
 }
 
 // The tournament of every example by the team program, with a team of `team_size` (each example
-// with its own scratch, as each CUDA block has).
+// with its own scratch, as each CUDA block has), every output's bytes set to `pattern` first (an
+// element that nobody writes then differs between two patterns). sort_apart: the sort's pairs in a
+// buffer of their own, as the CUDA kernel places them in shared memory; else in the scratch.
 Tournament program_tournament(const at::Tensor& scores, const at::Tensor& mask, int64_t k, double log_base,
-                              bool keep_order, int64_t team_size = 1) {
+                              bool keep_order, int64_t team_size = 1, unsigned char pattern = 0,
+                              bool sort_apart = false) {
   const int64_t b = scores.size(0), n = scores.size(1);
   Tournament t = pyramidion::detail::empty_tournament(b, n, k, scores.options());
+  for (const auto& x : pyramidion::detail::pack_tournament(t)) std::memset(x.data_ptr(), pattern, x.nbytes());
   const auto shape = kernels::tournament_shape(n, k);
   EXPECT_EQ(shape.rounds, t.rounds);
   AT_DISPATCH_FLOATING_TYPES(scores.scalar_type(), "program_tournament", [&] {
-    const int64_t bytes = kernels::tournament_scratch_bytes<scalar_t>(shape);
+    const int64_t bytes = kernels::tournament_scratch_bytes<scalar_t>(shape, !sort_apart);
     auto scratch = at::empty({b, bytes}, at::kByte);  // each row 16-byte aligned: bytes is a multiple of 16
     EXPECT_EQ(bytes % 16, 0);
+    const int64_t P = kernels::pow2_at_least(n);
+    std::vector<kernels::UnsignedOf<scalar_t>> key(sort_apart ? P : 0);
+    std::vector<int32_t> pos(sort_apart ? P : 0);
     const auto out = pyramidion::detail::program_outputs<scalar_t>(t);
     with_team(team_size, [&](auto& team) {
       for (int64_t e = 0; e < b; ++e) {
-        const auto ws = kernels::tournament_scratch_at<scalar_t>(scratch.data_ptr<uint8_t>() + e * bytes, shape);
+        auto ws = kernels::tournament_scratch_at<scalar_t>(scratch.data_ptr<uint8_t>() + e * bytes, shape, !sort_apart);
+        if (sort_apart) {
+          ws.key = key.data();
+          ws.pos = pos.data();
+        }
         kernels::tournament_example(team, e, scores.data_ptr<scalar_t>(), mask.data_ptr<bool>(), shape,
                                     static_cast<scalar_t>(log_base), keep_order, ws, out);
+        team.sync();  // the next example reuses the sort's buffer
       }
     });
   });
@@ -157,7 +170,9 @@ void expect_team_equals_one(int64_t team_size, at::ScalarType dtype, int64_t b, 
                std::to_string(n) + " k=" + std::to_string(k) + " mask=" + std::to_string(mask_kind) +
                " keep_order=" + std::to_string(keep_order));
   const auto one = program_tournament(scores, mask, k, log_base, keep_order);
-  expect_identical(program_tournament(scores, mask, k, log_base, keep_order, team_size), one);
+  // The other byte pattern and the other sort placement, each in one of two runs.
+  expect_identical(program_tournament(scores, mask, k, log_base, keep_order, team_size, 0xFF, false), one);
+  expect_identical(program_tournament(scores, mask, k, log_base, keep_order, team_size, 0xA5, true), one);
   const auto dots = at::randn(one.leaf_index.sizes(), scores.options()) * (one.leaf_index >= 0);
   const auto grad_scores = at::randn({b, k}, scores.options());
   EXPECT_TRUE(program_scores_grad(one, dots, grad_scores, log_base, team_size)
@@ -173,7 +188,7 @@ TEST(TournamentProgram, ThreadTeamsEqualTheTeamOfOneBitForBit) {
         for (int64_t k : {int64_t{1}, n / 3, n - 1, n}) {
           if (k < 1 || k > n) continue;
           for (int mask_kind = 0; mask_kind < 3; ++mask_kind) {
-            expect_team_equals_one(team_size, dtype, 2, n, k, mask_kind, mask_kind != 1);
+            expect_team_equals_one(team_size, dtype, 2, n, k, mask_kind, (n + k + mask_kind) % 2 == 0);
             ++cases;
           }
         }

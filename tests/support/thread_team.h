@@ -1,20 +1,24 @@
 // ThreadTeam: the team programs of src/ops/tournament_program.h run by real threads on the CPU,
-// one OS thread per rank, as a CUDA thread block runs them: sync() is a barrier (a mutex and a
-// condition variable: C++17 has no std::barrier) and sum() a barrier that adds every member's
-// value. SerialTeam (the team of one) gives the reference; a program whose result depends on the
-// team's size, or that lacks a needed sync(), differs from it (or races, which ThreadSanitizer
-// reports).
+// one OS thread per rank, as a CUDA thread block runs them: sync() is a barrier and sum() a barrier
+// that adds every member's value (cuda/emulation/barrier.h: a mutex and a condition variable, so
+// ThreadSanitizer sees them). SerialTeam (the team of one) gives the reference; a program whose
+// result depends on the team's size, or that lacks a needed sync(), differs from it (or races,
+// which ThreadSanitizer reports).
+//
+// A fault can be injected: with drop_sync = j, every member's j-th call of sync() (counting from
+// 0) returns at once, which is the program with that barrier removed (every member makes the same
+// sequence of calls). tests/ops/team_programs_main.cpp uses it to show that each barrier is needed.
 //
 //   pyramidion_test::ThreadTeam::run(32, [&](pyramidion_test::ThreadTeam::Member& team) {
 //     kernels::tournament_example(team, e, ...);
 //   });
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "cuda/emulation/barrier.h"
 
 namespace pyramidion_test {
 
@@ -26,65 +30,44 @@ class ThreadTeam {
     Member(ThreadTeam& team, int64_t rank) : team_(team), rank_(rank) {}
     int64_t rank() const { return rank_; }
     int64_t size() const { return team_.size_; }
-    void sync() const {
-      std::unique_lock<std::mutex> lock(team_.mutex_);
-      team_.arrive(lock, [] {});
+    void sync() {
+      if (syncs_++ == team_.drop_sync_) return;  // the injected fault: this barrier is missing
+      team_.barrier_.arrive();
     }
-    int64_t sum(int64_t v) const {
-      std::unique_lock<std::mutex> lock(team_.mutex_);
-      team_.accumulator_ += v;
-      // The last to arrive publishes the total and clears the accumulator; nobody can reach the
-      // next sum's publication before every member has read this one (under the lock, below).
-      team_.arrive(lock, [this] {
-        team_.total_ = team_.accumulator_;
-        team_.accumulator_ = 0;
-      });
-      return team_.total_;
-    }
+    int64_t sum(int64_t v) { return team_.barrier_.arrive_sum(v); }
+    /// The calls of sync() so far.
+    int64_t syncs() const { return syncs_; }
 
    private:
     ThreadTeam& team_;
     int64_t rank_;
+    int64_t syncs_ = 0;
   };
 
-  /// Runs body(member) on `size` threads (ranks 0 .. size - 1) and joins them. The body must not
-  /// throw (the others would wait at the next barrier forever): a throw ends the process.
+  /// Runs body(member) on `size` threads (ranks 0 .. size - 1) and joins them; returns the calls of
+  /// sync() that rank 0 made. drop_sync >= 0: that call is no barrier. The body must not throw
+  /// (the others would wait at the next barrier forever): a throw ends the process.
   template <class Body>
-  static void run(int64_t size, Body body) {
-    ThreadTeam team(size);
+  static int64_t run(int64_t size, Body body, int64_t drop_sync = -1) {
+    ThreadTeam team(size, drop_sync);
+    int64_t syncs = 0;
     std::vector<std::thread> threads;
     threads.reserve(static_cast<size_t>(size));
     for (int64_t r = 0; r < size; ++r)
-      threads.emplace_back([&team, &body, r]() noexcept {
+      threads.emplace_back([&team, &body, &syncs, r]() noexcept {
         Member member(team, r);
         body(member);
+        if (r == 0) syncs = member.syncs();
       });
     for (auto& t : threads) t.join();
+    return syncs;
   }
 
  private:
-  explicit ThreadTeam(int64_t size) : size_(size) {}
+  ThreadTeam(int64_t size, int64_t drop_sync) : size_(size), drop_sync_(drop_sync), barrier_(size) {}
 
-  // Waits until every member has arrived; the last one runs `complete` first. Called with the lock.
-  template <class Complete>
-  void arrive(std::unique_lock<std::mutex>& lock, Complete complete) {
-    const uint64_t generation = generation_;
-    if (++arrived_ == size_) {
-      arrived_ = 0;
-      complete();
-      ++generation_;
-      released_.notify_all();
-      return;
-    }
-    released_.wait(lock, [&] { return generation_ != generation; });
-  }
-
-  const int64_t size_;
-  std::mutex mutex_;
-  std::condition_variable released_;
-  int64_t arrived_ = 0;
-  uint64_t generation_ = 0;
-  int64_t accumulator_ = 0, total_ = 0;
+  const int64_t size_, drop_sync_;
+  pyramidion::emulation::Barrier barrier_;
 };
 
 }  // namespace pyramidion_test

@@ -4,22 +4,40 @@
 // programs of tournament_program.h (compiled with --fmad=false: the same bits as the CPU).
 //
 // Legend: b batch, n inputs, k outputs, L leaves per output tree, d representation size, N count.
+#ifdef PYR_CUDA_EMULATION
+#include "cuda/emulation/device.h"  // the tests' CPU emulation: CUDA threads on OS threads
+#else
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+/// kernel<<<grid, block, shared_bytes, stream>>>, written so that the emulation can launch it too.
+#define PYR_LAUNCH(grid, block, shared_bytes, stream, ...) __VA_ARGS__<<<grid, block, shared_bytes, stream>>>
+#define PYR_DYNAMIC_SHARED(name) extern __shared__ __align__(16) unsigned char name[]
+#endif
 
 #include <algorithm>
 
-#include "ops/cuda/topk_kernels.h"
+#include "cuda/topk_kernels.h"
 #include "ops/topk_math.h"
+
+// Device code: the GPU's, or the emulation's (where the host code paths of BlockTeam are not taken).
+#if defined(__CUDA_ARCH__) || defined(PYR_CUDA_EMULATION)
+#define PYR_DEVICE_CODE 1
+#endif
 
 namespace pyramidion {
 namespace cuda {
+#ifdef PYR_CUDA_EMULATION
+inline namespace emulated {
+#endif
 namespace {
 
-constexpr int kThreads = 256;
+constexpr int kThreads = static_cast<int>(kBlockThreads);
 constexpr int kWarp = 32;
 
 int64_t blocks_for(int64_t count, int threads) { return (count + threads - 1) / threads; }
+// A grid that the GPU can launch (a larger one fails, or above 2^32 - 1 wraps when cast): the
+// binding checks the sizes before, so this only keeps a direct caller from a wrapped launch.
+bool grid_fits(int64_t x, int64_t y = 1) { return x >= 1 && x <= kMaxGridX && y >= 1 && y <= kMaxGridY; }
 
 // Loads and stores of the storage type T in the accumulation type A.
 template <typename A>
@@ -67,28 +85,28 @@ typename Device<T>::type* device(T* p) {
 // multiple of the warp size. (Host versions exist only to satisfy the __host__ __device__ templates.)
 struct BlockTeam {
   __host__ __device__ int64_t rank() const {
-#ifdef __CUDA_ARCH__
+#ifdef PYR_DEVICE_CODE
     return threadIdx.x;
 #else
     return 0;
 #endif
   }
   __host__ __device__ int64_t size() const {
-#ifdef __CUDA_ARCH__
+#ifdef PYR_DEVICE_CODE
     return blockDim.x;
 #else
     return 1;
 #endif
   }
   __host__ __device__ void sync() const {
-#ifdef __CUDA_ARCH__
+#ifdef PYR_DEVICE_CODE
     __syncthreads();
 #endif
   }
   // The block's sum: warp sums by shuffles, then every thread adds the warps' partials in warp
   // order (the same total everywhere). A barrier, as the programs require.
   __host__ __device__ int64_t sum(int64_t v) const {
-#ifdef __CUDA_ARCH__
+#ifdef PYR_DEVICE_CODE
     __shared__ long long partial[32];
     long long x = v;
     for (int offset = kWarp / 2; offset > 0; offset /= 2) x += __shfl_down_sync(0xffffffffu, x, offset);
@@ -129,11 +147,11 @@ int sort_fits_in_shared(const kernels::TournamentShape& shape) {
 
 // One block per example: the whole tournament (ops/tournament_program.h, tournament_example).
 template <typename T>
-__global__ void tournament_kernel(const T* __restrict__ scores, const bool* __restrict__ mask,
+__global__ void __launch_bounds__(1024) tournament_kernel(const T* __restrict__ scores, const bool* __restrict__ mask,
                                   kernels::TournamentShape shape, T log_base, bool keep_order,
                                   unsigned char* __restrict__ workspace, int64_t stride, bool sort_in_shared,
                                   kernels::TournamentOutputs<T> out) {
-  extern __shared__ __align__(16) unsigned char shared[];
+  PYR_DYNAMIC_SHARED(shared);
   const int64_t e = blockIdx.x;
   auto scratch = kernels::tournament_scratch_at<T>(workspace + e * stride, shape, !sort_in_shared);
   if (sort_in_shared) {
@@ -279,7 +297,9 @@ cudaError_t combine(const T* x, const int64_t* index, const A* coef, T* y, int64
   if (b * k == 0 || d == 0) return cudaSuccess;
   const dim3 grid(static_cast<unsigned>(b * k), static_cast<unsigned>((d + kWarp - 1) / kWarp));
   const dim3 block(kWarp, static_cast<unsigned>(std::min<int64_t>(kCombineWarps, L)));
-  combine_kernel<<<grid, block, 0, stream>>>(device(x), index, coef, device(y), n, k, L, d);
+  if (!grid_fits(b * k, (d + kWarp - 1) / kWarp)) return cudaErrorInvalidConfiguration;
+  PYR_LAUNCH(grid, block, 0, stream, combine_kernel<typename Device<T>::type, A>)(device(x), index, coef, device(y), n,
+                                                                                  k, L, d);
   return cudaGetLastError();
 }
 
@@ -289,8 +309,9 @@ cudaError_t leaf_dot(const T* grad_y, const T* x, const int64_t* index, A* q, in
   const int64_t leaves = b * k * L;
   if (leaves == 0) return cudaSuccess;
   const int64_t blocks = blocks_for(leaves * kWarp, kThreads);
-  leaf_dot_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(device(grad_y), device(x), index, q, n, k,
-                                                                         L, d, leaves);
+  if (!grid_fits(blocks)) return cudaErrorInvalidConfiguration;
+  PYR_LAUNCH(static_cast<unsigned>(blocks), kThreads, 0, stream, leaf_dot_kernel<typename Device<T>::type, A>)(
+      device(grad_y), device(x), index, q, n, k, L, d, leaves);
   return cudaGetLastError();
 }
 
@@ -298,8 +319,9 @@ template <typename T, typename A>
 cudaError_t expand(const T* grad_y, const int64_t* row, const A* coef, T* grad_x, int64_t b, int64_t n, int64_t k,
                    int64_t d, cudaStream_t stream) {
   if (b * n == 0 || d == 0) return cudaSuccess;
-  expand_kernel<<<static_cast<unsigned>(b * n), row_threads(d), 0, stream>>>(device(grad_y), row, coef,
-                                                                            device(grad_x), n, k, d);
+  if (!grid_fits(b * n)) return cudaErrorInvalidConfiguration;
+  PYR_LAUNCH(static_cast<unsigned>(b * n), row_threads(d), 0, stream, expand_kernel<typename Device<T>::type, A>)(
+      device(grad_y), row, coef, device(grad_x), n, k, d);
   return cudaGetLastError();
 }
 
@@ -315,19 +337,24 @@ cudaError_t tournament(const T* scores, const bool* mask, const kernels::Tournam
                        bool keep_order, int64_t b, unsigned char* workspace, const kernels::TournamentOutputs<T>& out,
                        cudaStream_t stream) {
   if (b == 0) return cudaSuccess;
+  if (!grid_fits(b)) return cudaErrorInvalidConfiguration;
   const int fits = sort_fits_in_shared<T>(shape);
   if (fits < 0) return static_cast<cudaError_t>(-fits);
   const bool in_shared = fits == 1;
   const int64_t shared_bytes = in_shared ? sort_shared_bytes<T>(shape) : 0;
-  if (shared_bytes > 48 * 1024) {
-    const cudaError_t err = cudaFuncSetAttribute(tournament_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                                 static_cast<int>(shared_bytes));
+  int device = 0, standard = 0;  // dynamic shared memory without opting in (48 KiB on every GPU so far)
+  cudaError_t err = cudaGetDevice(&device);
+  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&standard, cudaDevAttrMaxSharedMemoryPerBlock, device);
+  if (err != cudaSuccess) return err;
+  if (shared_bytes > standard) {
+    err = cudaFuncSetAttribute(tournament_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                               static_cast<int>(shared_bytes));
     if (err != cudaSuccess) return err;
   }
   const int64_t stride = kernels::tournament_scratch_bytes<T>(shape, /*with_sort=*/!in_shared);
   // Enough threads for a sort stage's P/2 compare-exchanges, at most 1024.
   const int threads = warp_multiple(kernels::pow2_at_least(shape.n) / 2, 1024);
-  tournament_kernel<T><<<static_cast<unsigned>(b), threads, static_cast<size_t>(shared_bytes), stream>>>(
+  PYR_LAUNCH(static_cast<unsigned>(b), threads, static_cast<size_t>(shared_bytes), stream, tournament_kernel<T>)(
       scores, mask, shape, log_base, keep_order, workspace, stride, in_shared, out);
   return cudaGetLastError();
 }
@@ -336,16 +363,17 @@ template <typename T>
 cudaError_t tree_backward(const TreeLevels<T>& levels, int64_t R, const T* dots, const T* grad_scores,
                           const int64_t* input_leaf, T log_base, int64_t b, int64_t n, int64_t k, T* scratch,
                           T* leaf_sigma, T* grad, cudaStream_t stream) {
-  const int64_t L = int64_t{1} << R;
+  const int64_t L = int64_t{1} << R, N = b * n;
+  if ((b * k > 0 && !grid_fits(b * k)) || (N > 0 && !grid_fits(blocks_for(N, kThreads))))
+    return cudaErrorInvalidConfiguration;
   if (b * k > 0) {
-    tree_backward_kernel<T><<<static_cast<unsigned>(b * k), warp_multiple(L / 2, 256), 0, stream>>>(
+    PYR_LAUNCH(static_cast<unsigned>(b * k), warp_multiple(L / 2, 256), 0, stream, tree_backward_kernel<T>)(
         levels, R, dots, grad_scores, log_base, scratch, leaf_sigma);
     const cudaError_t err = cudaGetLastError();
     if (err != cudaSuccess) return err;
   }
-  const int64_t N = b * n;
   if (N == 0) return cudaSuccess;
-  leaves_to_inputs_kernel<T><<<static_cast<unsigned>(blocks_for(N, kThreads)), kThreads, 0, stream>>>(
+  PYR_LAUNCH(static_cast<unsigned>(blocks_for(N, kThreads)), kThreads, 0, stream, leaves_to_inputs_kernel<T>)(
       leaf_sigma, input_leaf, grad, n, k * L, N);
   return cudaGetLastError();
 }
@@ -354,7 +382,8 @@ template <typename T>
 cudaError_t pair_blend(const T* s, const bool* valid, T log_base, T* w, T* score, bool* valid_out, int64_t N,
                        cudaStream_t stream) {
   if (N == 0) return cudaSuccess;
-  pair_blend_kernel<T><<<static_cast<unsigned>(blocks_for(N, kThreads)), kThreads, 0, stream>>>(
+  if (!grid_fits(blocks_for(N, kThreads))) return cudaErrorInvalidConfiguration;
+  PYR_LAUNCH(static_cast<unsigned>(blocks_for(N, kThreads)), kThreads, 0, stream, pair_blend_kernel<T>)(
       s, valid, log_base, w, score, valid_out, N);
   return cudaGetLastError();
 }
@@ -363,7 +392,8 @@ template <typename T>
 cudaError_t node_backward(const T* rho, const T* sigma, const T* w, const T* s_child, const T* q_child, T log_base,
                           T* sigma_child, int64_t N, cudaStream_t stream) {
   if (N == 0) return cudaSuccess;
-  node_backward_kernel<T><<<static_cast<unsigned>(blocks_for(N, kThreads)), kThreads, 0, stream>>>(
+  if (!grid_fits(blocks_for(N, kThreads))) return cudaErrorInvalidConfiguration;
+  PYR_LAUNCH(static_cast<unsigned>(blocks_for(N, kThreads)), kThreads, 0, stream, node_backward_kernel<T>)(
       rho, sigma, w, s_child, q_child, log_base, sigma_child, N);
   return cudaGetLastError();
 }
@@ -393,5 +423,8 @@ PYR_INSTANTIATE_SCORES(double)
 #undef PYR_INSTANTIATE_GATHERS
 #undef PYR_INSTANTIATE_SCORES
 
+#ifdef PYR_CUDA_EMULATION
+}  // namespace emulated
+#endif
 }  // namespace cuda
 }  // namespace pyramidion

@@ -1,5 +1,5 @@
 // Framework-free CUDA launchers of the successive-halving top-k kernels: raw pointers, sizes and a
-// stream; no LibTorch. The LibTorch binding (topk_binding.cpp) checks shapes, takes the device
+// stream; no LibTorch. The LibTorch binding (src/ops/topk_cuda.cpp) checks shapes, takes the device
 // guard, passes the current stream and turns a returned error into an exception.
 //
 // Legend: b batch, n inputs, k outputs, L leaves per output tree, d representation size, N count.
@@ -8,12 +8,22 @@
 // Bad indices never fault: a leaf index outside [-1, n) or a row outside [0, k) is not read, and
 // the numbers it would have made are NaN (the binding does not stop the stream to check them).
 //
+// Limits: every launch checks that its grid fits (b*k, b*n, b and the block counts at most
+// 2^31 - 1): the binding checks the sizes first and throws with them.
+//
+// The file compiles for the CPU too (defined PYR_CUDA_EMULATION: cuda/emulation/), where the tests
+// run every launcher against the CPU kernels (tests/ops/topk_kernels_emulated_test.cpp).
+//
 // Precision: the representations (storage type T: float, double, BFloat16Bits or HalfBits) are
 // read and written in T and accumulated in A (double for double, float otherwise); coefficients,
 // leaf dots and everything of the scores are A (ops/topk_ops.h, "Precision").
 #pragma once
 
+#ifdef PYR_CUDA_EMULATION
+#include "cuda/emulation/runtime.h"  // the tests' CPU emulation of the runtime API
+#else
 #include <cuda_runtime_api.h>
+#endif
 
 #include <cstdint>
 
@@ -21,6 +31,16 @@
 
 namespace pyramidion {
 namespace cuda {
+#ifdef PYR_CUDA_EMULATION
+inline namespace emulated {  // other symbols than the real kernels', should both be in one process
+#endif
+
+/// Grid limits (every GPU since sm_30): x at most 2^31 - 1 blocks, y and z at most 65535.
+constexpr int64_t kMaxGridX = 2147483647;
+constexpr int64_t kMaxGridY = 65535;
+/// Threads per block of the element-wise launches (pair_blend, node_backward, leaf_dot, the
+/// leaves-to-inputs gather): their grids hold ceil(threads needed / kBlockThreads) blocks.
+constexpr int64_t kBlockThreads = 256;
 
 /// The bit layouts of CUDA's __nv_bfloat16 and __half (and of c10::BFloat16 and c10::Half), so that
 /// this header needs neither CUDA's fp16 headers nor LibTorch's.
@@ -85,5 +105,8 @@ template <typename T>
 cudaError_t node_backward(const T* rho, const T* sigma, const T* w, const T* s_child, const T* q_child, T log_base,
                           T* sigma_child, int64_t N, cudaStream_t stream);
 
+#ifdef PYR_CUDA_EMULATION
+}  // namespace emulated
+#endif
 }  // namespace cuda
 }  // namespace pyramidion

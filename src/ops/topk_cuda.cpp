@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "ops/kernel_checks.h"
-#include "ops/cuda/topk_kernels.h"
+#include "cuda/topk_kernels.h"
 #include "ops/tournament.h"
 
 #define PYR_CHECK_CUDA(x) TORCH_CHECK((x).is_cuda(), #x " must be a CUDA tensor, got one on ", (x).device())
