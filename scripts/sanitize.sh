@@ -4,7 +4,14 @@
 # PYRAMIDION_SANITIZE=ON, PYRAMIDION_FUZZ=ON, CUDA off) into build-sanitize/ (or
 # $PYRAMIDION_SANITIZE_DIR), then runs ctest there. A sanitizer report fails its test.
 #
-#   scripts/sanitize.sh                 build, then ctest (extra arguments go to ctest, e.g. -R Config)
+# First, ThreadSanitizer over the kernels' team programs and the CUDA kernel file run on the CPU
+# (tests/ops/team_programs_main.cpp, no LibTorch: one clang++ command, about 15 s to build): the
+# sweep on real threads must be race-free and equal to the team of one, and then every barrier of
+# its fault run is removed in turn, each removal must be caught (a race report or a mismatch).
+#
+#   scripts/sanitize.sh                 ThreadSanitizer step, build, then ctest (extra arguments go
+#                                       to ctest, e.g. -R Config)
+#   scripts/sanitize.sh --tsan-only     the ThreadSanitizer step alone
 #   scripts/sanitize.sh --build-only [TARGET...]   build only (all, or these targets: scripts/fuzz.sh
 #                                                  builds its fuzz targets so)
 #
@@ -20,8 +27,12 @@ BUILD="${PYRAMIDION_SANITIZE_DIR:-build-sanitize}"
 JOBS="${PYRAMIDION_JOBS:-2}"
 NICE=(nice -n "${PYRAMIDION_NICE:-0}")
 build_only=0
+tsan_only=0
 if [[ ${1:-} == --build-only ]]; then
   build_only=1
+  shift
+elif [[ ${1:-} == --tsan-only ]]; then
+  tsan_only=1
   shift
 fi
 
@@ -32,14 +43,43 @@ fi
 EXCLUDED=(
 )
 
+CXX_CLANG="${PYRAMIDION_CLANG:-clang++}"
+command -v "$CXX_CLANG" >/dev/null || { echo "sanitize.sh: $CXX_CLANG not found (Debian: clang)" >&2; exit 1; }
+
+# ---- ThreadSanitizer: the team programs and the emulated kernels ----------------------------------
+tsan_team_programs() {
+  local dir="$BUILD/tsan" start=$SECONDS
+  mkdir -p "$dir"
+  "${NICE[@]}" "$CXX_CLANG" -std=c++17 -O1 -g -fsanitize=thread -ffp-contract=off -DPYR_CUDA_EMULATION=1 \
+    -I tests -I src -I . tests/ops/team_programs_main.cpp tests/ops/topk_kernels_emulated.cpp \
+    -o "$dir/team_programs" -pthread
+  export TSAN_OPTIONS="halt_on_error=0:exitcode=66:report_signal_unsafe=0"
+  "${NICE[@]}" "$dir/team_programs" || { echo "sanitize.sh: team_programs failed under ThreadSanitizer" >&2; return 1; }
+  local barriers caught=0 missed=()
+  barriers=$("$dir/team_programs" --count-syncs)
+  for ((j = 0; j < barriers; ++j)); do
+    if "${NICE[@]}" "$dir/team_programs" --drop-sync "$j" >"$dir/drop.log" 2>&1; then
+      missed+=("$j: $(head -1 "$dir/drop.log")")
+    else
+      caught=$((caught + 1))
+    fi
+  done
+  echo "sanitize.sh: ThreadSanitizer: the team programs race-free; $caught of $barriers barriers removed one at a time were caught ($((SECONDS - start)) s)" >&2
+  if ((${#missed[@]})); then
+    printf 'sanitize.sh: a barrier removed and not caught: %s\n' "${missed[@]}" >&2
+    return 1
+  fi
+}
+if ((!build_only)); then
+  tsan_team_programs || exit 1
+  ((tsan_only)) && exit 0
+fi
+
 bash scripts/get_data.sh  # data/aclsum, which the tests read
 TORCH_PREFIX=$("$VENV/bin/python" -c 'import torch; print(torch.utils.cmake_prefix_path)' 2>/dev/null) || {
   echo "sanitize.sh: cannot import torch from $VENV (run scripts/setup.sh)" >&2
   exit 1
 }
-CXX_CLANG="${PYRAMIDION_CLANG:-clang++}"
-command -v "$CXX_CLANG" >/dev/null || { echo "sanitize.sh: $CXX_CLANG not found (Debian: clang)" >&2; exit 1; }
-
 mkdir -p "$BUILD"
 start=$SECONDS
 # -O1: ASan's recommended level (fast enough, stack traces that match the source) and a shorter

@@ -51,6 +51,16 @@ typename Storage<T>::type* mutable_storage(at::Tensor& t) {
   return reinterpret_cast<typename Storage<T>::type*>(t.data_ptr<T>());
 }
 
+// A launch's grid, checked before it is made: a grid above CUDA's limits fails with CUDA's terse
+// message, and one of 2^32 blocks or more would wrap when cast and leave outputs unwritten.
+// `blocks` = ceil(count / per_block) blocks for `what` = count.
+void check_grid(const char* op, const char* what, int64_t count, int64_t per_block = 1,
+                int64_t limit = cuda::kMaxGridX) {
+  const int64_t blocks = (count + per_block - 1) / per_block;
+  TORCH_CHECK(blocks <= limit, "pyramidion::", op, ": ", what, " = ", count, " needs ", blocks,
+              " CUDA blocks, above the grid limit of ", limit, "; split the batch");
+}
+
 // The tournament: one launch, one block per example (cuda::tournament).
 std::vector<at::Tensor> tournament_cuda(const at::Tensor& scores_in, const at::Tensor& mask_in, int64_t k,
                                         double log_base, bool keep_order) {
@@ -65,6 +75,7 @@ std::vector<at::Tensor> tournament_cuda(const at::Tensor& scores_in, const at::T
   PYR_CHECK_DTYPE(mask, at::kBool);
   TORCH_CHECK(k >= 1 && k <= n, "k must satisfy 1 <= k <= n = ", n, ", got ", k);
   TORCH_CHECK(n <= std::numeric_limits<int32_t>::max(), "the CUDA tournament takes n < 2^31 inputs, got n = ", n);
+  check_grid("sh_tournament", "b", b);
   Tournament t = empty_tournament(b, n, k, scores.options());
   if (b == 0) return pack_tournament(t);
   const auto shape = kernels::tournament_shape(n, k);
@@ -98,6 +109,8 @@ at::Tensor tree_backward_cuda(at::TensorList tree, const at::Tensor& leaf_dots_i
   PYR_CHECK_SHAPE(gs, b, k);
   PYR_CHECK_SHAPE(input_leaf, b, n);
   PYR_CHECK_DTYPE(gs, dots.scalar_type());
+  check_grid("sh_tree_backward", "b*k", b * k);
+  check_grid("sh_tree_backward", "b*n", b * n, cuda::kBlockThreads);
   std::vector<at::Tensor> weight, score;  // contiguous, (b, k, L >> h)
   for (int64_t h = 1; h <= R; ++h) {
     weight.push_back(t.weight[h - 1].contiguous());
@@ -143,6 +156,8 @@ at::Tensor combine_cuda(const at::Tensor& x_in, const at::Tensor& index_in, cons
   PYR_CHECK_SHAPE(coef, b, k, L);
   PYR_CHECK_DTYPE(index, at::kLong);
   PYR_CHECK_DTYPE(coef, at::toOpMathType(x.scalar_type()));
+  check_grid("sh_combine", "b*k", b * k);
+  check_grid("sh_combine", "d", d, 32, cuda::kMaxGridY);
   auto y = at::empty({b, k, d}, x.options());  // (b, k, d)
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "sh_combine_cuda", [&] {
     using acc_t = at::opmath_type<scalar_t>;
@@ -163,6 +178,7 @@ at::Tensor leaf_dot_cuda(const at::Tensor& grad_y_in, const at::Tensor& x_in, co
   PYR_CHECK_SHAPE(index, b, k, L);
   PYR_CHECK_DTYPE(index, at::kLong);
   PYR_CHECK_DTYPE(gy, x.scalar_type());
+  check_grid("sh_leaf_dot", "b*k*L", b * k * L, cuda::kBlockThreads / 32);  // a warp per leaf
   auto q = at::empty({b, k, L}, x.options().dtype(at::toOpMathType(x.scalar_type())));  // (b, k, L)
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "sh_leaf_dot_cuda", [&] {
     using acc_t = at::opmath_type<scalar_t>;
@@ -183,6 +199,7 @@ at::Tensor expand_cuda(const at::Tensor& grad_y_in, const at::Tensor& row_in, co
   PYR_CHECK_SHAPE(coef, b, n);
   PYR_CHECK_DTYPE(row, at::kLong);
   PYR_CHECK_DTYPE(coef, at::toOpMathType(gy.scalar_type()));
+  check_grid("sh_expand", "b*n", b * n);
   auto gx = at::empty({b, n, d}, gy.options());  // (b, n, d)
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, gy.scalar_type(), "sh_expand_cuda", [&] {
     using acc_t = at::opmath_type<scalar_t>;
@@ -202,6 +219,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> pair_blend_cuda(const at::Tensor&
   PYR_CHECK_SHAPE(s, N, 2);
   PYR_CHECK_SHAPE(valid, N, 2);
   PYR_CHECK_DTYPE(valid, at::kBool);
+  check_grid("sh_pair_blend", "N", N, cuda::kBlockThreads);
   auto w = at::empty({N}, s.options()), score = at::empty({N}, s.options());
   auto valid_out = at::empty({N}, valid.options());
   AT_DISPATCH_FLOATING_TYPES(s.scalar_type(), "sh_pair_blend_cuda", [&] {
@@ -225,6 +243,7 @@ at::Tensor node_backward_cuda(const at::Tensor& rho_in, const at::Tensor& sigma_
   PYR_CHECK_SHAPE(w, N);
   PYR_CHECK_SHAPE(s_child, N, 2);
   PYR_CHECK_SHAPE(q_child, N, 2);
+  check_grid("sh_node_backward", "N", N, cuda::kBlockThreads);
   auto out = at::empty({N, 2}, rho.options());  // (N, 2)
   AT_DISPATCH_FLOATING_TYPES(rho.scalar_type(), "sh_node_backward_cuda", [&] {
     PYR_CUDA_OK(cuda::node_backward<scalar_t>(rho.data_ptr<scalar_t>(), sigma.data_ptr<scalar_t>(),

@@ -7,8 +7,11 @@
 // A team has rank() and size(), sync() (a barrier that also makes the team's writes visible to
 // all of it), and sum(v) (the team-wide sum of every member's v, a barrier too). Work is split by
 // striding loops (i = rank; i < N; i += size) between barriers, so the result does not depend on
-// the team's size. The rules are those of the CPU kernels (tournament_cpu.cpp, tree_backward_cpu.cpp),
-// step by step and with the same floating-point operations in the same order (ops/topk_math.h):
+// the team's size. A barrier stands exactly where a member reads what another wrote (or writes
+// what another still reads): where element i is written and then read by member i % size alone,
+// there is none. tests/ops/team_programs_main.cpp removes each barrier in turn and checks that
+// the removal is caught (a mismatch, or a race under ThreadSanitizer). The rules are those of the
+// CPU kernels (tournament_cpu.cpp, tree_backward_cpu.cpp), step by step and with the same floating-point operations in the same order (ops/topk_math.h):
 // rankings by a bitonic sort on (descending_image(key), position), which orders exactly as the
 // CPU's stable radix sort.
 //
@@ -231,7 +234,7 @@ PYR_HD void order_outputs(Team& team, int64_t e, const TournamentShape& s, bool 
     for (int64_t r = s.rounds - 1; r >= 0; --r) win = w.side_a[s.record[r] + win];
     w.win[i] = static_cast<int32_t>(win);
   }
-  team.sync();
+  // No barrier: until the next one, member i % size alone reads w.win[i] (it wrote it).
   if (keep_order) {
     const int64_t P = pow2_at_least(k);
     for (int64_t i = team.rank(); i < P; i += team.size()) {
@@ -244,7 +247,8 @@ PYR_HD void order_outputs(Team& team, int64_t e, const TournamentShape& s, bool 
   } else {
     for (int64_t i = team.rank(); i < k; i += team.size()) w.order[i] = static_cast<int32_t>(i);
   }
-  team.sync();
+  // No barrier: member i % size alone reads w.order[i] here (it wrote it); the caller's barrier
+  // comes before write_trees, where every member reads all of w.order.
   for (int64_t i = team.rank(); i < k; i += team.size()) {
     out.winner[e * k + i] = w.win[w.order[i]];
     out.out_mask[e * k + i] = w.valid[last + w.order[i]] != 0;
@@ -329,13 +333,14 @@ PYR_HD void tree_backward_tree(Team& team, int64_t tree, int64_t R, const T* con
     const T* wt = weight[h - 1] + tree * t;
     for (int64_t j = team.rank(); j < t; j += team.size())
       q[at + j] = wt[j] * q[below + 2 * j] + (T(1) - wt[j]) * q[below + 2 * j + 1];
-    team.sync();
+    if (h < R) team.sync();
   }
+  // No barrier after the root's level, nor after setting the root: the root is member 0's alone,
+  // and so is the top level's top-down step (one node), which reads the root's rho and sigma.
   if (team.rank() == 0) {
     rho[level_offset(L, R)] = T(1);
     sigma[level_offset(L, R)] = grad_scores[tree];
   }
-  team.sync();
   for (int64_t h = R; h >= 1; --h) {
     const int64_t t = L >> h, at = level_offset(L, h), below = level_offset(L, h - 1);
     const T* wt = weight[h - 1] + tree * t;

@@ -68,16 +68,15 @@ Tournament program_tournament(const at::Tensor& scores, const at::Tensor& mask, 
         }
         kernels::tournament_example(team, e, scores.data_ptr<scalar_t>(), mask.data_ptr<bool>(), shape,
                                     static_cast<scalar_t>(log_base), keep_order, ws, out);
-        team.sync();  // the next example reuses the sort's buffer
       }
     });
   });
   return t;
 }
 
-// The score gradient by the tree program (one tree at a time, the team's shared q, rho and sigma
-// reused as a CUDA block's shared memory would not be: hence the sync between trees), then leaves
-// to inputs.
+// The score gradient by the tree program (one tree at a time, the team's q, rho and sigma reused
+// from tree to tree, which needs no barrier between trees: the next tree's first writes are of q
+// at the leaves, which the previous tree's last step does not read), then leaves to inputs.
 at::Tensor program_scores_grad(const Tournament& t, const at::Tensor& dots, const at::Tensor& grad_scores,
                                double log_base, int64_t team_size = 1) {
   const int64_t b = dots.size(0), k = dots.size(1), L = dots.size(2), n = t.input_leaf.size(1);
@@ -92,7 +91,6 @@ at::Tensor program_scores_grad(const Tournament& t, const at::Tensor& dots, cons
         kernels::tree_backward_tree(team, tree, t.rounds, weight.data(), score.data(), dots.data_ptr<scalar_t>(),
                                     grad_scores.data_ptr<scalar_t>(), static_cast<scalar_t>(log_base), q.data(),
                                     rho.data(), sigma.data(), leaf_sigma.data_ptr<scalar_t>());
-        team.sync();
       }
     });
   });

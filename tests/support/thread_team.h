@@ -31,7 +31,10 @@ class ThreadTeam {
     int64_t rank() const { return rank_; }
     int64_t size() const { return team_.size_; }
     void sync() {
-      if (syncs_++ == team_.drop_sync_) return;  // the injected fault: this barrier is missing
+      if (syncs_++ == team_.drop_sync_) {  // the injected fault: this barrier is missing
+        if (rank_ == 0) team_.dropped_at_ = __builtin_return_address(0);
+        return;
+      }
       team_.barrier_.arrive();
     }
     int64_t sum(int64_t v) { return team_.barrier_.arrive_sum(v); }
@@ -45,10 +48,11 @@ class ThreadTeam {
   };
 
   /// Runs body(member) on `size` threads (ranks 0 .. size - 1) and joins them; returns the calls of
-  /// sync() that rank 0 made. drop_sync >= 0: that call is no barrier. The body must not throw
-  /// (the others would wait at the next barrier forever): a throw ends the process.
+  /// sync() that rank 0 made. drop_sync >= 0: that call is no barrier, and *dropped_at is set to
+  /// the code address it returns to (for addr2line). The body must not throw (the others would
+  /// wait at the next barrier forever): a throw ends the process.
   template <class Body>
-  static int64_t run(int64_t size, Body body, int64_t drop_sync = -1) {
+  static int64_t run(int64_t size, Body body, int64_t drop_sync = -1, void** dropped_at = nullptr) {
     ThreadTeam team(size, drop_sync);
     int64_t syncs = 0;
     std::vector<std::thread> threads;
@@ -60,6 +64,7 @@ class ThreadTeam {
         if (r == 0) syncs = member.syncs();
       });
     for (auto& t : threads) t.join();
+    if (dropped_at) *dropped_at = team.dropped_at_;
     return syncs;
   }
 
@@ -68,6 +73,7 @@ class ThreadTeam {
 
   const int64_t size_, drop_sync_;
   pyramidion::emulation::Barrier barrier_;
+  void* dropped_at_ = nullptr;
 };
 
 }  // namespace pyramidion_test
