@@ -3,15 +3,16 @@
 
     scripts/gpu_summary.py results/gpu > results/gpu/summary.md
 
-Reads machine.txt, steps.txt, tests.log (ctest's output), topk.json and model.json (pyramidion-bench's
-JSON reports) and python_topk.json (python/benchmarks/topk_bench.py's); what is missing is reported as not run. Prints markdown: the machine, each step's
-status and time, the tests' counts, and the figures against the targets of issue 10: the operator's
+Reads environment.txt, stages.tsv (stage, status, seconds, note), figures.json (pyramidion-bench's
+JSON reports "topk" and "model", python/benchmarks/topk_bench.py's "python_topk"; a file of that
+name beside it is read when figures.json lacks it); what is missing is reported as not run. Prints
+markdown: the machine, each stage's status, time and note (tests' counts, skips, the reason a stage
+was skipped or cut), and the figures against the targets of issue 10: the operator's
 forward + backward within 3x of a device copy of x; DeepPyramidion against blockwise at source 8192
 in bf16: training step >= 2x, beam-4 generation >= 4.5x.
 """
 import json
 import os
-import re
 import sys
 
 
@@ -24,7 +25,14 @@ def read(folder, name):
 
 
 def load_json(folder, name):
-    text = read(folder, name)
+    """figures.json's entry `name` (topk, model, python_topk), else the file name.json."""
+    try:
+        figures = json.loads(read(folder, "figures.json") or "{}")
+    except json.JSONDecodeError:
+        figures = {}
+    if figures.get(name) is not None:
+        return figures[name]
+    text = read(folder, name + ".json")
     try:
         return json.loads(text) if text else None
     except json.JSONDecodeError:
@@ -43,37 +51,29 @@ def verdict(value, target, higher_is_better):
 
 
 def machine_lines(folder):
-    text = read(folder, "machine.txt") or ""
+    text = read(folder, "environment.txt") or ""
     facts = dict(line.split(" ", 1) for line in text.splitlines() if " " in line)
-    return [f"- GPU: {facts.get('gpu', 'unknown')}, {facts.get('arch', '?')}; driver {facts.get('driver', '?')}",
-            f"- nvcc {facts.get('nvcc', '?')}; PyTorch {facts.get('torch', '?')} (CUDA {facts.get('torch_cuda', '?')})"]
+    lines = [f"- GPU: {facts.get('gpu', 'unknown')}, {facts.get('arch', '?')}; driver {facts.get('driver', '?')}",
+             f"- nvcc {facts.get('nvcc', '?')}; PyTorch {facts.get('torch', '?')} (CUDA {facts.get('torch_cuda', '?')}, "
+             f"sees the GPU: {facts.get('torch_sees_gpu', '?')}); {facts.get('cores', '?')} cores; "
+             f"deadline {facts.get('deadline', '?')}; source {facts.get('source', '?')}"]
+    lines += [f"- missing: {line.split(' ', 1)[1]}" for line in text.splitlines() if line.startswith("missing ")]
+    return lines
 
 
-def step_rows(folder):
+def stage_rows(folder):
     rows = []
-    for line in (read(folder, "steps.txt") or "").splitlines():
-        parts = line.split()
-        if len(parts) == 3:
-            rows.append(f"| {parts[0]} | {'ok' if parts[1] == '0' else 'FAILED (' + parts[1] + ')'} | {parts[2]} s |")
+    for line in (read(folder, "stages.tsv") or "").splitlines():
+        parts = line.split("\t")
+        if len(parts) == 4:
+            name, status, secs, note = parts
+            shown = status if status in ("ok", "skipped") else f"**{status.upper()}**"
+            rows.append(f"| {name} | {shown} | {secs} s | {note.strip() or '-'} |")
     return rows
 
 
-def test_counts(folder):
-    log = read(folder, "tests.log")
-    if log is None:
-        return "not run"
-    m = re.search(r"(\d+)% tests passed, (\d+) tests failed out of (\d+)", log)
-    skipped = len(re.findall(r"\(Skipped\)", log))
-    failed = re.findall(r"^\s*\d+ - (\S+) \(Failed\)", log, re.M)
-    if not m:
-        return "no ctest summary in tests.log"
-    total, nfailed = int(m.group(3)), int(m.group(2))
-    text = f"{total - nfailed - skipped} passed, {nfailed} failed, {skipped} skipped of {total}"
-    return text + (": " + ", ".join(failed) if failed else "")
-
-
 def topk_rows(folder):
-    rep = load_json(folder, "topk.json")
+    rep = load_json(folder, "topk")
     if not rep or not rep.get("results"):
         return ["| operator | not run | | |"], None, "(not run)"
     by = {r["method"]: r for r in rep["results"]}
@@ -86,7 +86,7 @@ def topk_rows(folder):
 
 
 def model_figures(folder):
-    rep = load_json(folder, "model.json")
+    rep = load_json(folder, "model")
     if not rep:
         return [], {}, "(not run)"
     rows, figures = [], {}
@@ -105,7 +105,7 @@ def model_figures(folder):
 
 def python_rows(folder):
     """python/benchmarks/topk_bench.py's JSON: the operator from Python, the C++ API, pure PyTorch."""
-    rep = load_json(folder, "python_topk.json")
+    rep = load_json(folder, "python_topk")
     if not rep or not rep.get("results"):
         return ["| not run | | |"], "(not run)"
     rows = [f"| {r['method']} | {ms(r['median_s'] * 1000)} | {r['ratio_to_python']:.3f}x |" for r in rep["results"]]
@@ -116,8 +116,8 @@ def python_rows(folder):
 def main():
     folder = sys.argv[1] if len(sys.argv) > 1 else "results/gpu"
     out = ["## GPU check (scripts/gpu_check.sh)", ""] + machine_lines(folder) + [""]
-    out += ["| step | status | time |", "|:---|:---|---:|"] + (step_rows(folder) or ["| (none) | not run | |"])
-    out += ["", f"CUDA tests: {test_counts(folder)}", ""]
+    out += ["| stage | status | time | note |", "|:---|:---|---:|:---|"]
+    out += (stage_rows(folder) or ["| (none) | not run | | |"]) + [""]
     rows, ratio, sizes = topk_rows(folder)
     out += [f"### Operator, {sizes}, fp32 (medians)", "",
             "| method | fwd ms | bwd ms | fwd+bwd ms |", "|:---|---:|---:|---:|"] + rows

@@ -144,6 +144,28 @@ INSTANTIATE_TEST_SUITE_P(Dtypes, TopKCudaMatchesCpu,
                            return std::string(c10::toString(info.param));
                          });
 
+// Small shapes of every path, for compute-sanitizer (scripts/gpu_check.sh: memcheck, racecheck,
+// synccheck, each ~100x slower than the plain run): every dtype, masks, keep_order, all-padding
+// examples, hard selection, one block of 256 threads (n = 300), and one tournament whose sort is in
+// shared memory raised above 48 KiB (n = 5000: 64 KiB of pairs, 1024 threads).
+TEST(TopKCuda, SmallShapesForTheSanitizers) {
+  PYR_NEED_CUDA();
+  at::manual_seed(9);
+  for (const auto dtype : {at::kFloat, at::kDouble, at::kBFloat16, at::kHalf}) {
+    const auto opts = at::TensorOptions().dtype(dtype);
+    for (const auto& [b, n, k, d] : std::vector<std::array<int64_t, 4>>{{3, 40, 6, 33}, {2, 300, 37, 16}}) {
+      const auto x = at::randn({b, n, d}, opts);
+      const auto s = at::rand({b, n}, opts);
+      auto mask = at::rand({b, n}) < 0.7;
+      mask[0].fill_(false);
+      expect_cuda_equals_cpu({"scattered " + std::to_string(n), x, s, k, pyramidion::TopKOptions().mask(mask).keep_order(true)});
+      expect_cuda_equals_cpu({"hard " + std::to_string(n), x, s, k, pyramidion::TopKOptions().hard(true), true, false});
+    }
+  }
+  const auto x = at::randn({1, 5000, 8}), s = at::rand({1, 5000});
+  expect_cuda_equals_cpu({"n = 5000, sort in raised shared memory", x, s, 300, {}});
+}
+
 // The paper's size: b = 16, n = 8192 -> k = 512, d = 512 (4 rounds; the sort in shared memory).
 TEST(TopKCuda, PaperSizeMatchesTheCpu) {
   PYR_NEED_CUDA();
