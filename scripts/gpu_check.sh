@@ -352,6 +352,7 @@ build_all() {
 }
 if ((BUILD_ONLY)); then
   build_all
+  ((status == 0 && cut)) && status=3
   log "build only: done in $((SECONDS - START)) s; status $status"
   exit "$status"
 fi
