@@ -156,6 +156,11 @@ const Table& train_config_table() {
           .add("min_lr", &TrainConfig::min_lr, "floor of the decay", kContinuation)
           .add("weight_decay", &TrainConfig::weight_decay,
                "AdamW decoupled weight decay (not on biases and LayerNorm gains)", kContinuation)
+          .add("scorer_lr_scale", &TrainConfig::scorer_lr_scale,
+               "the pooling layers' scorers (encoder_poolers.*) train at lr x this (their own parameter groups)",
+               kContinuation)
+          .add("scorer_weight_decay", &TrainConfig::scorer_weight_decay,
+               "AdamW weight decay of the scorers' weights (not their biases)", kContinuation)
           .add("beta1", &TrainConfig::beta1, "AdamW beta1", kContinuation)
           .add("beta2", &TrainConfig::beta2, "AdamW beta2", kContinuation)
           .add("adam_eps", &TrainConfig::adam_eps, "AdamW epsilon", kContinuation)
@@ -322,6 +327,12 @@ void TrainConfig::validate() const {
                        "must be in [0, lr = " + detail::format_double(lr) + "]");
   if (!(weight_decay >= 0 && std::isfinite(weight_decay)))
     detail::fail_field(kOwner, "weight_decay", detail::format_double(weight_decay), "must be finite and >= 0");
+  if (!(scorer_lr_scale >= 0 && std::isfinite(scorer_lr_scale)))
+    detail::fail_field(kOwner, "scorer_lr_scale", detail::format_double(scorer_lr_scale),
+                       "must be finite and >= 0 (0 = scorers that do not move)");
+  if (!(scorer_weight_decay >= 0 && std::isfinite(scorer_weight_decay)))
+    detail::fail_field(kOwner, "scorer_weight_decay", detail::format_double(scorer_weight_decay),
+                       "must be finite and >= 0");
   if (!(clip_norm >= 0 && std::isfinite(clip_norm)))
     detail::fail_field(kOwner, "clip_norm", detail::format_double(clip_norm),
                        "must be finite and >= 0 (0 = no clipping)");

@@ -27,6 +27,10 @@ namespace pyramidion {
 namespace detail {
 namespace {
 
+// The parameters of the pooling layers' scorers: their own optimizer groups (scorer_lr_scale,
+// scorer_weight_decay).
+constexpr const char* kScorerPrefix = "encoder_poolers.";
+
 namespace fs = std::filesystem;
 using nlohmann::json;
 
@@ -313,18 +317,34 @@ void Trainer::build_model_and_optimizer() {
   if (config_.detach_scorer_input)
     say("the scorers read detached representations: the selection's gradient stops at them");
   group_.broadcast_parameters(*model_);
-  std::vector<at::Tensor> decay, no_decay;  // no weight decay on biases and LayerNorm gains
-  for (const auto& p : model_->parameters()) (p.dim() >= 2 ? decay : no_decay).push_back(p);
-  const auto adamw = [&](double weight_decay) {
-    return std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(config_.lr)
-                                                            .betas({config_.beta1, config_.beta2})
-                                                            .eps(config_.adam_eps)
-                                                            .weight_decay(weight_decay));
-  };
+  optimizer_ = make_optimizer(/*legacy=*/false);
+}
+
+// The parameter groups: 0 the weight matrices (weight_decay), 1 biases and LayerNorm gains (no
+// decay); in a model with pooling layers, 2 the scorers' weights (scorer_weight_decay) and 3
+// their biases (no decay), both at lr x scorer_lr_scale. Each group's weight decay is also set
+// again on resume (the config's, not the checkpoint's); group_lr_scale_ scales lr_ at every update.
+std::unique_ptr<torch::optim::AdamW> Trainer::make_optimizer(bool legacy) {
+  std::vector<at::Tensor> params[4];  // in the group order above
+  for (const auto& item : model_->named_parameters()) {
+    const bool scorer = !legacy && item.key().rfind(kScorerPrefix, 0) == 0;
+    params[(scorer ? 2 : 0) + (item.value().dim() >= 2 ? 0 : 1)].push_back(item.value());
+  }
+  const double weight_decay[4] = {config_.weight_decay, 0.0, config_.scorer_weight_decay, 0.0};
+  const double lr_scale[4] = {1.0, 1.0, config_.scorer_lr_scale, config_.scorer_lr_scale};
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, adamw(config_.weight_decay));
-  groups.emplace_back(no_decay, adamw(0.0));
-  optimizer_ = std::make_unique<torch::optim::AdamW>(std::move(groups));
+  std::vector<double> scales;
+  for (int g = 0; g < 4; ++g) {
+    if (g >= 2 && params[2].empty() && params[3].empty()) break;  // no pooling layers: two groups
+    auto options = std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(config_.lr)
+                                                                    .betas({config_.beta1, config_.beta2})
+                                                                    .eps(config_.adam_eps)
+                                                                    .weight_decay(weight_decay[g]));
+    groups.emplace_back(params[g], std::move(options));
+    scales.push_back(lr_scale[g]);
+  }
+  if (!legacy) group_lr_scale_ = scales;
+  return std::make_unique<torch::optim::AdamW>(std::move(groups));
 }
 
 void Trainer::freeze_parameters() {
@@ -359,7 +379,23 @@ void Trainer::freeze_parameters() {
 
 void Trainer::resume() {
   if (!resuming()) return;
-  const TrainerState state = read_checkpoint_state(resume_dir_, *optimizer_);
+  TrainerState state;
+  try {
+    state = read_checkpoint_state(resume_dir_, *optimizer_);
+  } catch (const std::runtime_error& e) {
+    // A checkpoint written before the scorers had their own groups holds two (LibTorch's load
+    // says "loaded state dict has a different number of parameter groups"): read it in that
+    // layout, then hand AdamW's moments (kept per parameter) to the groups of this run. Any
+    // other error is the checkpoint's own.
+    if (optimizer_->param_groups().size() <= 2 ||
+        std::string(e.what()).find("different number of parameter groups") == std::string::npos)
+      throw;
+    auto legacy = make_optimizer(/*legacy=*/true);
+    state = read_checkpoint_state(resume_dir_, *legacy);  // not that layout either: its error
+    optimizer_->state() = std::move(legacy->state());
+    say("the checkpoint's optimizer has the two parameter groups of before the scorers had their own: "
+        "its moments carried over");
+  }
   step_ = first_step_ = checkpointed_step_ = state.step;
   cursor_ = state.cursor;
   if (scaler_.enabled() && !state.loss_scaler.is_null())
@@ -371,7 +407,7 @@ void Trainer::resume() {
     static_cast<torch::optim::AdamWOptions&>(param_groups[g].options())
         .betas({config_.beta1, config_.beta2})
         .eps(config_.adam_eps)
-        .weight_decay(g == 0 ? config_.weight_decay : 0.0);
+        .weight_decay(g == 0 ? config_.weight_decay : g == 2 ? config_.scorer_weight_decay : 0.0);
   // Settings that make the continuation differ from an uninterrupted run: said, not refused.
   std::string changed =
       train_config_table().changes(state.train_config, json::parse(config_.to_json_string()), kContinuation);
@@ -445,7 +481,9 @@ void Trainer::update() {
   lr_ = learning_rate(config_, step_);
   if (scaler_.update(!scaler_.enabled() || gradients_finite())) {
     grad_norm_ = config_.clip_norm > 0 ? torch::nn::utils::clip_grad_norm_(model_->parameters(), config_.clip_norm) : 0;
-    for (auto& g : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr_);
+    auto& groups = optimizer_->param_groups();
+    for (size_t g = 0; g < groups.size(); ++g)
+      static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(lr_ * group_lr_scale_[g]);
     optimizer_->step();
     interval_loss_ += update_nll;
     interval_tokens_ += global_tokens;

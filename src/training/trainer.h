@@ -81,6 +81,9 @@ class Trainer {
   /// the data (counts of documents and tokens), whose paths may differ between machines.
   void agree_on_data();
   void build_model_and_optimizer();
+  // AdamW over the model's parameters in groups (trainer.cpp, make_optimizer); `legacy`: the two
+  // groups of checkpoints written before the scorers had their own.
+  std::unique_ptr<torch::optim::AdamW> make_optimizer(bool legacy);
   // TrainConfig::freeze: matching parameters stop requiring gradients (AdamW then skips them).
   void freeze_parameters();
   void resume();
@@ -130,6 +133,7 @@ class Trainer {
   TokenizedCorpus train_corpus_, valid_corpus_;
   Seq2Seq model_{nullptr};
   std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::vector<double> group_lr_scale_;  // per parameter group of optimizer_: its lr = lr_ x this
   std::unique_ptr<BatchStream> stream_;
 
   // Where the run is.

@@ -13,6 +13,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <torch/cuda.h>
+#include <torch/optim/adamw.h>
+#include <torch/serialize.h>
 
 #include <signal.h>
 #include <sys/wait.h>
@@ -101,6 +103,9 @@ TEST(TrainConfigCheck, InvalidFieldsAreRejectedByName) {
   EXPECT_NE(invalid("update_freq", "1.5").find("update_freq must be an integer"), std::string::npos);
   EXPECT_NE(invalid("max_tokens", "50").find("max_source_length + max_target_length = 96"), std::string::npos);
   EXPECT_NE(invalid("label_smoothing", "1").find("label_smoothing = 1"), std::string::npos);
+  EXPECT_NE(invalid("scorer_lr_scale", "-0.5").find("TrainConfig.scorer_lr_scale = -0.5 must be finite and >= 0"),
+            std::string::npos);
+  EXPECT_NE(invalid("scorer_weight_decay", "-1").find("TrainConfig.scorer_weight_decay = -1"), std::string::npos);
   EXPECT_NE(invalid("seed", "-3").find("seed = -3"), std::string::npos);
   EXPECT_NE(invalid("warmup_step", "3").find("did you mean 'warmup_steps'"), std::string::npos);
   EXPECT_NE(invalid("model.d_model", "33").find("ModelConfig.heads = 2 must divide d_model = 33"), std::string::npos);
@@ -381,6 +386,103 @@ TEST(TrainInit, AnInitRunStopsAndResumesExactly) {
   const auto r = pyramidion_test::train_stopped_and_resumed(c, dir, 3);
   EXPECT_EQ(r.second.step, c.max_steps);
   EXPECT_EQ(weight_diff(r.whole.checkpoint, r.second.checkpoint), 0.0);
+}
+
+// The scorers' own parameter groups: one update (AdamW's first step moves each weight by about
+// lr x sign of its gradient) at scorer_lr_scale 0.5 moves every scorer weight by half of what
+// scale 1 does, exactly up to AdamW's epsilon; scale 0 leaves them where a frozen run does (at
+// their initial values); the rest of the model moves the same in every run but the frozen one.
+// scorer_weight_decay w takes lr x w x the initial weight off, on top of the same step.
+TEST(TrainRun, ScorerLrScaleAndWeightDecayApplyToTheScorersAlone) {
+  const auto dir = fresh_dir("scorer_groups");
+  const auto run = [&](const std::string& name, double scale, double decay, bool frozen) {
+    auto c = tiny_config(dir);
+    c.out = (dir / name).string();
+    c.max_steps = 1;
+    c.warmup_steps = 0;
+    c.lr_decay = pyramidion::LrDecay::constant;
+    c.lr = 1e-3;
+    c.clip_norm = 0;  // the same gradients whatever the scorers' groups
+    c.validate_every = 0;
+    c.valid_rouge_docs = 0;
+    c.scorer_lr_scale = scale;
+    c.scorer_weight_decay = decay;
+    if (frozen) c.freeze = {"encoder_poolers."};
+    return pyramidion::Seq2Seq::load(pyramidion::train(c).checkpoint);
+  };
+  const auto initial = run("frozen", 1.0, 0.0, true);
+  const auto full = run("full", 1.0, 0.0, false), half = run("half", 0.5, 0.0, false);
+  const auto still = run("still", 0.0, 0.0, false), decayed = run("decayed", 1.0, 0.5, false);
+  const auto p0 = initial->named_parameters(), p1 = full->named_parameters(), ph = half->named_parameters();
+  const auto ps = still->named_parameters(), pd = decayed->named_parameters();
+  int scorers = 0;
+  for (const auto& item : p0) {
+    const auto& name = item.key();
+    if (name.rfind("encoder_poolers.", 0) == 0) {
+      ++scorers;
+      const auto step = p1[name] - item.value();  // the scale-1 update of this scorer parameter
+      ASSERT_GT(step.abs().max().item<double>(), 1e-5) << name << " did not move at scale 1";
+      EXPECT_TRUE(at::allclose(ph[name] - item.value(), step * 0.5, 1e-4, 1e-9)) << name;
+      EXPECT_TRUE(ps[name].equal(item.value())) << name << " moved at scale 0";
+      const double decay = name.find(".weight") != std::string::npos ? 1e-3 * 0.5 : 0.0;  // biases: none
+      EXPECT_TRUE(at::allclose(pd[name], p1[name] - decay * item.value(), 1e-6, 1e-9)) << name;
+    } else {
+      EXPECT_TRUE(ph[name].equal(p1[name])) << name << ": the rest trains as at scale 1";
+      EXPECT_TRUE(ps[name].equal(p1[name])) << name;
+      EXPECT_TRUE(pd[name].equal(p1[name])) << name;
+    }
+  }
+  EXPECT_EQ(scorers, 4) << "tiny-deep-pyramidion's two pooling layers: weight and bias each";
+}
+
+// A run with the scorers at their own rate and decay stops and resumes exactly; so does a
+// checkpoint whose optimizer has the two parameter groups of before (its moments carried over).
+TEST(TrainRun, ScorerGroupsResumeExactlyAndReadTwoGroupCheckpoints) {
+  const auto dir = fresh_dir("scorer_resume");
+  auto c = tiny_config(dir);
+  c.scorer_lr_scale = 0.1;
+  c.scorer_weight_decay = 0.0;
+  const auto r = pyramidion_test::train_stopped_and_resumed(c, dir, 3);
+  EXPECT_EQ(weight_diff(r.whole.checkpoint, r.second.checkpoint), 0.0);
+
+  // The step-4 checkpoint of the whole run, its optimizer rewritten in the two-group layout (the
+  // weights with dim >= 2, then the others, each in the model's order), the moments moved over.
+  auto legacy = c;
+  legacy.out = (dir / "legacy").string();
+  const auto step4 = fs::path(r.whole.checkpoint).parent_path() / "step-000004";
+  ASSERT_TRUE(fs::is_directory(step4));
+  fs::create_directories(fs::path(legacy.out) / "checkpoints");
+  const auto ckpt = fs::path(legacy.out) / "checkpoints" / "step-000004";
+  fs::copy(step4, ckpt, fs::copy_options::recursive);
+  for (const auto* f : {"train_config.json", "metrics.jsonl"})
+    if (fs::exists(fs::path(r.whole.checkpoint).parent_path().parent_path() / f))
+      fs::copy_file(fs::path(r.whole.checkpoint).parent_path().parent_path() / f, fs::path(legacy.out) / f);
+  {
+    auto model = pyramidion::Seq2Seq::load(ckpt.string());
+    std::vector<at::Tensor> groups[4], old_groups[2];
+    for (const auto& item : model->named_parameters()) {
+      const int matrix = item.value().dim() >= 2 ? 0 : 1;
+      groups[(item.key().rfind("encoder_poolers.", 0) == 0 ? 2 : 0) + matrix].push_back(item.value());
+      old_groups[matrix].push_back(item.value());
+    }
+    const auto adamw = [](std::vector<std::vector<at::Tensor>> params) {
+      std::vector<torch::optim::OptimizerParamGroup> g;
+      for (auto& p : params) g.emplace_back(p, std::make_unique<torch::optim::AdamWOptions>(1e-3));
+      return torch::optim::AdamW(std::move(g));
+    };
+    auto now = adamw({groups[0], groups[1], groups[2], groups[3]});
+    torch::load(now, (ckpt / "optimizer.pt").string());
+    auto before = adamw({old_groups[0], old_groups[1]});
+    before.state() = std::move(now.state());
+    torch::save(before, (ckpt / "optimizer.pt").string());
+    fs::remove(ckpt / "checksums.json");
+  }
+  std::ostringstream log;
+  const auto resumed =
+      pyramidion::train(legacy, pyramidion::TrainRunOptions().resume(pyramidion::Resume::required).log(&log));
+  EXPECT_EQ(resumed.step, c.max_steps);
+  EXPECT_CONTAINS(log.str(), "two parameter groups of before the scorers had their own");
+  EXPECT_EQ(weight_diff(r.whole.checkpoint, resumed.checkpoint), 0.0);
 }
 
 TEST(TrainRun, StopAndResumeEqualsUninterrupted) {
