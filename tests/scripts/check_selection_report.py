@@ -2,8 +2,9 @@
 """Checks a pyramidion-bench selection report of tests/scripts/selection_pipeline.sh against the
 test windows it read: every model evaluated every window, its means are those of its windows (span
 recall over the windows whose passage it read), recall and F1 lie in [0, 1], the exact matches are
-the windows whose prediction equals the reference, the time ratios are paired per chunk, and the
-highlight pages show the marked windows."""
+the windows whose prediction equals the reference, the time ratios are paired per chunk, the
+highlight pages show the marked windows, and the scorers' drift table is consistent (a checkpoint
+against itself: cosine 1; trained against frozen scorers: moved)."""
 import json
 import os
 import statistics
@@ -40,6 +41,16 @@ def main(report_path, windows_path, pages_dir):
         page = open(os.path.join(pages_dir, m["name"] + ".html"), encoding="utf-8").read()
         assert page.count("<section") == 2, "two windows per page"
         assert "\u27e6" in page and "class=\"k2\"" in page, "the markers and the last layer's marks are shown"
+    # The scorers' drift table: "hard" is "trained"'s checkpoint (cosine 1, the same norms); "frozen"
+    # kept its scorers at their initialisation, from which 4 updates moved "trained"'s.
+    scorers = {m["name"]: m["scorers"] for m in report["models"]}
+    assert all(len(v) == 2 for v in scorers.values()), scorers
+    for layer in range(2):
+        trained, hard, frozen = (scorers[n][layer] for n in ("trained", "hard", "frozen"))
+        assert trained["cosine_previous"] is None and trained["cosine_first"] is None, trained
+        assert abs(hard["cosine_previous"] - 1) < 1e-12 and abs(hard["norm"] - trained["norm"]) < 1e-12, hard
+        assert abs(frozen["cosine_previous"] - frozen["cosine_first"]) < 1e-12, frozen
+        assert 0 < frozen["cosine_first"] < 1 - 1e-6, frozen
     print("check_selection_report.py: ok")
 
 

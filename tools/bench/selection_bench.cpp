@@ -56,6 +56,33 @@ std::string schedule(const ModelConfig& config) {
   return kept.empty() ? std::string("none") : detail::format_list(kept);
 }
 
+// The pooling layers' scorer weights of a model, in layer order: encoder_poolers.<k>.scorer.weight
+// (1, d) flattened to (d) in float64, with the bias as the last element.
+std::vector<at::Tensor> scorer_vectors(Summarizer& s) {
+  std::vector<std::pair<int64_t, at::Tensor>> found;
+  const std::string prefix = "encoder_poolers.", suffix = ".scorer.weight";
+  const auto named = s.model()->named_parameters();
+  for (const auto& item : named) {
+    const std::string& name = item.key();
+    if (name.rfind(prefix, 0) != 0 || name.size() <= prefix.size() + suffix.size() ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    const std::string layer = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+    const auto* bias = named.find(prefix + layer + ".scorer.bias");
+    at::Tensor v = item.value().detach().to(at::kDouble).flatten();  // (d)
+    if (bias) v = at::cat({v, bias->detach().to(at::kDouble).flatten()});  // (d + 1)
+    found.emplace_back(std::stoll(layer), v);
+  }
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::vector<at::Tensor> out;
+  for (auto& f : found) out.push_back(f.second);
+  return out;
+}
+
+double cosine(const at::Tensor& a, const at::Tensor& b) {
+  return (a * b).sum().item<double>() / (a.norm().item<double>() * b.norm().item<double>());
+}
+
 }  // namespace
 
 void run_selection_bench(const SelectionBenchOptions& o, const std::string& command) {
@@ -145,6 +172,44 @@ void run_selection_bench(const SelectionBenchOptions& o, const std::string& comm
                            {"passages_read", r.passages_read}, {"windows_evaluated", r.windows},
                            {"inference_seconds", seconds}, {"chunk_seconds", m.chunk_seconds},
                            {"speedup_median", median(ratios)}, {"windows", per_window}});
+  }
+  // How the scorers moved: along a curve (the checkpoints of one run, in order), the angle between
+  // consecutive checkpoints' scorers says whether the direction the encoder must align with holds.
+  std::vector<std::vector<at::Tensor>> scorers;
+  size_t layers = 0;
+  for (auto& m : models) {
+    scorers.push_back(scorer_vectors(m.summarizer));
+    layers = std::max(layers, scorers.back().size());
+  }
+  if (layers > 0) {
+    md << "\nScorers per pooling layer (weights and bias): norm; cosine to the previous model's above; cosine to "
+       << models.front().name << "'s\n\n| model |";
+    for (size_t l = 0; l < layers; ++l) md << " layer " << l + 1 << " |";
+    md << "\n|:---|";
+    for (size_t l = 0; l < layers; ++l) md << ":---|";
+    md << "\n";
+    for (size_t i = 0; i < models.size(); ++i) {
+      md << "| " << models[i].name << " |";
+      nlohmann::json per_layer = nlohmann::json::array();
+      for (size_t l = 0; l < layers; ++l) {
+        if (l >= scorers[i].size()) {
+          md << " - |";
+          per_layer.push_back(nullptr);
+          continue;
+        }
+        const at::Tensor& v = scorers[i][l];
+        const bool prev = i > 0 && l < scorers[i - 1].size(), first = i > 0 && l < scorers[0].size();
+        const double norm = v.norm().item<double>();
+        const double cos_prev = prev ? cosine(v, scorers[i - 1][l]) : 1.0;
+        const double cos_first = first ? cosine(v, scorers[0][l]) : 1.0;
+        md << " " << format_fixed(norm, 3) << "; " << (prev ? format_fixed(cos_prev, 3) : std::string("-")) << "; "
+           << (first ? format_fixed(cos_first, 3) : std::string("-")) << " |";
+        per_layer.push_back({{"norm", norm}, {"cosine_previous", prev ? nlohmann::json(cos_prev) : nlohmann::json()},
+                             {"cosine_first", first ? nlohmann::json(cos_first) : nlohmann::json()}});
+      }
+      md << "\n";
+      json_models[i]["scorers"] = per_layer;
+    }
   }
   json["models"] = json_models;
 
