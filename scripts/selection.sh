@@ -8,6 +8,10 @@
 #   frozen      the 1/8 model with its scorers frozen at their initialisation
 #   detached    frozen, and the scorers read detached representations: pooling that learns nothing
 #   blockwise   the blockwise baseline without pooling (the upper bound on copying)
+# and, when named in PYRAMIDION_SELECTION_VARIANTS, the scorers' optimizer settings of issue 27:
+#   slow-scorer     trained, its scorers at lr x 0.1 (scorer_lr_scale)
+#   slower-scorer   trained, its scorers at lr x 0.01
+#   scorer-no-decay trained, no weight decay on its scorers (scorer_weight_decay 0)
 # and evaluates them side by side on the test windows with pyramidion-bench selection, the trained
 # model also with hard top-k at inference, plus the curves of the trained and blockwise models over
 # their checkpoints. Writes results/selection/<tokens>/: report.md (and .json), curve-<model>.md,
@@ -97,6 +101,10 @@ train_variant() {
       train detached "configs/selection/deep-pyramidion-8$suffix.json" --set 'freeze=["encoder_poolers."]' \
         --set detach_scorer_input=true ;;
     blockwise) train blockwise "configs/selection/blockwise$suffix.json" ;;
+    slow-scorer) train slow-scorer "configs/selection/deep-pyramidion-8$suffix.json" --set scorer_lr_scale=0.1 ;;
+    slower-scorer) train slower-scorer "configs/selection/deep-pyramidion-8$suffix.json" --set scorer_lr_scale=0.01 ;;
+    scorer-no-decay)
+      train scorer-no-decay "configs/selection/deep-pyramidion-8$suffix.json" --set scorer_weight_decay=0 ;;
     *) echo "selection.sh: unknown variant '$1'" >&2; return 2 ;;
   esac
 }
@@ -158,7 +166,7 @@ EOF
 EVAL_STEP="${PYRAMIDION_SELECTION_STEPS:-$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["max_steps"])' "$TRAIN_CONFIG")}"
 at_step() { printf '%s/checkpoints/step-%06d' "$OUT/$1" "$((10#$EVAL_STEP))"; }
 models=()
-for v in blockwise trained sixteenth frozen detached; do
+for v in blockwise trained sixteenth frozen detached slow-scorer slower-scorer scorer-no-decay; do
   if [ -d "$(at_step "$v")" ]; then
     models+=(--model "$v=$(at_step "$v")")
   elif [ -e "$OUT/$v/latest" ]; then
@@ -170,9 +178,9 @@ log "evaluating ${#models[@]} models at update $EVAL_STEP on $DATA/test.jsonl"
 "$BUILD/tools/pyramidion-bench" selection "${models[@]}" --input "$DATA/test.jsonl" --chunk 25 \
   --json "$OUT/report.json" --markdown "$OUT/report.md" --highlight-dir "$OUT/pages" --highlight-docs 6 >&2
 
-# Recall, exact match and token F1 against updates, of the trained model and of the blockwise upper
-# bound: their checkpoints every 500 updates, on the first 50 test windows.
-for v in trained blockwise; do
+# Recall, exact match, token F1 and the scorers' drift against updates, of every model trained (blockwise: the upper
+# bound on copying): their checkpoints every 500 updates, on the first 50 test windows.
+for v in trained blockwise frozen detached sixteenth slow-scorer slower-scorer scorer-no-decay; do
   [ -d "$OUT/$v/checkpoints" ] || continue
   curve=()
   for c in "$OUT/$v"/checkpoints/step-*; do
