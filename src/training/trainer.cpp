@@ -323,27 +323,27 @@ void Trainer::build_model_and_optimizer() {
 // The parameter groups: 0 the weight matrices (weight_decay), 1 biases and LayerNorm gains (no
 // decay); in a model with pooling layers, 2 the scorers' weights (scorer_weight_decay) and 3
 // their biases (no decay), both at lr x scorer_lr_scale. Each group's weight decay is also set
-// again on resume (the config's, not the checkpoint's); group_lr_scale_ scales lr_ at every update.
+// again on resume (the config's, not the checkpoint's), and each group's lr at every update:
+// both from group_settings_, which this sets (unless `legacy`: that layout is only read).
 std::unique_ptr<torch::optim::AdamW> Trainer::make_optimizer(bool legacy) {
   std::vector<at::Tensor> params[4];  // in the group order above
   for (const auto& item : model_->named_parameters()) {
     const bool scorer = !legacy && item.key().rfind(kScorerPrefix, 0) == 0;
     params[(scorer ? 2 : 0) + (item.value().dim() >= 2 ? 0 : 1)].push_back(item.value());
   }
-  const double weight_decay[4] = {config_.weight_decay, 0.0, config_.scorer_weight_decay, 0.0};
-  const double lr_scale[4] = {1.0, 1.0, config_.scorer_lr_scale, config_.scorer_lr_scale};
+  const GroupSettings all[4] = {{1.0, config_.weight_decay},
+                                {1.0, 0.0},
+                                {config_.scorer_lr_scale, config_.scorer_weight_decay},
+                                {config_.scorer_lr_scale, 0.0}};
+  const int used = params[2].empty() && params[3].empty() ? 2 : 4;  // no pooling layers: two groups
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  std::vector<double> scales;
-  for (int g = 0; g < 4; ++g) {
-    if (g >= 2 && params[2].empty() && params[3].empty()) break;  // no pooling layers: two groups
-    auto options = std::make_unique<torch::optim::AdamWOptions>(torch::optim::AdamWOptions(config_.lr)
-                                                                    .betas({config_.beta1, config_.beta2})
-                                                                    .eps(config_.adam_eps)
-                                                                    .weight_decay(weight_decay[g]));
-    groups.emplace_back(params[g], std::move(options));
-    scales.push_back(lr_scale[g]);
-  }
-  if (!legacy) group_lr_scale_ = scales;
+  for (int g = 0; g < used; ++g)
+    groups.emplace_back(params[g], std::make_unique<torch::optim::AdamWOptions>(
+                                       torch::optim::AdamWOptions(config_.lr)
+                                           .betas({config_.beta1, config_.beta2})
+                                           .eps(config_.adam_eps)
+                                           .weight_decay(all[g].weight_decay)));
+  if (!legacy) group_settings_.assign(all, all + used);
   return std::make_unique<torch::optim::AdamW>(std::move(groups));
 }
 
@@ -407,7 +407,7 @@ void Trainer::resume() {
     static_cast<torch::optim::AdamWOptions&>(param_groups[g].options())
         .betas({config_.beta1, config_.beta2})
         .eps(config_.adam_eps)
-        .weight_decay(g == 0 ? config_.weight_decay : g == 2 ? config_.scorer_weight_decay : 0.0);
+        .weight_decay(group_settings_[g].weight_decay);
   // Settings that make the continuation differ from an uninterrupted run: said, not refused.
   std::string changed =
       train_config_table().changes(state.train_config, json::parse(config_.to_json_string()), kContinuation);
@@ -483,7 +483,7 @@ void Trainer::update() {
     grad_norm_ = config_.clip_norm > 0 ? torch::nn::utils::clip_grad_norm_(model_->parameters(), config_.clip_norm) : 0;
     auto& groups = optimizer_->param_groups();
     for (size_t g = 0; g < groups.size(); ++g)
-      static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(lr_ * group_lr_scale_[g]);
+      static_cast<torch::optim::AdamWOptions&>(groups[g].options()).lr(lr_ * group_settings_[g].lr_scale);
     optimizer_->step();
     interval_loss_ += update_nll;
     interval_tokens_ += global_tokens;

@@ -133,7 +133,10 @@ class Trainer {
   TokenizedCorpus train_corpus_, valid_corpus_;
   Seq2Seq model_{nullptr};
   std::unique_ptr<torch::optim::AdamW> optimizer_;
-  std::vector<double> group_lr_scale_;  // per parameter group of optimizer_: its lr = lr_ x this
+  struct GroupSettings {
+    double lr_scale, weight_decay;  // the group's lr = lr_ x lr_scale
+  };
+  std::vector<GroupSettings> group_settings_;  // per parameter group of optimizer_ (make_optimizer)
   std::unique_ptr<BatchStream> stream_;
 
   // Where the run is.
