@@ -134,15 +134,24 @@ int64_t sort_shared_bytes(const kernels::TournamentShape& shape) {
   return kernels::align_up(P * int64_t(sizeof(kernels::UnsignedOf<T>))) + kernels::align_up(P * 4);
 }
 
-// Whether the sort fits the current device's opt-in shared memory per block (with room for the
-// team's static shared memory); negative: a CUDA error code.
-template <typename T>
-int sort_fits_in_shared(const kernels::TournamentShape& shape) {
-  int device = 0, optin = 0;
+// The current device's dynamic shared memory per block: without opting in (48 KiB on every GPU
+// so far) and the opt-in limit (227 KiB on an H100).
+struct SharedLimits {
+  int standard = 0, optin = 0;
+};
+cudaError_t shared_limits(SharedLimits* limits) {
+  int device = 0;
   cudaError_t err = cudaGetDevice(&device);
-  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
-  if (err != cudaSuccess) return -static_cast<int>(err);
-  return sort_shared_bytes<T>(shape) + 1024 <= optin ? 1 : 0;
+  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&limits->standard, cudaDevAttrMaxSharedMemoryPerBlock, device);
+  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&limits->optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device);
+  return err;
+}
+
+// Whether the sort fits the opt-in shared memory per block (with room for the team's static
+// shared memory).
+template <typename T>
+bool sort_fits_in_shared(const kernels::TournamentShape& shape, const SharedLimits& limits) {
+  return sort_shared_bytes<T>(shape) + 1024 <= limits.optin;
 }
 
 // One block per example: the whole tournament (ops/tournament_program.h, tournament_example).
@@ -295,9 +304,9 @@ template <typename T, typename A>
 cudaError_t combine(const T* x, const int64_t* index, const A* coef, T* y, int64_t b, int64_t n, int64_t k,
                     int64_t L, int64_t d, cudaStream_t stream) {
   if (b * k == 0 || d == 0) return cudaSuccess;
+  if (!grid_fits(b * k, (d + kWarp - 1) / kWarp)) return cudaErrorInvalidConfiguration;
   const dim3 grid(static_cast<unsigned>(b * k), static_cast<unsigned>((d + kWarp - 1) / kWarp));
   const dim3 block(kWarp, static_cast<unsigned>(std::min<int64_t>(kCombineWarps, L)));
-  if (!grid_fits(b * k, (d + kWarp - 1) / kWarp)) return cudaErrorInvalidConfiguration;
   PYR_LAUNCH(grid, block, 0, stream, combine_kernel<typename Device<T>::type, A>)(device(x), index, coef, device(y), n,
                                                                                   k, L, d);
   return cudaGetLastError();
@@ -327,9 +336,10 @@ cudaError_t expand(const T* grad_y, const int64_t* row, const A* coef, T* grad_x
 
 template <typename T>
 int64_t tournament_workspace_bytes(const kernels::TournamentShape& shape) {
-  const int fits = sort_fits_in_shared<T>(shape);
-  if (fits < 0) return fits;
-  return kernels::tournament_scratch_bytes<T>(shape, /*with_sort=*/fits == 0);
+  SharedLimits limits;
+  const cudaError_t err = shared_limits(&limits);
+  if (err != cudaSuccess) return -static_cast<int64_t>(err);
+  return kernels::tournament_scratch_bytes<T>(shape, /*with_sort=*/!sort_fits_in_shared<T>(shape, limits));
 }
 
 template <typename T>
@@ -338,15 +348,12 @@ cudaError_t tournament(const T* scores, const bool* mask, const kernels::Tournam
                        cudaStream_t stream) {
   if (b == 0) return cudaSuccess;
   if (!grid_fits(b)) return cudaErrorInvalidConfiguration;
-  const int fits = sort_fits_in_shared<T>(shape);
-  if (fits < 0) return static_cast<cudaError_t>(-fits);
-  const bool in_shared = fits == 1;
-  const int64_t shared_bytes = in_shared ? sort_shared_bytes<T>(shape) : 0;
-  int device = 0, standard = 0;  // dynamic shared memory without opting in (48 KiB on every GPU so far)
-  cudaError_t err = cudaGetDevice(&device);
-  if (err == cudaSuccess) err = cudaDeviceGetAttribute(&standard, cudaDevAttrMaxSharedMemoryPerBlock, device);
+  SharedLimits limits;
+  cudaError_t err = shared_limits(&limits);
   if (err != cudaSuccess) return err;
-  if (shared_bytes > standard) {
+  const bool in_shared = sort_fits_in_shared<T>(shape, limits);
+  const int64_t shared_bytes = in_shared ? sort_shared_bytes<T>(shape) : 0;
+  if (shared_bytes > limits.standard) {
     err = cudaFuncSetAttribute(tournament_kernel<T>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                static_cast<int>(shared_bytes));
     if (err != cudaSuccess) return err;
