@@ -30,19 +30,16 @@ namespace cuda = pyramidion::cuda;
 namespace emulation = pyramidion::emulation;
 namespace kernels = pyramidion::kernels;
 using pyramidion::detail::Tournament;
+using pyramidion_test::make_mask;
 
 void fill_bytes(const at::Tensor& t, unsigned char pattern) { std::memset(t.data_ptr(), pattern, t.nbytes()); }
-
-void fill_tournament(Tournament& t, unsigned char pattern) {
-  for (const auto& x : pyramidion::detail::pack_tournament(t)) fill_bytes(x, pattern);
-}
 
 // The tournament by the emulated kernel: one block per example, outputs pre-filled with `pattern`.
 Tournament emulated_tournament(const at::Tensor& scores, const at::Tensor& mask, int64_t k, double log_base,
                                bool keep_order, unsigned char pattern) {
   const int64_t b = scores.size(0), n = scores.size(1);
   Tournament t = pyramidion::detail::empty_tournament(b, n, k, scores.options());
-  fill_tournament(t, pattern);
+  pyramidion_test::fill_tournament(t, pattern);
   const auto shape = kernels::tournament_shape(n, k);
   AT_DISPATCH_FLOATING_TYPES(scores.scalar_type(), "emulated_tournament", [&] {
     const int64_t stride = cuda::tournament_workspace_bytes<scalar_t>(shape);
@@ -77,16 +74,6 @@ at::Tensor emulated_scores_grad(const Tournament& t, const at::Tensor& dots, con
               cudaSuccess);
   });
   return grad;
-}
-
-at::Tensor make_mask(int kind, int64_t b, int64_t n) {
-  if (kind == 0) return at::ones({b, n}, at::kBool);
-  if (kind == 1) {  // lengths n, n/2, 0 (all padding), 1, ...
-    std::vector<int64_t> lengths;
-    for (int64_t e = 0; e < b; ++e) lengths.push_back(std::vector<int64_t>{n, n / 2, 0, 1}[e % 4]);
-    return at::arange(n).unsqueeze(0) < at::tensor(lengths).unsqueeze(1);
-  }
-  return at::rand({b, n}) < 0.6;  // scattered
 }
 
 // The tournament and its gradient, emulated against the CPU kernels, with both byte patterns.

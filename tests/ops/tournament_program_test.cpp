@@ -27,6 +27,7 @@ namespace {
 namespace kernels = pyramidion::kernels;
 using pyramidion::detail::Tournament;
 using pyramidion_test::expect_identical;
+using pyramidion_test::make_mask;
 
 // Runs body(team) with a team of `team_size`: SerialTeam for 1, else that many threads.
 template <class Body>
@@ -48,7 +49,7 @@ Tournament program_tournament(const at::Tensor& scores, const at::Tensor& mask, 
                               bool sort_apart = false) {
   const int64_t b = scores.size(0), n = scores.size(1);
   Tournament t = pyramidion::detail::empty_tournament(b, n, k, scores.options());
-  for (const auto& x : pyramidion::detail::pack_tournament(t)) std::memset(x.data_ptr(), pattern, x.nbytes());
+  pyramidion_test::fill_tournament(t, pattern);
   const auto shape = kernels::tournament_shape(n, k);
   EXPECT_EQ(shape.rounds, t.rounds);
   AT_DISPATCH_FLOATING_TYPES(scores.scalar_type(), "program_tournament", [&] {
@@ -109,16 +110,6 @@ at::Tensor make_scores(int kind, int64_t b, int64_t n, at::ScalarType dtype) {
     case 3: return at::where(u < 0.5, at::full_like(u, -0.0), at::floor(u * 3) / 3 - 0.5).to(dtype);
     default: return u.to(dtype);
   }
-}
-
-at::Tensor make_mask(int kind, int64_t b, int64_t n) {
-  if (kind == 0) return at::ones({b, n}, at::kBool);
-  if (kind == 1) {  // lengths n, n/2, 0 (all padding), 1, ...
-    std::vector<int64_t> lengths;
-    for (int64_t e = 0; e < b; ++e) lengths.push_back(std::vector<int64_t>{n, n / 2, 0, 1}[e % 4]);
-    return at::arange(n).unsqueeze(0) < at::tensor(lengths).unsqueeze(1);
-  }
-  return at::rand({b, n}) < 0.6;  // scattered
 }
 
 TEST(TournamentProgram, OneThreadTeamEqualsTheCpuKernelBitForBit) {
