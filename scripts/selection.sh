@@ -28,6 +28,8 @@
 #   PYRAMIDION_SELECTION_TOKENS    window length: 2048 (configs/selection/*.json) or 4096 (*-4096.json)
 #   PYRAMIDION_SELECTION_STEPS     updates per model (default: the train config's max_steps)
 #   PYRAMIDION_SELECTION_COPY_STEPS  updates of the copying phase (default 500)
+#   PYRAMIDION_SELECTION_SEED      the seed of the weights, the data order and dropout (default: the train
+#                                  config's); a seed given writes results/selection/<tokens>-seed<N>/
 #   PYRAMIDION_SELECTION_VARIANTS  which of trained, blockwise, frozen, sixteenth, detached to train, in
 #                                  pairs side by side (default all five; at 4096 all but sixteenth)
 #   PYRAMIDION_BUILD_DIR           the build (default build/)
@@ -46,7 +48,12 @@ esac
 bash scripts/build.sh >&2
 VENV="${PYRAMIDION_VENV:-$HOME/.cache/pyramidion/venv}"
 DATA="data/selection-$TOKENS"
-OUT="results/selection/$TOKENS"
+SEED="${PYRAMIDION_SELECTION_SEED:-}"
+[ -z "$SEED" ] || [[ "$SEED" =~ ^[0-9]+$ ]] ||
+  { echo "selection.sh: PYRAMIDION_SELECTION_SEED must be a non-negative integer, got '$SEED'" >&2; exit 2; }
+OUT="results/selection/$TOKENS${SEED:+-seed$SEED}"
+seed=()
+[ -z "$SEED" ] || seed=(--set "seed=$SEED")
 TRAIN_CONFIG="configs/train/selection-$TOKENS.json"
 log() { printf '[selection] %s\n' "$*" >&2; }
 
@@ -78,7 +85,7 @@ train() {
   local name=$1 model=$2
   shift 2
   local common=(--config "$TRAIN_CONFIG" --model "$model" --out "$OUT/$name" --set "tokenizer=$OUT/tokenizer.model"
-                --set threads=1 "$@")
+                --set threads=1 "${seed[@]}" "$@")
   if [ ! -e "$OUT/$name/latest" ]; then
     log "training $name ($model): copying phase, $COPY_STEPS updates on $COPY"
     "$BUILD/tools/pyramidion-train" "${common[@]}" --max-steps "$COPY_STEPS" --set "train=$COPY/train.jsonl" \
