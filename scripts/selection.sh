@@ -12,10 +12,12 @@
 #   slow-scorer     trained, its scorers at lr x 0.1 (scorer_lr_scale)
 #   slower-scorer   trained, its scorers at lr x 0.01
 #   scorer-no-decay trained, no weight decay on its scorers (scorer_weight_decay 0)
+#   fixed-scorer    trained with scorer_lr_scale 0 (the default since issue 27): frozen, but the
+#                   scorers' gradients count in the gradient-norm clip
 # and evaluates them side by side on the test windows with pyramidion-bench selection, the trained
 # model also with hard top-k at inference, plus the curves of the trained and blockwise models over
 # their checkpoints. Writes results/selection/<tokens>/: report.md (and .json), curve-<model>.md,
-# train_speed.md (training cost), the highlight pages in pages/, and each run's directory.
+# curves.svg (the curves as a picture), train_speed.md (training cost), the highlight pages in pages/, and each run's directory.
 #
 # Training has two phases per model (docs/selection.md says why): PYRAMIDION_SELECTION_COPY_STEPS
 # updates on 64-token windows (data/selection-copy), where the decoder learns to copy, then the
@@ -99,10 +101,10 @@ train() {
 # train_variant NAME: the variant's model config and settings.
 train_variant() {
   case "$1" in
-    trained) train trained "configs/selection/deep-pyramidion-8$suffix.json" ;;
+    trained) train trained "configs/selection/deep-pyramidion-8$suffix.json" --set scorer_lr_scale=1 ;;
     sixteenth)
       [ -z "$suffix" ] || { echo "selection.sh: no 1/16 preset for $TOKENS-token windows" >&2; return 2; }
-      train sixteenth "configs/selection/deep-pyramidion-16.json" ;;
+      train sixteenth "configs/selection/deep-pyramidion-16.json" --set scorer_lr_scale=1 ;;
     frozen) train frozen "configs/selection/deep-pyramidion-8$suffix.json" --set 'freeze=["encoder_poolers."]' ;;
     detached)
       train detached "configs/selection/deep-pyramidion-8$suffix.json" --set 'freeze=["encoder_poolers."]' \
@@ -111,7 +113,9 @@ train_variant() {
     slow-scorer) train slow-scorer "configs/selection/deep-pyramidion-8$suffix.json" --set scorer_lr_scale=0.1 ;;
     slower-scorer) train slower-scorer "configs/selection/deep-pyramidion-8$suffix.json" --set scorer_lr_scale=0.01 ;;
     scorer-no-decay)
-      train scorer-no-decay "configs/selection/deep-pyramidion-8$suffix.json" --set scorer_weight_decay=0 ;;
+      train scorer-no-decay "configs/selection/deep-pyramidion-8$suffix.json" --set scorer_lr_scale=1 \
+        --set scorer_weight_decay=0 ;;
+    fixed-scorer) train fixed-scorer "configs/selection/deep-pyramidion-8$suffix.json" --set scorer_lr_scale=0 ;;
     *) echo "selection.sh: unknown variant '$1'" >&2; return 2 ;;
   esac
 }
@@ -173,7 +177,7 @@ EOF
 EVAL_STEP="${PYRAMIDION_SELECTION_STEPS:-$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["max_steps"])' "$TRAIN_CONFIG")}"
 at_step() { printf '%s/checkpoints/step-%06d' "$OUT/$1" "$((10#$EVAL_STEP))"; }
 models=()
-for v in blockwise trained sixteenth frozen detached slow-scorer slower-scorer scorer-no-decay; do
+for v in blockwise trained sixteenth frozen detached slow-scorer slower-scorer scorer-no-decay fixed-scorer; do
   if [ -d "$(at_step "$v")" ]; then
     models+=(--model "$v=$(at_step "$v")")
   elif [ -e "$OUT/$v/latest" ]; then
@@ -187,7 +191,7 @@ log "evaluating ${#models[@]} models at update $EVAL_STEP on $DATA/test.jsonl"
 
 # Recall, exact match, token F1 and the scorers' drift against updates, of every model trained (blockwise: the upper
 # bound on copying): their checkpoints every 500 updates, on the first 50 test windows.
-for v in trained blockwise frozen detached sixteenth slow-scorer slower-scorer scorer-no-decay; do
+for v in trained blockwise frozen detached sixteenth slow-scorer slower-scorer scorer-no-decay fixed-scorer; do
   [ -d "$OUT/$v/checkpoints" ] || continue
   curve=()
   for c in "$OUT/$v"/checkpoints/step-*; do
@@ -199,5 +203,11 @@ for v in trained blockwise frozen detached sixteenth slow-scorer slower-scorer s
   "$BUILD/tools/pyramidion-bench" selection "${curve[@]}" --input "$DATA/test.jsonl" --max-docs 50 --chunk 50 \
     --json "$OUT/curve-$v.json" --markdown "$OUT/curve-$v.md" >&2
 done
+# The curves as a picture: recall per pooling layer against updates, one line per model (docs/selection.md).
+curves=()
+for v in trained slow-scorer slower-scorer scorer-no-decay fixed-scorer frozen detached; do  # the 1/8 models (same chance line)
+  [ -f "$OUT/curve-$v.json" ] && curves+=("$OUT/curve-$v.json")
+done
+[ ${#curves[@]} -eq 0 ] || python3 scripts/plot_selection.py --out "$OUT/curves.svg" "${curves[@]}" >&2
 cat "$OUT/report.md"
 if [ -f "$OUT/train_speed.md" ]; then cat "$OUT/train_speed.md"; fi
