@@ -318,6 +318,8 @@ void Trainer::build_model_and_optimizer() {
     say("the scorers read detached representations: the selection's gradient stops at them");
   group_.broadcast_parameters(*model_);
   optimizer_ = make_optimizer(/*legacy=*/false);
+  if (group_settings_.size() == 4 && config_.scorer_lr_scale == 0)
+    say("the scorers stay at their initialisation (scorer_lr_scale 0): the encoder learns to present what to keep");
 }
 
 // The parameter groups: 0 the weight matrices (weight_decay), 1 biases and LayerNorm gains (no
@@ -409,6 +411,11 @@ void Trainer::resume() {
         .eps(config_.adam_eps)
         .weight_decay(group_settings_[g].weight_decay);
   // Settings that make the continuation differ from an uninterrupted run: said, not refused.
+  // A run from before scorer_lr_scale existed trained its scorers at lr (the default is 0 since).
+  if (group_settings_.size() == 4 && !state.train_config.contains("scorer_lr_scale") && config_.scorer_lr_scale != 1.0)
+    say("warning: the checkpoint was written before scorer_lr_scale existed, and its scorers trained at lr (scale 1); "
+        "this run trains them at lr x " + format_double(config_.scorer_lr_scale) +
+        " (the default is 0 since issue 27): set scorer_lr_scale=1 to continue it as it was");
   std::string changed =
       train_config_table().changes(state.train_config, json::parse(config_.to_json_string()), kContinuation);
   const int64_t saved_batches = state.world_size * state.update_freq;

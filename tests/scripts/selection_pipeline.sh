@@ -15,7 +15,7 @@ common=(--model "$ROOT/configs/tiny-deep-pyramidion.json" --train "$WORK/data/tr
         --valid "$WORK/data/valid.jsonl" --max-steps 4
         --set vocab_size=300 'reserved_symbols=["⟦", "⟧"]' max_tokens=576 warmup_steps=1 lr=0.003 log_every=2
               validate_every=0 checkpoint_every=0 valid_rouge_docs=0 threads=1)
-"$BUILD/tools/pyramidion-train" "${common[@]}" --out "$WORK/trained" 2>"$WORK/trained.log"
+"$BUILD/tools/pyramidion-train" "${common[@]}" --out "$WORK/trained" --set scorer_lr_scale=1 2>"$WORK/trained.log"
 "$BUILD/tools/pyramidion-train" "${common[@]}" --out "$WORK/frozen" \
   --set tokenizer="$WORK/trained/tokenizer.model" 'freeze=["encoder_poolers."]' 2>"$WORK/frozen.log"
 grep -q "frozen at their initial values: 66 weights" "$WORK/frozen.log"

@@ -433,6 +433,23 @@ TEST(TrainRun, ScorerLrScaleAndWeightDecayApplyToTheScorersAlone) {
     }
   }
   EXPECT_EQ(scorers, 4) << "tiny-deep-pyramidion's two pooling layers: weight and bias each";
+
+  // The default (issue 27: trainable scorers take a positional shortcut, docs/selection.md) is
+  // scale 0: the scorers stay where they started, the run says so, and the rest trains as at scale 1.
+  auto c = tiny_config(dir);
+  c.out = (dir / "default").string();
+  c.max_steps = 1;
+  c.warmup_steps = 0;
+  c.lr_decay = pyramidion::LrDecay::constant;
+  c.lr = 1e-3;
+  c.clip_norm = 0;
+  c.validate_every = 0;
+  c.valid_rouge_docs = 0;
+  std::ostringstream log;
+  const auto by_default = pyramidion::Seq2Seq::load(pyramidion::train(c, pyramidion::TrainRunOptions().log(&log)).checkpoint);
+  EXPECT_NE(log.str().find("the scorers stay at their initialisation (scorer_lr_scale 0)"), std::string::npos) << log.str();
+  for (const auto& item : by_default->named_parameters())
+    EXPECT_TRUE(item.value().equal(ps[item.key()])) << item.key() << ": the default is not scale 0";
 }
 
 // A run with the scorers at their own rate and decay stops and resumes exactly; so does a
@@ -483,6 +500,32 @@ TEST(TrainRun, ScorerGroupsResumeExactlyAndReadTwoGroupCheckpoints) {
   EXPECT_EQ(resumed.step, c.max_steps);
   EXPECT_CONTAINS(log.str(), "two parameter groups of before the scorers had their own");
   EXPECT_EQ(weight_diff(r.whole.checkpoint, resumed.checkpoint), 0.0);
+  EXPECT_EQ(log.str().find("written before scorer_lr_scale existed"), std::string::npos) << "its config has the field";
+
+  // A checkpoint of before scorer_lr_scale existed (its recorded config without the field) trained
+  // its scorers at lr: resuming it at another scale says so, and how to continue it as it was.
+  const auto older = fs::path(legacy.out).parent_path() / "older";
+  fs::create_directories(older / "checkpoints");
+  for (const auto* f : {"train_config.json", "metrics.jsonl"})
+    if (fs::exists(fs::path(legacy.out) / f)) fs::copy_file(fs::path(legacy.out) / f, older / f);
+  fs::copy(fs::path(legacy.out) / "checkpoints" / "step-000004", older / "checkpoints" / "step-000004",
+           fs::copy_options::recursive);
+  {
+    const auto state_path = older / "checkpoints" / "step-000004" / "trainer_state.json";
+    auto state = nlohmann::json::parse(read_text(state_path));
+    ASSERT_TRUE(state["train_config"].contains("scorer_lr_scale"));
+    state["train_config"].erase("scorer_lr_scale");
+    state["train_config"].erase("scorer_weight_decay");
+    std::ofstream(state_path) << state.dump();
+    fs::remove(older / "checkpoints" / "step-000004" / "checksums.json");
+  }
+  auto older_config = legacy;
+  older_config.out = older.string();
+  std::ostringstream older_log;
+  pyramidion::train(older_config, pyramidion::TrainRunOptions().resume(pyramidion::Resume::required).log(&older_log));
+  EXPECT_CONTAINS(older_log.str(), "written before scorer_lr_scale existed, and its scorers trained at lr (scale 1); "
+                                   "this run trains them at lr x 0.1");
+  EXPECT_CONTAINS(older_log.str(), "set scorer_lr_scale=1 to continue it as it was");
 }
 
 TEST(TrainRun, StopAndResumeEqualsUninterrupted) {
