@@ -176,8 +176,10 @@ EOF
 # (a run trained further, e.g. for its curve, is evaluated at that checkpoint, not its latest).
 EVAL_STEP="${PYRAMIDION_SELECTION_STEPS:-$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["max_steps"])' "$TRAIN_CONFIG")}"
 at_step() { printf '%s/checkpoints/step-%06d' "$OUT/$1" "$((10#$EVAL_STEP))"; }
+# Every variant train_variant knows, blockwise first (the report's speed-ups are over the first model).
+ALL_VARIANTS="blockwise trained sixteenth frozen detached slow-scorer slower-scorer scorer-no-decay fixed-scorer"
 models=()
-for v in blockwise trained sixteenth frozen detached slow-scorer slower-scorer scorer-no-decay fixed-scorer; do
+for v in $ALL_VARIANTS; do
   if [ -d "$(at_step "$v")" ]; then
     models+=(--model "$v=$(at_step "$v")")
   elif [ -e "$OUT/$v/latest" ]; then
@@ -191,7 +193,7 @@ log "evaluating ${#models[@]} models at update $EVAL_STEP on $DATA/test.jsonl"
 
 # Recall, exact match, token F1 and the scorers' drift against updates, of every model trained (blockwise: the upper
 # bound on copying): their checkpoints every 500 updates, on the first 50 test windows.
-for v in trained blockwise frozen detached sixteenth slow-scorer slower-scorer scorer-no-decay fixed-scorer; do
+for v in $ALL_VARIANTS; do
   [ -d "$OUT/$v/checkpoints" ] || continue
   curve=()
   for c in "$OUT/$v"/checkpoints/step-*; do
@@ -205,7 +207,8 @@ for v in trained blockwise frozen detached sixteenth slow-scorer slower-scorer s
 done
 # The curves as a picture: recall per pooling layer against updates, one line per model (docs/selection.md).
 curves=()
-for v in trained slow-scorer slower-scorer scorer-no-decay fixed-scorer frozen detached; do  # the 1/8 models (same chance line)
+for v in $ALL_VARIANTS; do
+  case $v in blockwise | sixteenth) continue ;; esac  # the 1/8 models only (one chance line)
   [ -f "$OUT/curve-$v.json" ] && curves+=("$OUT/curve-$v.json")
 done
 [ ${#curves[@]} -eq 0 ] || python3 scripts/plot_selection.py --out "$OUT/curves.svg" "${curves[@]}" >&2

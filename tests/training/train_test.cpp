@@ -395,7 +395,7 @@ TEST(TrainInit, AnInitRunStopsAndResumesExactly) {
 // scorer_weight_decay w takes lr x w x the initial weight off, on top of the same step.
 TEST(TrainRun, ScorerLrScaleAndWeightDecayApplyToTheScorersAlone) {
   const auto dir = fresh_dir("scorer_groups");
-  const auto run = [&](const std::string& name, double scale, double decay, bool frozen) {
+  const auto one_update = [&](const std::string& name) {
     auto c = tiny_config(dir);
     c.out = (dir / name).string();
     c.max_steps = 1;
@@ -405,6 +405,10 @@ TEST(TrainRun, ScorerLrScaleAndWeightDecayApplyToTheScorersAlone) {
     c.clip_norm = 0;  // the same gradients whatever the scorers' groups
     c.validate_every = 0;
     c.valid_rouge_docs = 0;
+    return c;
+  };
+  const auto run = [&](const std::string& name, double scale, double decay, bool frozen) {
+    auto c = one_update(name);
     c.scorer_lr_scale = scale;
     c.scorer_weight_decay = decay;
     if (frozen) c.freeze = {"encoder_poolers."};
@@ -436,15 +440,7 @@ TEST(TrainRun, ScorerLrScaleAndWeightDecayApplyToTheScorersAlone) {
 
   // The default (issue 27: trainable scorers take a positional shortcut, docs/selection.md) is
   // scale 0: the scorers stay where they started, the run says so, and the rest trains as at scale 1.
-  auto c = tiny_config(dir);
-  c.out = (dir / "default").string();
-  c.max_steps = 1;
-  c.warmup_steps = 0;
-  c.lr_decay = pyramidion::LrDecay::constant;
-  c.lr = 1e-3;
-  c.clip_norm = 0;
-  c.validate_every = 0;
-  c.valid_rouge_docs = 0;
+  const auto c = one_update("default");
   std::ostringstream log;
   const auto by_default = pyramidion::Seq2Seq::load(pyramidion::train(c, pyramidion::TrainRunOptions().log(&log)).checkpoint);
   EXPECT_NE(log.str().find("the scorers stay at their initialisation (scorer_lr_scale 0)"), std::string::npos) << log.str();
