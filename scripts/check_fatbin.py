@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Lists the GPU code a shared library carries (its .nv_fatbin section) and checks it.
 
-    scripts/check_fatbin.py build/libpyramidion.so --sass 80,90 --ptx 90
+    scripts/check_fatbin.py build/libpyramidion_ops.so --sass 80,90 --ptx 90
 
 Each fatbin entry is SASS (kind 2, machine code for one architecture) or PTX (kind 1, compiled at
 load time for that architecture and any newer one). Without PTX a GPU newer than every SASS entry

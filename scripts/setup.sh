@@ -6,7 +6,7 @@
 #     GoogleTest, CLI11, nlohmann_json, sentencepiece.
 #   - LibTorch: the PyPI `torch` wheel (pinned below) in a virtual environment outside the
 #     source tree, so that clones and CI runs on the same machine share it; pytest beside it
-#     (the Python package's tests).
+#     (the Python package's tests) and scikit-build-core (pip install of the package).
 #
 # Environment:
 #   PYRAMIDION_VENV   where the virtual environment lives (default ~/.cache/pyramidion/venv)
@@ -52,4 +52,12 @@ if ! "$VENV/bin/python" -c 'import pytest' 2>/dev/null; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "pytest>=7,<10"
 else
   log "pytest: present"
+fi
+# scikit-build-core: the build backend of `pip install --no-build-isolation .` (pyproject.toml), which
+# the test command exercises (scripts/test_pip_install.sh).
+if ! "$VENV/bin/python" -c 'import scikit_build_core' 2>/dev/null; then
+  log "installing scikit-build-core into $VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "scikit-build-core>=0.10,<2"
+else
+  log "scikit-build-core: present"
 fi

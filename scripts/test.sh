@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs the whole test suite (GoogleTest via ctest, the README example, and an
-# application built outside the tree against the installed package), then a short fuzzing pass
+# application built outside the tree against the installed package), the Python package installed
+# by pip and tested there, then a short fuzzing pass
 # (docs/reliability.md). CI runs exactly this.
 #
 # Environment: PYRAMIDION_FUZZ_SECONDS (default 20: seconds per fuzzed reader; 0 skips the pass),
@@ -11,6 +12,11 @@ ROOT=$PWD
 bash scripts/build.sh "$@"
 cd "${PYRAMIDION_BUILD_DIR:-build}"
 ctest --output-on-failure -j "${PYRAMIDION_JOBS:-2}" --timeout 900
+
+# The Python package as pip installs it (docs/python.md "Installing"): a fresh environment,
+# `pip install --no-build-isolation .` (the operator's library alone), the Python tests against the
+# installed copy, an sdist and a wheel built from it, `pip uninstall` leaving nothing.
+(cd "$ROOT" && bash scripts/test_pip_install.sh)
 
 # The fuzzing pass, in the instrumented build (clang, ASan + UBSan: build-sanitize/): the readers
 # without a known finding fuzzed for a bounded time each, and the checkpoint and tokenizer readers

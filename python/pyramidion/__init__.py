@@ -6,17 +6,21 @@ checkpoints' weights.
     pool = pyramidion.TopKPooler(d_model=512, target_length=2048)
     ckpt = pyramidion.load_checkpoint("runs/small/latest")   # needs only torch
 
-The operator and the pooler load the C++ library built by CMake on first use (pyramidion._library
-says where it is looked for and how the torch version is checked); the checkpoint reader needs
-only torch.
+The operator and the pooler load the operator's C++ library (libpyramidion_ops.so: inside this
+package after `pip install --no-build-isolation .`, or a CMake build's) on first use;
+pyramidion._library says where it is looked for and how the torch version is checked. The
+checkpoint reader needs only torch.
 """
 from __future__ import annotations
 
+from ._library import check_package_library as _check_package_library
+from ._version import __version__
 from .checkpoint import Checkpoint, load_checkpoint, load_weights, pooler_state_dict
 
 __all__ = ["soft_topk", "hard_topk", "TopKResult", "TopKPooler", "PoolerOutput", "Checkpoint",
            "load_checkpoint", "load_weights", "pooler_state_dict", "library_path"]
-__version__ = "0.1.0"
+
+_check_package_library()
 
 _LAZY = {"soft_topk": "topk", "hard_topk": "topk", "TopKResult": "topk", "TopKPooler": "pooling",
          "PoolerOutput": "pooling"}

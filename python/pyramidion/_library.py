@@ -1,18 +1,22 @@
-"""Finds and loads the pyramidion library that CMake built (``libpyramidion.so``), once.
+"""Finds and loads the operator's C++ library (``libpyramidion_ops.so``, CMake's target
+``pyramidion::ops``), once.
 
-The library is not built at import time (no ``torch.utils.cpp_extension``): it needs the Debian
-packages and, for its CUDA kernels, the toolkit that ``scripts/setup.sh`` and ``scripts/build.sh``
-install and drive, and one build serves the C++ tools, the tests and Python alike. Next to the
-library CMake writes ``pyramidion_build.json`` (the LibTorch it was built against, with or without
-CUDA, the C++ ABI); the Python ``torch`` must match it, which is checked *before* the library is
-loaded, so that a mismatch is one clear error instead of an undefined symbol or a crash.
+The library is built by CMake, never at import time (no ``torch.utils.cpp_extension``): either by
+``pip install --no-build-isolation .`` (scikit-build-core, against the torch already installed),
+which puts it inside this package, or by ``scripts/build.sh`` with the whole C++ library. Beside
+the library CMake writes ``pyramidion_build.json`` (the LibTorch it was built against, with or
+without CUDA, the C++ ABI); the Python ``torch`` must match it, which is checked *before* the
+library is loaded, so that a mismatch is one clear ImportError instead of an undefined symbol or a
+crash. A package installed with its library checks at ``import pyramidion``
+(:func:`check_package_library`); otherwise the check comes with the first use of the operator.
 
 Where the library is looked for, first match wins:
-  1. ``$PYRAMIDION_LIBRARY``: the path of ``libpyramidion.so``;
-  2. ``$PYRAMIDION_BUILD_DIR/libpyramidion.so`` (a relative path is relative to the repository);
-  3. installed (``cmake --install``, the package at ``<prefix>/share/pyramidion/python``): the
+  1. ``$PYRAMIDION_LIBRARY``: the path of the library;
+  2. ``$PYRAMIDION_BUILD_DIR/libpyramidion_ops.so`` (a relative path is relative to the repository);
+  3. inside this package (``pip install``);
+  4. installed by ``cmake --install`` (this package at ``<prefix>/share/pyramidion/python``): the
      library in ``<prefix>/lib*/``;
-  4. ``build/libpyramidion.so`` of the repository this package sits in (``python/..``).
+  5. ``build/libpyramidion_ops.so`` of the repository this package sits in (``python/..``).
 """
 from __future__ import annotations
 
@@ -22,23 +26,29 @@ from pathlib import Path
 
 import torch
 
-_REPO = Path(__file__).resolve().parent.parent.parent
-_LIBRARY_NAME = "libpyramidion.so"
+_PACKAGE = Path(__file__).resolve().parent
+_REPO = _PACKAGE.parent.parent
+_LIBRARY_NAME = "libpyramidion_ops.so"
 _BUILD_INFO = "pyramidion_build.json"
 _loaded: Path | None = None
 
 
+def _overridden() -> bool:
+    return bool(os.environ.get("PYRAMIDION_LIBRARY")) or os.environ.get("PYRAMIDION_BUILD_DIR") is not None
+
+
 def library_path() -> Path:
-    """The ``libpyramidion.so`` that :func:`load` would load (it need not exist)."""
+    """The ``libpyramidion_ops.so`` that :func:`load` would load (it need not exist)."""
     explicit = os.environ.get("PYRAMIDION_LIBRARY")
     if explicit:
         return Path(explicit)
     build = os.environ.get("PYRAMIDION_BUILD_DIR")
     if build is None:
-        package = Path(__file__).resolve().parent
-        if package.parent.name == "python" and package.parents[1].name == "pyramidion" and \
-                package.parents[2].name == "share":
-            prefix = package.parents[3]
+        if (_PACKAGE / _LIBRARY_NAME).is_file():
+            return _PACKAGE / _LIBRARY_NAME
+        if _PACKAGE.parent.name == "python" and _PACKAGE.parents[1].name == "pyramidion" and \
+                _PACKAGE.parents[2].name == "share":
+            prefix = _PACKAGE.parents[3]
             installed = sorted(prefix.glob(f"lib*/{_LIBRARY_NAME}")) + sorted(prefix.glob(f"lib*/*/{_LIBRARY_NAME}"))
             if installed:
                 return installed[0]
@@ -60,8 +70,9 @@ def check_build_info(info: dict, where: Path) -> None:
     if built != have:
         raise ImportError(
             f"pyramidion: the library at {where} was built against LibTorch {built}, but this Python "
-            f"has torch {torch.__version__}; rebuild it against this torch (scripts/build.sh with "
-            f"PYRAMIDION_VENV pointing at this environment) or use the Python it was built for")
+            f"has torch {torch.__version__}; rebuild it against this torch (pip install --no-build-isolation "
+            f"--force-reinstall <pyramidion source>, or scripts/build.sh with PYRAMIDION_VENV pointing at this "
+            f"environment) or use the Python it was built for")
     if bool(info.get("cuda")) and torch.version.cuda is None:
         raise ImportError(
             f"pyramidion: the library at {where} was built with CUDA, but this torch {torch.__version__} "
@@ -81,8 +92,9 @@ def load() -> Path:
     path = library_path()
     if not path.is_file():
         raise ImportError(
-            f"pyramidion: no library at {path}; build it with scripts/build.sh, or set PYRAMIDION_LIBRARY "
-            f"to the path of {_LIBRARY_NAME} (or PYRAMIDION_BUILD_DIR to its build directory)")
+            f"pyramidion: no library at {path}; install the package with its library (pip install "
+            f"--no-build-isolation <pyramidion source>) or build it with scripts/build.sh, or set "
+            f"PYRAMIDION_LIBRARY to the path of {_LIBRARY_NAME} (or PYRAMIDION_BUILD_DIR to its build directory)")
     info_path = path.resolve().parent / _BUILD_INFO
     if not info_path.is_file():
         raise ImportError(f"pyramidion: {info_path} is missing: the library at {path} was not built by this "
@@ -91,3 +103,14 @@ def load() -> Path:
     torch.ops.load_library(str(path))
     _loaded = path
     return path
+
+
+def check_package_library() -> None:
+    """At ``import pyramidion``: a package installed with its own library (``pip install``) refuses
+    a torch that the library was not built for, before anything else runs. Nothing to check when
+    the package has no library inside (a source tree, ``cmake --install``) or when
+    ``PYRAMIDION_LIBRARY`` or ``PYRAMIDION_BUILD_DIR`` names another one: then :func:`load` checks."""
+    info_path = _PACKAGE / _BUILD_INFO
+    if _overridden() or not info_path.is_file():
+        return
+    check_build_info(json.loads(info_path.read_text()), _PACKAGE / _LIBRARY_NAME)

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 import pyramidion
-from conftest import REPO
+from conftest import PACKAGE_PYTHONPATH, REPO
 
 CONFIG = REPO / "configs" / "tiny-deep-pyramidion.json"
 
@@ -73,15 +73,15 @@ def test_damaged_or_foreign_directories_are_refused_naming_the_file(saved, tmp_p
 
 def test_the_example_runs_and_the_reader_needs_no_library(saved):
     d, _ = saved
-    env = dict(os.environ, PYTHONPATH=str(REPO / "python"))
+    env = dict(os.environ, PYTHONPATH=PACKAGE_PYTHONPATH)
     out = subprocess.run([sys.executable, str(REPO / "python" / "examples" / "load_checkpoint.py"), str(d)],
                          env=env, capture_output=True, text=True, check=True).stdout
     assert "pooling layer 0: (2, " in out and "encoder_poolers" not in out.splitlines()[0]
     # Without any library: the weights still read, the pooling is skipped with the reason.
-    env["PYRAMIDION_LIBRARY"] = "/nonexistent/libpyramidion.so"
+    env["PYRAMIDION_LIBRARY"] = "/nonexistent/libpyramidion_ops.so"
     out = subprocess.run([sys.executable, str(REPO / "python" / "examples" / "load_checkpoint.py"), str(d)],
                          env=env, capture_output=True, text=True, check=True).stdout
-    assert "tensors" in out and "pooling skipped: pyramidion: no library at /nonexistent/libpyramidion.so" in out
+    assert "tensors" in out and "pooling skipped: pyramidion: no library at /nonexistent/libpyramidion_ops.so" in out
 
 
 # A model directory in plain Python, as Seq2Seq::save lays it out: config.json, weights.pt (torch.save of a

@@ -1,5 +1,5 @@
 # Installs the built library into a scratch prefix, builds tests/outside_app against it with
-# find_package(pyramidion), and runs the application. Called by ctest (see tests/CMakeLists.txt).
+# find_package(pyramidion), and runs its two applications (the whole library; the operator alone). Called by ctest (see tests/CMakeLists.txt).
 foreach(v SOURCE_DIR BUILD_DIR WORK_DIR TORCH_DIR EXAMPLE_SOURCE CMAKE_GENERATOR)
   if(NOT DEFINED ${v})
     message(FATAL_ERROR "run.cmake needs -D${v}=...")
@@ -27,6 +27,15 @@ run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/outside_app -B ${WORK_DIR}/build -G 
     -DCMAKE_BUILD_TYPE=Release)
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
 run(${WORK_DIR}/build/app)
+run(${WORK_DIR}/build/ops_app)
+# The operator's application needs the operator's library and LibTorch's, not the whole library's.
+execute_process(COMMAND readelf -d ${WORK_DIR}/build/ops_app OUTPUT_VARIABLE _dynamic RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0 OR NOT _dynamic MATCHES "NEEDED[^\n]*libpyramidion_ops\\.so")
+  message(FATAL_ERROR "ops_app does not link libpyramidion_ops:\n${_dynamic}")
+endif()
+if(_dynamic MATCHES "NEEDED[^\n]*\\[libpyramidion\\.so|sentencepiece|gloo")
+  message(FATAL_ERROR "ops_app links more than the operator:\n${_dynamic}")
+endif()
 # The installed Python package finds the installed library beside it and runs the operator.
 # (An instrumented library, scripts/sanitize.sh, needs the ASan runtime preloaded into Python:
 # PYTHON_PRELOAD, with leak checking off for the interpreter.)
