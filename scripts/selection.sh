@@ -12,7 +12,7 @@
 #   slow-scorer     trained, its scorers at lr x 0.1 (scorer_lr_scale)
 #   slower-scorer   trained, its scorers at lr x 0.01
 #   scorer-no-decay trained, no weight decay on its scorers (scorer_weight_decay 0)
-#   fixed-scorer    trained with scorer_lr_scale 0 (the default since issue 27): frozen, but the
+#   fixed-scorer    trained with scorer_lr_scale 0: frozen, but the
 #                   scorers' gradients count in the gradient-norm clip
 # and evaluates them side by side on the test windows with pyramidion-bench selection, the trained
 # model also with hard top-k at inference, plus the curves of the trained and blockwise models over

@@ -83,10 +83,11 @@ struct TrainConfig {
   LrDecay lr_decay = LrDecay::linear;  // after warmup
   double min_lr = 0.0;
   double weight_decay = 0.01;  // AdamW's decoupled weight decay
-  double scorer_lr_scale = 0.0;       // the pooling layers' scorers (encoder_poolers.*) train at
+  double scorer_lr_scale = 1.0;       // the pooling layers' scorers (encoder_poolers.*) train at
                                       // lr x scorer_lr_scale (their own AdamW parameter groups); 0:
                                       // they stay at their random initialisation and the encoder
-                                      // learns to present what to keep (docs/training.md says why)
+                                      // learns to present what to keep (docs/training.md: what
+                                      // each setting did)
   double scorer_weight_decay = 0.01;  // AdamW weight decay of the scorers' weights (their biases: none)
   double beta1 = 0.9, beta2 = 0.98, adam_eps = 1e-8;
   double clip_norm = 1.0;      // global gradient norm clip; 0 = none

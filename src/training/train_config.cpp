@@ -157,8 +157,8 @@ const Table& train_config_table() {
           .add("weight_decay", &TrainConfig::weight_decay,
                "AdamW decoupled weight decay (not on biases and LayerNorm gains)", kContinuation)
           .add("scorer_lr_scale", &TrainConfig::scorer_lr_scale,
-               "the pooling layers' scorers (encoder_poolers.*) train at lr x this (their own parameter groups); "
-               "0: they stay at their random initialisation and the encoder learns what to keep",
+               "the pooling layers' scorers (encoder_poolers.*) train at lr x this (their own parameter groups; "
+               "1: the paper's setting); 0: they stay at their random initialisation and the encoder learns what to keep",
                kContinuation)
           .add("scorer_weight_decay", &TrainConfig::scorer_weight_decay,
                "AdamW weight decay of the scorers' weights (not their biases)", kContinuation)

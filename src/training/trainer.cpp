@@ -411,11 +411,11 @@ void Trainer::resume() {
         .eps(config_.adam_eps)
         .weight_decay(group_settings_[g].weight_decay);
   // Settings that make the continuation differ from an uninterrupted run: said, not refused.
-  // A run from before scorer_lr_scale existed trained its scorers at lr (the default is 0 since).
+  // A run from before scorer_lr_scale existed trained its scorers at lr (scale 1, the default).
   if (group_settings_.size() == 4 && !state.train_config.contains("scorer_lr_scale") && config_.scorer_lr_scale != 1.0)
     say("warning: the checkpoint was written before scorer_lr_scale existed, and its scorers trained at lr (scale 1); "
         "this run trains them at lr x " + format_double(config_.scorer_lr_scale) +
-        " (the default is 0 since issue 27): set scorer_lr_scale=1 to continue it as it was");
+        ": set scorer_lr_scale=1 to continue it as it was");
   std::string changed =
       train_config_table().changes(state.train_config, json::parse(config_.to_json_string()), kContinuation);
   const int64_t saved_batches = state.world_size * state.update_freq;
