@@ -12,6 +12,8 @@
 #   slow-scorer     trained, its scorers at lr x 0.1 (scorer_lr_scale)
 #   slower-scorer   trained, its scorers at lr x 0.01
 #   scorer-no-decay trained, no weight decay on its scorers (scorer_weight_decay 0)
+#   accumulated     trained (scale 1), its task phase at 4 micro-batches per update (16 windows, 4x the
+#                   cost of an update; the copying phase as the others')
 #   fixed-scorer    trained with scorer_lr_scale 0: frozen, but the
 #                   scorers' gradients count in the gradient-norm clip
 # and evaluates them side by side on the test windows with pyramidion-bench selection, the trained
@@ -82,10 +84,13 @@ fi
 
 # train NAME MODEL_CONFIG [--set ...]: two phases into $OUT/NAME, one intra-op thread (two runs go
 # side by side): COPY_STEPS updates on the copying windows, then (--resume: the same optimizer and
-# schedule) on the task's training split up to max_steps. A run that exists is resumed.
+# schedule) on the task's training split up to max_steps. A run that exists is resumed. TASK_ARGS
+# (an array, set by the caller) go to the task phase only.
+TASK_ARGS=()
 train() {
   local name=$1 model=$2
   shift 2
+  local task=("${TASK_ARGS[@]}")
   local common=(--config "$TRAIN_CONFIG" --model "$model" --out "$OUT/$name" --set "tokenizer=$OUT/tokenizer.model"
                 --set threads=1 "${seed[@]}" "$@")
   if [ ! -e "$OUT/$name/latest" ]; then
@@ -94,7 +99,7 @@ train() {
       --set "valid=$COPY/valid.jsonl" 2>"$OUT/$name.copy.log" || { tail -5 "$OUT/$name.copy.log" >&2; return 1; }
   fi
   log "training $name: task phase on $DATA"
-  "$BUILD/tools/pyramidion-train" "${common[@]}" "${steps[@]}" --resume 2>>"$OUT/$name.log" ||
+  "$BUILD/tools/pyramidion-train" "${common[@]}" "${task[@]}" "${steps[@]}" --resume 2>>"$OUT/$name.log" ||
     { tail -5 "$OUT/$name.log" >&2; return 1; }
 }
 
@@ -115,6 +120,9 @@ train_variant() {
     scorer-no-decay)
       train scorer-no-decay "configs/selection/deep-pyramidion-8$suffix.json" --set scorer_lr_scale=1 \
         --set scorer_weight_decay=0 ;;
+    accumulated)
+      local TASK_ARGS=(--set update_freq=4)  # seen by train (bash scopes dynamically)
+      train accumulated "configs/selection/deep-pyramidion-8$suffix.json" --set scorer_lr_scale=1 ;;
     fixed-scorer) train fixed-scorer "configs/selection/deep-pyramidion-8$suffix.json" --set scorer_lr_scale=0 ;;
     *) echo "selection.sh: unknown variant '$1'" >&2; return 2 ;;
   esac
@@ -177,7 +185,7 @@ EOF
 EVAL_STEP="${PYRAMIDION_SELECTION_STEPS:-$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["max_steps"])' "$TRAIN_CONFIG")}"
 at_step() { printf '%s/checkpoints/step-%06d' "$OUT/$1" "$((10#$EVAL_STEP))"; }
 # Every variant train_variant knows, blockwise first (the report's speed-ups are over the first model).
-ALL_VARIANTS="blockwise trained sixteenth frozen detached slow-scorer slower-scorer scorer-no-decay fixed-scorer"
+ALL_VARIANTS="blockwise trained sixteenth frozen detached slow-scorer slower-scorer scorer-no-decay accumulated fixed-scorer"
 models=()
 for v in $ALL_VARIANTS; do
   if [ -d "$(at_step "$v")" ]; then
