@@ -33,10 +33,6 @@ _BUILD_INFO = "pyramidion_build.json"
 _loaded: Path | None = None
 
 
-def _overridden() -> bool:
-    return bool(os.environ.get("PYRAMIDION_LIBRARY")) or os.environ.get("PYRAMIDION_BUILD_DIR") is not None
-
-
 def library_path() -> Path:
     """The ``libpyramidion_ops.so`` that :func:`load` would load (it need not exist)."""
     explicit = os.environ.get("PYRAMIDION_LIBRARY")
@@ -95,11 +91,7 @@ def load() -> Path:
             f"pyramidion: no library at {path}; install the package with its library (pip install "
             f"--no-build-isolation <pyramidion source>) or build it with scripts/build.sh, or set "
             f"PYRAMIDION_LIBRARY to the path of {_LIBRARY_NAME} (or PYRAMIDION_BUILD_DIR to its build directory)")
-    info_path = path.resolve().parent / _BUILD_INFO
-    if not info_path.is_file():
-        raise ImportError(f"pyramidion: {info_path} is missing: the library at {path} was not built by this "
-                          f"project's CMake (which writes it beside the library); rebuild")
-    check_build_info(json.loads(info_path.read_text()), path)
+    _check_record(path)
     torch.ops.load_library(str(path))
     _loaded = path
     return path
@@ -110,7 +102,15 @@ def check_package_library() -> None:
     a torch that the library was not built for, before anything else runs. Nothing to check when
     the package has no library inside (a source tree, ``cmake --install``) or when
     ``PYRAMIDION_LIBRARY`` or ``PYRAMIDION_BUILD_DIR`` names another one: then :func:`load` checks."""
-    info_path = _PACKAGE / _BUILD_INFO
-    if _overridden() or not info_path.is_file():
-        return
-    check_build_info(json.loads(info_path.read_text()), _PACKAGE / _LIBRARY_NAME)
+    path = library_path()
+    if path.parent == _PACKAGE and (_PACKAGE / _BUILD_INFO).is_file():
+        _check_record(path)
+
+
+def _check_record(path: Path) -> None:
+    """Checks the build record beside the library at ``path`` against this torch (ImportError)."""
+    info_path = path.resolve().parent / _BUILD_INFO
+    if not info_path.is_file():
+        raise ImportError(f"pyramidion: {info_path} is missing: the library at {path} was not built by this "
+                          f"project's CMake (which writes it beside the library); rebuild")
+    check_build_info(json.loads(info_path.read_text()), path)
