@@ -14,6 +14,8 @@
 #   scorer-no-decay trained, no weight decay on its scorers (scorer_weight_decay 0)
 #   accumulated     trained (scale 1), its task phase at 4 micro-batches per update (16 windows, 4x the
 #                   cost of an update; the copying phase as the others')
+#   accumulated-frozen  frozen, its task phase at 16 windows per update as accumulated's (the control
+#                   for accumulated: the same batch, scorers that learn nothing)
 #   fixed-scorer    trained with scorer_lr_scale 0: frozen, but the
 #                   scorers' gradients count in the gradient-norm clip
 # and evaluates them side by side on the test windows with pyramidion-bench selection, the trained
@@ -123,6 +125,9 @@ train_variant() {
     accumulated)
       local TASK_ARGS=(--set update_freq=4)  # seen by train (bash scopes dynamically)
       train accumulated "configs/selection/deep-pyramidion-8$suffix.json" --set scorer_lr_scale=1 ;;
+    accumulated-frozen)
+      local TASK_ARGS=(--set update_freq=4)
+      train accumulated-frozen "configs/selection/deep-pyramidion-8$suffix.json" --set 'freeze=["encoder_poolers."]' ;;
     fixed-scorer) train fixed-scorer "configs/selection/deep-pyramidion-8$suffix.json" --set scorer_lr_scale=0 ;;
     *) echo "selection.sh: unknown variant '$1'" >&2; return 2 ;;
   esac
@@ -185,7 +190,7 @@ EOF
 EVAL_STEP="${PYRAMIDION_SELECTION_STEPS:-$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["max_steps"])' "$TRAIN_CONFIG")}"
 at_step() { printf '%s/checkpoints/step-%06d' "$OUT/$1" "$((10#$EVAL_STEP))"; }
 # Every variant train_variant knows, blockwise first (the report's speed-ups are over the first model).
-ALL_VARIANTS="blockwise trained sixteenth frozen detached slow-scorer slower-scorer scorer-no-decay accumulated fixed-scorer"
+ALL_VARIANTS="blockwise trained sixteenth frozen detached slow-scorer slower-scorer scorer-no-decay accumulated accumulated-frozen fixed-scorer"
 models=()
 for v in $ALL_VARIANTS; do
   if [ -d "$(at_step "$v")" ]; then
