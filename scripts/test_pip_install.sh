@@ -68,8 +68,8 @@ mkdir -p "$WORK/cwd"
 
 # 5. The sdist, and a wheel built from it.
 log "sdist"
-"$PY" -c 'import sys; from scikit_build_core.build import build_sdist; print(build_sdist(sys.argv[1]))' \
-  "$WORK/dist" >"$WORK/sdist.log" 2>&1 || { cat "$WORK/sdist.log" >&2; fail "the sdist failed"; }
+run "$WORK/sdist.log" "$PY" -c 'import sys; from scikit_build_core.build import build_sdist; print(build_sdist(sys.argv[1]))' \
+  "$WORK/dist"
 SDIST=$(tail -1 "$WORK/sdist.log")  # the hook returns the file's name (the backend prints a banner first)
 "$PY" - "$WORK/dist/$SDIST" <<'PYEOF' || fail "the sdist's contents are wrong"
 import sys, tarfile
