@@ -19,8 +19,8 @@
 #   fixed-scorer    trained with scorer_lr_scale 0: frozen, but the
 #                   scorers' gradients count in the gradient-norm clip
 # and evaluates them side by side on the test windows with pyramidion-bench selection, the trained
-# model also with hard top-k at inference, plus the curves of the trained and blockwise models over
-# their checkpoints. Writes results/selection/<tokens>/: report.md (and .json), curve-<model>.md,
+# model also with hard top-k at inference, plus the curve of every model in the results folder over its
+# checkpoints (every 500 updates, the first 50 test windows). Writes results/selection/<tokens>/: report.md (and .json), curve-<model>.md,
 # curves.svg (the curves as a picture), train_speed.md (training cost), the highlight pages in pages/, and each run's directory.
 #
 # Training has two phases per model (docs/selection.md says why): PYRAMIDION_SELECTION_COPY_STEPS
